@@ -1,0 +1,231 @@
+"""Read documents from folders and tables; set aside what cannot be used.
+
+Inputs:
+
+* a folder, searched recursively: every ``.txt`` / ``.md`` file is a document
+  (``doc_id`` = path relative to the folder without extension, title = first
+  non-empty line); ``.jsonl`` / ``.csv`` / ``.parquet`` files inside are read
+  as tables; hidden files (``.name``) are ignored; any other file is rejected
+  with reason ``unsupported_file``;
+* a ``.txt`` / ``.md`` file (``doc_id`` = file name without extension);
+* a ``.jsonl``, ``.csv`` or ``.parquet`` table with an id and a text column;
+  every other column is carried through to ``documents.parquet``.
+
+Per-document problems go to the rejects table with a reason; only problems of
+the run itself (a missing path, an unknown format, a table without its text
+column) raise :class:`ProvenanceError`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from provenance.errors import ProvenanceError
+from provenance.schemas import REJECTS
+
+TEXT_SUFFIXES = (".txt", ".md")
+TABLE_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".parquet")
+#: Columns the pipeline owns; an input column of the same name is carried as ``input_<name>``.
+RESERVED = ("doc_id", "cluster_id", "is_origin", "parent_id", "depth", "completeness", "source",
+            "n_tokens", "n_chars", "content_hash")
+
+BASE_SCHEMA = pl.Schema({"doc_id": pl.String, "text": pl.String, "title": pl.String, "source": pl.String})
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """Accepted documents (``doc_id, text, title, source, *metadata``) and rejects."""
+
+    documents: pl.DataFrame
+    rejects: pl.DataFrame
+    files: list[str]
+
+
+def _reject(source: str, doc_id: str | None, reason: str, detail: str = "") -> dict[str, str | None]:
+    return {"source": source, "doc_id": doc_id, "reason": reason, "detail": detail}
+
+
+def _first_line(text: pl.Expr) -> pl.Expr:
+    return text.str.strip_chars().str.split("\n").list.first().str.strip_chars().str.slice(0, 300)
+
+
+def _read_text_file(path: Path, doc_id: str, rejects: list[dict]) -> dict[str, str] | None:
+    source = str(path)
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        rejects.append(_reject(source, doc_id, "binary_file", "NUL bytes in the first 8 KiB"))
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        rejects.append(_reject(source, doc_id, "undecodable_bytes", f"not UTF-8 at byte {exc.start}"))
+        return None
+    return {"doc_id": doc_id, "text": text, "source": source}
+
+
+def _read_ndjson(path: Path, rejects: list[dict]) -> pl.DataFrame:
+    try:
+        return pl.read_ndjson(path, infer_schema_length=10_000)
+    except Exception:  # noqa: BLE001 - fall back to a line-by-line parse that names the bad lines
+        pass
+    rows: list[dict] = []
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, UnicodeDecodeError) as exc:
+                rejects.append(_reject(f"{path}:{number}", None, "unreadable_record", str(exc)[:200]))
+                continue
+            rows.append({k: (v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v)) for k, v in record.items()})
+    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+
+def _read_table(path: Path, id_column: str, text_column: str, rejects: list[dict]) -> pl.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            frame = _read_ndjson(path, rejects)
+        elif suffix == ".csv":
+            frame = pl.read_csv(path, infer_schema_length=10_000, encoding="utf8-lossy")
+        else:
+            frame = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ProvenanceError(f"cannot read {path}: {message}") from None
+    if frame.height == 0 and not frame.columns:
+        return pl.DataFrame(schema=BASE_SCHEMA)
+    for column, option in ((text_column, "--text-column"), (id_column, "--id-column")):
+        if column not in frame.columns:
+            raise ProvenanceError(
+                f"{path} has no {column!r} column (columns: {', '.join(frame.columns[:12])}); "
+                f"name the right one with {option}"
+            )
+    source = str(path)
+    renames = {c: f"input_{c}" for c in frame.columns if c in RESERVED}
+    frame = frame.rename(renames)
+    id_name = renames.get(id_column, id_column)
+    text_name = renames.get(text_column, text_column)
+    line = pl.int_range(1, pl.len() + 1)
+    frame = frame.with_columns(
+        pl.col(id_name).cast(pl.String).str.strip_chars().alias("doc_id"),
+        pl.col(text_name).cast(pl.String).alias("__text"),
+        (pl.lit(source + ":") + line.cast(pl.String)).alias("__where"),
+    )
+    bad_id = frame.filter(pl.col("doc_id").is_null() | (pl.col("doc_id") == ""))
+    rejects.extend(_reject(w, None, "missing_id", f"empty {id_column!r}") for w in bad_id["__where"].to_list())
+    frame = frame.filter(pl.col("doc_id").is_not_null() & (pl.col("doc_id") != ""))
+    if "title" in frame.columns and frame.schema["title"] == pl.String:
+        title = pl.coalesce(pl.col("title"), _first_line(pl.col("__text")))
+    else:
+        title = _first_line(pl.col("__text"))
+    carried = [c for c in frame.columns if c not in {"doc_id", "__text", "__where", "title", id_name, text_name}]
+    return frame.select(
+        "doc_id",
+        pl.col("__text").alias("text"),
+        title.alias("title"),
+        pl.lit(source).alias("source"),
+        *carried,
+    )
+
+
+def _expand(inputs: list[Path]) -> list[tuple[Path, Path]]:
+    """``(file, root)`` pairs in a stable order; run-level errors for bad paths."""
+    found: list[tuple[Path, Path]] = []
+    for given in inputs:
+        if not given.exists():
+            raise ProvenanceError(f"input path {given} does not exist")
+        if given.is_dir():
+            for path in sorted(given.rglob("*")):
+                rel = path.relative_to(given)
+                if path.is_file() and not any(part.startswith(".") for part in rel.parts):
+                    found.append((path, given))
+        elif given.suffix.lower() in TEXT_SUFFIXES + TABLE_SUFFIXES:
+            found.append((given, given.parent))
+        else:
+            raise ProvenanceError(
+                f"unknown input format {given.suffix or '(no extension)'!r} for {given}: "
+                f"pass a folder, {', '.join(TEXT_SUFFIXES)} files or {', '.join(TABLE_SUFFIXES)} tables"
+            )
+    return found
+
+
+def ingest(inputs: list[Path], *, id_column: str = "id", text_column: str = "text", max_chars: int = 1_000_000) -> Ingested:
+    """Read every input into one documents frame plus a rejects frame.
+
+    Documents keep input order (inputs in the order given, folder files
+    sorted by path).  Of several documents with one id the first is kept and
+    the others are rejected as ``duplicate_id``.
+    """
+    if not inputs:
+        raise ProvenanceError("no input given: pass a folder or files")
+    rejects: list[dict] = []
+    text_rows: list[dict] = []
+    frames: list[pl.DataFrame] = []
+    files = _expand([Path(p) for p in inputs])
+
+    def flush_text_rows() -> None:
+        if text_rows:
+            frames.append(
+                pl.DataFrame(text_rows, schema={"doc_id": pl.String, "text": pl.String, "source": pl.String})
+                .with_columns(_first_line(pl.col("text")).alias("title"))
+            )
+            text_rows.clear()
+
+    for path, root in files:
+        suffix = path.suffix.lower()
+        if suffix in TEXT_SUFFIXES:
+            doc_id = path.relative_to(root).with_suffix("").as_posix()
+            try:
+                row = _read_text_file(path, doc_id, rejects)
+            except OSError as exc:
+                rejects.append(_reject(str(path), doc_id, "unreadable_record", exc.strerror or str(exc)))
+                continue
+            if row is not None:
+                text_rows.append(row)
+        elif suffix in TABLE_SUFFIXES:
+            flush_text_rows()
+            frames.append(_read_table(path, id_column, text_column, rejects))
+        else:
+            rejects.append(_reject(str(path), None, "unsupported_file", f"not one of {TEXT_SUFFIXES + TABLE_SUFFIXES}"))
+    flush_text_rows()
+
+    frames = [f for f in frames if f.height]
+    documents = (
+        pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=BASE_SCHEMA)
+    )
+    documents = documents.with_columns(pl.col("text").fill_null(""))
+    base = ["doc_id", "text", "title", "source"]
+    documents = documents.select(base + [c for c in documents.columns if c not in base])
+
+    checks = documents.with_columns(
+        pl.col("doc_id").is_first_distinct().alias("__first"),
+        (pl.col("text").str.strip_chars().str.len_bytes() == 0).alias("__empty"),
+        (pl.col("text").str.len_chars() > max_chars).alias("__large"),
+    )
+    reason = (
+        pl.when(~pl.col("__first")).then(pl.lit("duplicate_id"))
+        .when(pl.col("__empty")).then(pl.lit("empty_text"))
+        .when(pl.col("__large")).then(pl.lit("too_large"))
+    )
+    checks = checks.with_columns(reason.alias("__reason"))
+    bad = checks.filter(pl.col("__reason").is_not_null())
+    details = {
+        "duplicate_id": "an earlier document has this id",
+        "empty_text": "text is empty or white space",
+        "too_large": f"more than {max_chars} characters",
+    }
+    rejects.extend(
+        _reject(src, did, r, details[r])
+        for src, did, r in zip(bad["source"].to_list(), bad["doc_id"].to_list(), bad["__reason"].to_list())
+    )
+    documents = checks.filter(pl.col("__reason").is_null()).drop("__first", "__empty", "__large", "__reason")
+    rejects_frame = pl.DataFrame(rejects, schema=REJECTS) if rejects else pl.DataFrame(schema=REJECTS)
+    return Ingested(documents=documents, rejects=rejects_frame, files=[str(p) for p, _ in files])

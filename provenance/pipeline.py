@@ -1,0 +1,432 @@
+"""The whole pipeline as a few big stages over polars frames and flat arrays.
+
+Each stage is a plain function that takes the previous stage's result and
+returns its own plus a :class:`StageReport` (rows in/out, seconds, figures of
+its own), so the Prefect flow, the CLI and a library caller run the very same
+code and get the same per-stage record in ``run.json``.
+
+    ingest -> prepare (normalise, boilerplate, shingle, sign)
+           -> link (LSH candidates, verification, clustering)
+           -> trace (completeness, origins, parents, change statistics)
+           -> tables -> write
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import xxhash
+
+from provenance import changes, cluster, lsh, minhash, normalize, origin, schemas, shingle, tree, verify
+from provenance.config import PipelineConfig
+from provenance.errors import ProvenanceError
+from provenance.ingest import Ingested, ingest
+
+#: Anchor sets smaller than this are too thin to vouch for a pair on their own.
+MIN_ANCHOR_SET = 8
+#: A short line seen in at least this many documents is boilerplate.
+BOILERPLATE_MIN_DOCS = 3
+
+
+@dataclass
+class StageReport:
+    """What one stage did: a uniform record for logs, ``run.json`` and artifacts."""
+
+    name: str
+    seconds: float = 0.0
+    rows_in: int = 0
+    rows_out: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seconds": round(self.seconds, 4), "rows_in": self.rows_in, "rows_out": self.rows_out, **self.stats}
+
+
+@contextmanager
+def _timed(report: StageReport) -> Iterator[StageReport]:
+    start = time.perf_counter()
+    try:
+        yield report
+    finally:
+        report.seconds = time.perf_counter() - start
+
+
+@dataclass
+class Prepared:
+    """Accepted documents with their shingle views and signatures."""
+
+    documents: pl.DataFrame
+    rejects: pl.DataFrame
+    views: dict[str, shingle.ShingleSets]
+    signatures: dict[str, np.ndarray]
+
+
+@dataclass
+class Linked:
+    """Verified pairs and the cluster root (row index) of every document."""
+
+    pairs: pl.DataFrame
+    roots: np.ndarray
+
+
+@dataclass
+class Traced:
+    """Per-document provenance columns and the tree edges with their statistics."""
+
+    documents: pl.DataFrame
+    edges: pl.DataFrame
+    clusters: pl.DataFrame
+
+
+# ---------------------------------------------------------------------------- ingest
+
+
+def ingest_stage(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, StageReport]:
+    """Read the inputs; per-document problems become rejects."""
+    report = StageReport("ingest")
+    with _timed(report):
+        result = ingest(inputs, id_column=config.id_column, text_column=config.text_column, max_chars=config.max_chars)
+        report.rows_in = result.documents.height + result.rejects.height
+        report.rows_out = result.documents.height
+        report.stats = {"files": len(result.files), "rejected": result.rejects.height}
+    return result, report
+
+
+# ---------------------------------------------------------------------------- prepare
+
+
+def prepare_stage(ingested: Ingested, config: PipelineConfig) -> tuple[Prepared, StageReport]:
+    """Normalise, drop boilerplate lines, shingle every view and sign it."""
+    report = StageReport("prepare", rows_in=ingested.documents.height)
+    with _timed(report):
+        docs = ingested.documents
+        tokens = normalize.tokenize(docs)
+        n_tokens = np.bincount(tokens["doc"].to_numpy(), minlength=docs.height) if docs.height else np.zeros(0, int)
+        too_short = n_tokens < config.min_tokens
+        short_docs = docs.filter(pl.Series(too_short))
+        rejects = pl.concat(
+            [
+                ingested.rejects,
+                short_docs.select(
+                    "source",
+                    "doc_id",
+                    pl.lit("too_short").alias("reason"),
+                    pl.lit(f"fewer than {config.min_tokens} tokens").alias("detail"),
+                ),
+            ]
+        )
+        if too_short.any():
+            keep = np.flatnonzero(~too_short)
+            remap = np.full(docs.height, -1, dtype=np.int64)
+            remap[keep] = np.arange(len(keep))
+            docs = docs.filter(pl.Series(~too_short))
+            n_tokens = n_tokens[keep]
+            tokens = tokens.filter(pl.Series(~too_short[tokens["doc"].to_numpy()])).with_columns(
+                pl.Series("doc", remap[tokens.filter(pl.Series(~too_short[tokens["doc"].to_numpy()]))["doc"].to_numpy()], dtype=pl.UInt32)
+            )
+        tokens = tokens.with_columns(normalize.boilerplate_mask(tokens, BOILERPLATE_MIN_DOCS))
+        docs = docs.with_columns(
+            normalize.canonical_expr(pl.col("text"))
+            .map_batches(lambda s: pl.Series([xxhash.xxh3_64_hexdigest(t.encode()) for t in s], dtype=pl.String), return_dtype=pl.String)
+            .alias("content_hash"),
+            pl.Series("n_tokens", n_tokens, dtype=pl.Int32),
+            pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars"),
+        )
+        views = shingle.shingle_views(
+            tokens, docs.height, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, seed=config.seed
+        )
+        signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in views.items()}
+        report.rows_out = docs.height
+        report.stats = {
+            "rejected_too_short": int(too_short.sum()),
+            "tokens": int(n_tokens.sum()),
+            "boilerplate_tokens": int(tokens["boilerplate"].sum()),
+            **{f"{name}_shingles": int(len(sets.hashes)) for name, sets in views.items()},
+        }
+    return Prepared(docs, rejects, views, signatures), report
+
+
+# ---------------------------------------------------------------------------- link
+
+
+def _pair_frame(a: np.ndarray, b: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame({"a": a, "b": b}, schema=lsh.PAIRS_SCHEMA)
+
+
+def exact_duplicate_pairs(content_hash: pl.Series) -> pl.DataFrame:
+    """Every member of a group of exact duplicates paired with the group's first row."""
+    frame = pl.DataFrame({"h": content_hash}).with_row_index("row")
+    grouped = frame.with_columns(pl.col("row").min().over("h").alias("first")).filter(pl.col("row") != pl.col("first"))
+    return _pair_frame(grouped["first"].to_numpy(), grouped["row"].to_numpy())
+
+
+def link_stage(prepared: Prepared, config: PipelineConfig) -> tuple[Linked, StageReport]:
+    """LSH candidates from every view, exact verification, clustering."""
+    report = StageReport("link", rows_in=prepared.documents.height)
+    with _timed(report):
+        views = prepared.views
+        rank = -views["words"].sizes()
+        thresholds = {"words": config.words_threshold, "anchors": config.anchors_threshold}
+        found = []
+        for name, sig in prepared.signatures.items():
+            pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=config.bucket_window)
+            report.stats[f"{name}_candidates"] = pairs.height
+            found.append(pairs)
+        duplicates = exact_duplicate_pairs(prepared.documents["content_hash"])
+        candidates = pl.concat([*found, duplicates]).unique().sort("a", "b")
+        contained, jaccard = verify.pair_scores(views, candidates["a"].to_numpy(), candidates["b"].to_numpy(), MIN_ANCHOR_SET)
+        scored = candidates.with_columns(pl.Series("containment", contained), pl.Series("jaccard", jaccard))
+        exact = scored.join(duplicates.with_columns(pl.lit(True).alias("exact")), on=["a", "b"], how="left")
+        verified = exact.filter(
+            pl.col("exact").fill_null(False)
+            | ((pl.col("containment") >= config.min_containment) & (pl.col("jaccard") >= config.min_jaccard))
+        ).with_columns(
+            pl.when(pl.col("exact").fill_null(False)).then(2.0).otherwise(pl.col("containment")).alias("strength")
+        )
+        roots = cluster.grow_clusters(
+            prepared.documents.height,
+            verified,
+            views,
+            views["words"].sizes(),
+            min_containment=config.min_containment,
+            min_jaccard=config.min_jaccard,
+            min_anchor_set=MIN_ANCHOR_SET,
+        )
+        report.rows_out = int(len(np.unique(roots))) if len(roots) else 0
+        report.stats.update(
+            candidates=candidates.height,
+            exact_duplicate_pairs=duplicates.height,
+            verified=verified.height,
+            clusters=report.rows_out,
+        )
+    return Linked(verified.select("a", "b", "containment", "jaccard"), roots), report
+
+
+# ---------------------------------------------------------------------------- trace
+
+
+def _published(documents: pl.DataFrame) -> np.ndarray | None:
+    if "published_at" not in documents.columns:
+        return None
+    col = documents["published_at"]
+    if col.dtype == pl.String:
+        col = col.str.to_datetime(strict=False, time_zone="UTC") if col.str.contains(r"[+-]\d\d:?\d\d$|Z$").any() else col.str.to_datetime(strict=False)
+    if not col.dtype.is_temporal():
+        return None
+    values = col.cast(pl.Datetime("us")).dt.replace_time_zone(None).cast(pl.Int64) if isinstance(col.dtype, pl.Datetime) else col.cast(pl.Datetime("us")).cast(pl.Int64)
+    return None if values.null_count() == len(values) else values.to_numpy()
+
+
+def cluster_ids(documents: pl.DataFrame, cluster: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Stable cluster ids: ``c`` + 16 hex digits of the hash of the origin's doc_id."""
+    doc_ids = documents["doc_id"].to_numpy()
+    origin_rows = np.flatnonzero(rank == 0)
+    by_cluster = np.empty(len(cluster), dtype=object)
+    by_cluster[cluster[origin_rows]] = ["c" + xxhash.xxh3_64_hexdigest(str(d).encode()) for d in doc_ids[origin_rows]]
+    return by_cluster[cluster]
+
+
+def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> tuple[Traced, StageReport]:
+    """Completeness, origins, parents, depths and per-edge change statistics."""
+    docs = prepared.documents
+    report = StageReport("trace", rows_in=docs.height)
+    with _timed(report):
+        # Dense cluster numbers in order of first appearance: deterministic.
+        _, first, cluster = np.unique(linked.roots, return_index=True, return_inverse=True)
+        cluster = np.argsort(np.argsort(first))[cluster] if len(first) else cluster
+        complete = origin.completeness(cluster, prepared.views)
+        rank = origin.origin_rank(cluster, complete, docs["n_tokens"].to_numpy(), _published(docs))
+        parents = tree.choose_parents(cluster, rank, linked.pairs, prepared.views)
+        parent_of = np.full(docs.height, -1, dtype=np.int64)
+        parent_of[parents["child"].to_numpy()] = parents["parent"].to_numpy()
+        depth = tree.depths(parent_of)
+        ids = cluster_ids(docs, cluster, rank)
+        doc_ids = docs["doc_id"]
+        documents = docs.with_columns(
+            pl.Series("cluster_id", ids, dtype=pl.String),
+            pl.Series("is_origin", rank == 0),
+            pl.Series("parent_id", [doc_ids[int(p)] if p >= 0 else None for p in parent_of], dtype=pl.String),
+            pl.Series("depth", depth, dtype=pl.Int32),
+            pl.Series("completeness", np.round(complete, 6)),
+        )
+
+        child = parents["child"].to_numpy()
+        parent = parents["parent"].to_numpy()
+        words = prepared.views["words"]
+        inter = verify.intersection_sizes(words, child, parent).astype(np.float64)
+        sc, sp = words.sizes()[child].astype(np.float64), words.sizes()[parent].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            jac = np.where(sc + sp - inter > 0, inter / (sc + sp - inter), 0.0)
+            c_in_p = np.where(sc > 0, inter / sc, 0.0)
+            p_in_c = np.where(sp > 0, inter / sp, 0.0)
+        stats = changes.edge_changes(parents.select("parent", "child"), docs["text"])
+        edges = pl.DataFrame(
+            {
+                "cluster_id": ids[child] if len(child) else np.array([], dtype=object),
+                "parent_id": doc_ids.gather(parent) if len(parent) else pl.Series([], dtype=pl.String),
+                "child_id": doc_ids.gather(child) if len(child) else pl.Series([], dtype=pl.String),
+                "confidence": parents["confidence"].round(6),
+                "similarity": parents["score"].round(6),
+                "jaccard": np.round(jac, 6),
+                "containment_child_in_parent": np.round(c_in_p, 6),
+                "containment_parent_in_child": np.round(p_in_c, 6),
+            },
+            schema_overrides={"cluster_id": pl.String},
+        ).hstack(stats)
+        edges = edges.sort("cluster_id", "parent_id", "child_id")
+        clusters = summarize_clusters(documents, edges)
+        documents = documents.sort("cluster_id", "depth", "doc_id")
+        report.rows_out = edges.height
+        report.stats = {
+            "clusters": clusters.height,
+            "multi_document_clusters": int((clusters["size"] > 1).sum()),
+            "largest_cluster": int(clusters["size"].max() or 0),
+            "edges": edges.height,
+        }
+    return Traced(documents, edges, clusters), report
+
+
+def summarize_clusters(documents: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
+    """One row per cluster: size, origin, depth, duplicate count and edge summaries."""
+    per_doc = documents.group_by("cluster_id").agg(
+        pl.len().alias("size"),
+        pl.col("doc_id").filter(pl.col("is_origin")).first().alias("origin_id"),
+        pl.col("title").filter(pl.col("is_origin")).first().alias("origin_title"),
+        pl.col("depth").max().alias("max_depth"),
+        (pl.len() - pl.col("content_hash").n_unique()).alias("n_exact_duplicates"),
+    )
+    per_edge = edges.group_by("cluster_id").agg(
+        pl.col("confidence").mean().alias("mean_confidence"),
+        pl.col("change_kind").is_in(["spin", "mixed"]).and_(pl.col("spin_rate") >= 0.08).mean().alias("share_spun"),
+        pl.col("is_truncation").mean().alias("share_truncated"),
+    )
+    return (
+        per_doc.join(per_edge, on="cluster_id", how="left")
+        .with_columns(pl.col("mean_confidence", "share_spun", "share_truncated").fill_null(0.0).round(6))
+        .sort(["size", "cluster_id"], descending=[True, False])
+    )
+
+
+# ---------------------------------------------------------------------------- write
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for package in ("provenance", "polars", "numpy", "numba", "datasketch", "rapidfuzz", "xxhash", "prefect"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def input_fingerprint(documents: pl.DataFrame, rejects: pl.DataFrame) -> str:
+    """Hash of every accepted (id, content) and every reject: equal inputs, equal fingerprint."""
+    digest = hashlib.sha256()
+    for doc_id, content in documents.select("doc_id", "content_hash").sort("doc_id").iter_rows():
+        digest.update(f"{doc_id}\x1f{content}\x1e".encode())
+    for row in rejects.sort(["source", "doc_id"], nulls_last=True).iter_rows():
+        digest.update(("\x1f".join(str(v) for v in row) + "\x1e").encode())
+    return digest.hexdigest()
+
+
+def write_stage(traced: Traced, rejects: pl.DataFrame, out_dir: Path, run_info: dict[str, Any]) -> tuple[dict[str, str], StageReport]:
+    """Write the four tables and ``run.json``, each atomically."""
+    report = StageReport("write", rows_in=traced.documents.height)
+    with _timed(report):
+        rejects = rejects.sort(["source", "doc_id"], nulls_last=True)
+        paths = {
+            "documents": schemas.write_table(traced.documents, "documents", out_dir),
+            "clusters": schemas.write_table(traced.clusters, "clusters", out_dir),
+            "edges": schemas.write_table(traced.edges, "edges", out_dir),
+            "rejects": schemas.write_table(rejects, "rejects", out_dir),
+        }
+        report.rows_out = traced.documents.height
+    run_info = {**run_info, "outputs": {k: str(v) for k, v in paths.items()}}
+    run_info.setdefault("stages", {})[report.name] = report.to_dict()
+    schemas.write_json_atomic(run_info, out_dir / "run.json")
+    return {k: str(v) for k, v in paths.items()} | {"run": str(out_dir / "run.json")}, report
+
+
+def run_info(config: PipelineConfig, inputs: list[Path], prepared: Prepared, traced: Traced, reports: list[StageReport]) -> dict[str, Any]:
+    """The ``run.json`` record (everything but the write stage)."""
+    reasons = prepared.rejects.group_by("reason").len().sort("reason")
+    return {
+        "inputs": [str(p) for p in inputs],
+        "parameters": config.to_dict(),
+        "signature": minhash.SignatureScheme(config.num_perm, config.seed).to_dict(),
+        "versions": versions(),
+        "input_fingerprint": input_fingerprint(prepared.documents, prepared.rejects),
+        "counts": {
+            "documents": traced.documents.height,
+            "rejected": prepared.rejects.height,
+            "rejects_by_reason": dict(reasons.iter_rows()),
+            "clusters": traced.clusters.height,
+            "multi_document_clusters": int((traced.clusters["size"] > 1).sum()),
+            "edges": traced.edges.height,
+        },
+        "stages": {r.name: r.to_dict() for r in reports},
+    }
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    documents: pl.DataFrame
+    clusters: pl.DataFrame
+    edges: pl.DataFrame
+    rejects: pl.DataFrame
+    info: dict[str, Any]
+
+
+def run(
+    inputs: list[Path],
+    out_dir: Path,
+    config: PipelineConfig | None = None,
+    *,
+    on_stage: Callable[[StageReport], None] | None = None,
+) -> RunResult:
+    """Run every stage in-process and write the outputs to ``out_dir``."""
+    config = (config or PipelineConfig()).validate()
+    inputs = [Path(p) for p in inputs]
+    out_dir = Path(out_dir)
+    schemas.check_output_dir(out_dir)
+    reports: list[StageReport] = []
+
+    def note(report: StageReport) -> None:
+        reports.append(report)
+        if on_stage:
+            on_stage(report)
+
+    ingested, r = ingest_stage(inputs, config)
+    note(r)
+    prepared, r = prepare_stage(ingested, config)
+    note(r)
+    if prepared.documents.height == 0:
+        # Every document was set aside: still a valid run with empty tables.
+        docs = prepared.documents.with_columns(
+            pl.lit(None, pl.String).alias("cluster_id"), pl.lit(None, pl.Boolean).alias("is_origin"),
+            pl.lit(None, pl.String).alias("parent_id"), pl.lit(None, pl.Int32).alias("depth"),
+            pl.lit(None, pl.Float64).alias("completeness"),
+        )
+        traced = Traced(docs, schemas.empty(schemas.EDGES), schemas.empty(schemas.CLUSTERS))
+    else:
+        linked, r = link_stage(prepared, config)
+        note(r)
+        traced, r = trace_stage(prepared, linked, config)
+        note(r)
+    info = run_info(config, inputs, prepared, traced, reports)
+    _, r = write_stage(traced, prepared.rejects, out_dir, info)
+    note(r)
+    info["stages"][r.name] = r.to_dict()
+    return RunResult(out_dir, traced.documents, traced.clusters, traced.edges, prepared.rejects, info)
