@@ -76,8 +76,8 @@ _MASK = _CAP - 1
 _DOC_CAP = 4096  # max tokens in one document (900 words plus punctuation)
 
 # Word classes: rows of the sampling table.
-_DET, _PREP, _CONJ, _PRON, _AUX, _ADV, _NOUN, _VERB, _ADJ, _NAME, _NUM, _REL, _MAG, _YEAR = range(14)
-_N_CLASSES = 14
+_DET, _PREP, _CONJ, _PRON, _AUX, _ADV, _NOUN, _VERB, _ADJ, _NAME, _NUM, _REL, _MAG, _YEAR, _FIRST = range(15)
+_N_CLASSES = 15
 _FIXED, _PUBNAME, _PUBDOMAIN = -1, -2, -3  # template slots that are not class draws
 _TABLE_BITS = 16
 
@@ -114,7 +114,7 @@ class _Lex(NamedTuple):
 # Vocabulary and sentence templates (built once per corpus, in Python).
 # ---------------------------------------------------------------------------
 
-_DETS = "the a its their this an his that these her our some all no every each those another both any".split()
+_DETS = "the a this an their its his that these her our some all no every each those another both any".split()
 _PREPS = (
     "of in to for on with at by from about after over into against during under before between "
     "through across amid without despite toward among near around"
@@ -135,7 +135,7 @@ _NOUNS = (
     "business community leaders research policy prices service"
 ).split()
 _VERBS = (
-    "said told announced reported added made took called found expected saw showed led raised cut warned "
+    "told announced reported added made took called found expected saw showed led raised cut warned "
     "agreed launched faced received released approved confirmed denied urged signed ended began won lost "
     "hit met sent held opened built paid passed"
 ).split()
@@ -146,18 +146,18 @@ _ADJS = (
 ).split()
 _FIRST_NAMES = (
     "John Maria David Anna Michael Sarah James Elena Robert Li Ahmed Carlos Fatima Peter Olga Daniel "
-    "Priya Thomas Yuki Omar Laura Ivan Grace Mohammed Sofia"
+    "Priya Thomas Yuki Omar Laura Ivan Grace Mohammed Sofia Mark Julia Paul Chen Hannah Luis Aisha Kevin "
+    "Emma Raj Nadia Brian Lucia Tom Amara Sergei Claire Diego Mei Samuel Rachel Andrew Zara Victor Nina"
 ).split()
 _PAPERS = (
     "Times Post Herald Ledger Gazette Tribune Chronicle Journal Courier Observer Record Dispatch Standard "
     "Review Press Sentinel Examiner Monitor Telegraph Star Daily News Wire Report Bulletin"
 ).split()
 
-_ONSETS = (
-    "b c d f g h j k l m n p r s t v w z br cr dr fr gr pr tr bl cl fl gl pl sl st sp sk sh ch th qu".split() + [""]
-)
-_VOWELS = "a e i o u a e i o ai ea ou io ee oa".split()
-_CODAS = ["", "", "", "n", "r", "s", "t", "l", "m", "nd", "st", "rt", "nt", "ck", "sh", "ng", "x"]
+_SINGLE_ONSETS = "b c d f g h j k l m n p r s t v w".split()
+_ONSETS = 3 * _SINGLE_ONSETS + "br cr dr fr gr pr tr bl cl fl gl pl sl st sp sh ch th".split() + 6 * [""]
+_VOWELS = 3 * "a e i o u".split() + "ai ea ou io ee oa".split()
+_CODAS = 8 * [""] + "n r s t l m nd st rt nt ck sh ng x".split()
 _SUFFIXES = {
     _NOUN: ["", "", "", "tion", "ment", "ity", "er", "ness", "ance", "ism", "s"],
     _VERB: ["ed", "ed", "ed", "es", "ated", "ized", "ened", "ified", "s"],
@@ -173,7 +173,7 @@ def _pseudo_words(rng: np.random.Generator, n: int, cls: int, taken: set[str]) -
     suffixes = _SUFFIXES[cls]
     while len(words) < n:
         k = 4 * (n - len(words)) + 16
-        syl = rng.choice(3, size=k, p=[0.3, 0.5, 0.2]) + 1
+        syl = rng.choice(3, size=k, p=[0.45, 0.45, 0.10]) + 1
         on = rng.integers(0, len(_ONSETS), size=(k, 3))
         vo = rng.integers(0, len(_VOWELS), size=(k, 3))
         co = rng.integers(0, len(_CODAS), size=(k, 3))
@@ -183,7 +183,7 @@ def _pseudo_words(rng: np.random.Generator, n: int, cls: int, taken: set[str]) -
             w = stem + suffixes[su[i]]
             if cls == _NAME:
                 w = w.capitalize()
-            if len(w) < 3 or w in taken:
+            if not 3 <= len(w) <= 13 or w in taken:
                 continue
             taken.add(w)
             words.append(w)
@@ -248,13 +248,14 @@ class _Builder:
             (0.18, lambda: [c(_DET), c(_ADJ), c(_NOUN)]),
             (0.12, lambda: [c(_DET), c(_NOUN), c(_PREP), c(_DET), c(_NOUN)]),
             (0.08, lambda: [c(_DET), c(_ADJ), c(_NOUN), c(_PREP), c(_NAME)]),
-            (0.10, lambda: [c(_NAME), c(_NAME)]),
+            (0.10, lambda: [c(_FIRST), c(_NAME)]),
             (0.05, lambda: [c(_NAME)]),
             (0.06, lambda: [c(_NAME), p("’s"), c(_NOUN)]),
             (0.06, lambda: [c(_NUM), c(_NOUN)]),
             (0.04, lambda: [c(_NUM), c(_MAG), w("of"), c(_NOUN)]),
             (0.05, lambda: [c(_DET), c(_NOUN), c(_REL), c(_VERB), c(_DET), c(_NOUN)]),
-            (0.04, lambda: [c(_DET), c(_NOUN), c(_PREP), c(_NAME), c(_NAME)]),
+            (0.07, lambda: [c(_DET), c(_NOUN), w("and"), c(_DET), c(_NOUN)]),
+            (0.04, lambda: [c(_DET), c(_NOUN), c(_PREP), c(_FIRST), c(_NAME)]),
             (0.12 if subject else 0.0, lambda: [c(_PRON)]),
         ]
         return forms[self.pick([f[0] for f in forms])][1]()
@@ -273,6 +274,7 @@ class _Builder:
             (0.06, lambda: [c(_AUX), w("not"), c(_VERB), *np_()]),
             (0.05, lambda: [c(_VERB), w("to"), c(_VERB), *np_()]),
             (0.05, lambda: [c(_ADV), c(_VERB), *np_()]),
+            (0.06, lambda: [c(_VERB), *np_(), w("and"), c(_VERB), *np_()]),
         ]
         return forms[self.pick([f[0] for f in forms])][1]()
 
@@ -288,10 +290,10 @@ class _Builder:
         forms = [
             (0.40, lambda: [*cl(), p(".")]),
             (0.14, lambda: [*cl(), p(","), c(_CONJ), *cl(), p(".")]),
-            (0.08, lambda: [w("in"), c(_NUM), p(","), *cl(), p(".")]),
-            (0.10, lambda: [self.w_open("“"), *cl(), p(","), p("”"), w("said"), c(_NAME), c(_NAME), p(".")]),
-            (0.05, lambda: [self.w_open("“"), *cl(), p(","), p("”"), c(_NAME), c(_NAME), w("said"), p(".")]),
-            (0.08, lambda: [c(_NAME), c(_NAME), w("said"), *cl(), p(".")]),
+            (0.08, lambda: [w("in"), c(_YEAR), p(","), *cl(), p(".")]),
+            (0.10, lambda: [self.w_open("“"), *cl(), p(","), p("”"), w("said"), c(_FIRST), c(_NAME), p(".")]),
+            (0.05, lambda: [self.w_open("“"), *cl(), p(","), p("”"), c(_FIRST), c(_NAME), w("said"), p(".")]),
+            (0.08, lambda: [c(_FIRST), c(_NAME), w("said"), *cl(), p(".")]),
             (0.06, lambda: [*cl(), p(","), w("according"), w("to"), c(_DET), c(_NOUN), p(".")]),
             (0.06, lambda: [*self.noun_phrase(True), w("—"), c(_DET), c(_NOUN), c(_PREP), *self.noun_phrase(),
                             w("—"), *self.verb_phrase(), p(".")]),
@@ -303,7 +305,7 @@ class _Builder:
         c, w, p = self.c, self.w, self.p
         forms = [
             (0.50, lambda: [*self.noun_phrase(True), *self.verb_phrase()]),
-            (0.20, lambda: [c(_NAME), c(_NAME), w("says"), *self.noun_phrase(True), c(_VERB)]),
+            (0.20, lambda: [c(_FIRST), c(_NAME), w("says"), *self.noun_phrase(True), c(_VERB)]),
             (0.15, lambda: [*self.noun_phrase(True), c(_VERB), c(_PREP), *self.noun_phrase()]),
             (0.15, lambda: [c(_NAME), p(":"), *self.noun_phrase(True), *self.verb_phrase()]),
         ]
@@ -313,8 +315,13 @@ class _Builder:
         return (_FIXED, self.tok(s, _OPEN))
 
     def words_in(self, slots: list[tuple[int, int]]) -> int:
-        return sum(1 if cls >= 0 else len(self.strings[t].split()) if self.kinds[t] == _WORD else 0
-                   for cls, t in slots if cls != _FIXED or True)
+        n = 0
+        for cls, t in slots:
+            if cls >= 0:
+                n += 1
+            elif self.kinds[t & _MASK] == _WORD:
+                n += len(self.strings[t & _MASK].split())
+        return n
 
     def add_set(self, which: int, make: Any, count: int, lo: int, hi: int) -> None:
         first = len(self.templates)
@@ -332,17 +339,18 @@ class _Builder:
 
 def _capitalise(b: _Builder, slots: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Flag the first word of a sentence (after an opening quote) for upper-casing."""
-    i = 1 if slots[0][0] == _FIXED and b.kinds[slots[0][1]] == _OPEN else 0
+    i = 1 if slots[0][0] == _FIXED and b.kinds[slots[0][1] & _MASK] == _OPEN else 0
     cls, t = slots[i]
     slots[i] = (cls, t | _CAP)
     return slots
 
 
-def _zipf_table(ids: list[int], exponent: float, size: int) -> np.ndarray:
-    """A lookup table in which id k of `ids` fills a share of slots ~ 1/(k+2)^exponent."""
-    w = 1.0 / (np.arange(len(ids)) + 2.0) ** exponent
+def _zipf_table(ids: list[int], exponent: float, offset: float, size: int) -> np.ndarray:
+    """A lookup table in which id k of `ids` fills a share of slots ~ 1/(k+offset)^exponent."""
+    w = 1.0 / (np.arange(len(ids)) + offset) ** exponent
     counts = np.maximum(1, np.floor(w / w.sum() * size)).astype(np.int64)
     counts[0] += size - counts.sum()  # the most frequent word absorbs rounding
+    assert counts[0] > 0, "sampling table too small for this vocabulary"
     return np.repeat(np.asarray(ids, dtype=np.int32), counts)
 
 
@@ -358,15 +366,18 @@ def _build_lexicon(rng: np.random.Generator) -> tuple[_Lex, list[str]]:
         _AUX: _AUXES,
         _REL: _RELS,
         _MAG: _MAGS,
-        _YEAR: ["2024", "2023"],
+        _YEAR: [str(y) for y in range(2024, 1989, -1)],
         _NUM: _numbers(),
         _ADV: _ADVS + _pseudo_words(rng, 250, _ADV, taken),
         _NOUN: _NOUNS + _pseudo_words(rng, 3000, _NOUN, taken),
         _VERB: _VERBS + _pseudo_words(rng, 1200, _VERB, taken),
         _ADJ: _ADJS + _pseudo_words(rng, 900, _ADJ, taken),
-        _NAME: _FIRST_NAMES + _pseudo_words(rng, 2500, _NAME, taken),
+        _FIRST: _FIRST_NAMES,
+        _NAME: _pseudo_words(rng, 2500, _NAME, taken),
     }
-    exponents = {_NOUN: 1.0, _VERB: 1.0, _ADJ: 1.0, _ADV: 1.0, _NAME: 0.9, _NUM: 1.0}
+    # Zipf-Mandelbrot (exponent, offset) per class: function words steep, content words flatter at the top.
+    shape = {_NOUN: (1.0, 8.0), _VERB: (1.0, 6.0), _ADJ: (1.0, 6.0), _ADV: (1.0, 4.0), _NAME: (0.9, 4.0),
+             _NUM: (1.0, 4.0), _FIRST: (0.7, 2.0)}
     for cls, words in class_words.items():
         b.classes[cls] = [b.tok(s) for s in words]
 
@@ -391,7 +402,7 @@ def _build_lexicon(rng: np.random.Generator) -> tuple[_Lex, list[str]]:
     pub, dom = (_PUBNAME, 0), (_PUBDOMAIN, 0)
     b.add_fixed_set(_T_HEAD, [
         [w("Advertisement")],
-        [w("By"), c(_NAME), c(_NAME), p(","), pub],
+        [w("By"), c(_FIRST), c(_NAME), p(","), pub],
         [w("Listen"), w("to"), w("this"), w("article")],
         [w("Share"), w("this"), w("story")],
         [w("Skip"), w("to"), w("main"), w("content")],
@@ -426,7 +437,7 @@ def _build_lexicon(rng: np.random.Generator) -> tuple[_Lex, list[str]]:
     n = len(b.strings)
     kinds = np.array(b.kinds, dtype=np.int8)
     wc = np.array([len(s.split()) if k == _WORD else 0 for s, k in zip(b.strings, b.kinds)], dtype=np.int8)
-    is_end = np.array([k == _ATTACH and s in ".?!" for s, k in zip(b.strings, b.kinds)], dtype=np.bool_)
+    is_end = np.array([k == _ATTACH and s in (".", "?", "!") for s, k in zip(b.strings, b.kinds)], dtype=np.bool_)
     content = np.zeros(n, dtype=np.bool_)
     syn = np.arange(n, dtype=np.int32)
     for cls in (_NOUN, _VERB, _ADJ, _ADV):
@@ -440,7 +451,7 @@ def _build_lexicon(rng: np.random.Generator) -> tuple[_Lex, list[str]]:
         if len(ids) % 2:
             syn[ids[-1]] = ids[-2]
     size = 1 << _TABLE_BITS
-    table = np.stack([_zipf_table(b.classes[k], exponents.get(k, 1.1), size) for k in range(_N_CLASSES)])
+    table = np.stack([_zipf_table(b.classes[k], *shape.get(k, (1.1, 2.0)), size) for k in range(_N_CLASSES)])
 
     encoded = [s.encode("utf-8") for s in b.strings]
     text_off = np.zeros(n + 1, dtype=np.int64)
@@ -558,6 +569,8 @@ def _delete_one(rng: Any, b: np.ndarray, lo: int, m: int, old: int) -> int:
 @_jit
 def _insert_comma(rng: Any, lx: _Lex, b: np.ndarray, lo: int, m: int) -> int:
     """Put a comma between two words (never at a line start, so word counts stay put)."""
+    if m - 1 - lo <= 0:
+        return m
     start = _pick(rng, lo, m - 1)
     for j in range(m - 1 - lo):
         i = lo + (start - lo + j) % (m - 1 - lo)
@@ -829,7 +842,8 @@ def _build_batch(rng: Any, lx: _Lex, parent: np.ndarray, edit: np.ndarray, pub: 
         else:
             m = off[p + 1] - off[p]
             a[:m] = out[off[p]:off[p + 1]]
-            m, done[i] = _derive(rng, lx, edit[i], a, m, b, pub[i], out, off, n_single, h)
+            m, made = _derive(rng, lx, edit[i], a, m, b, pub[i], out, off, n_single, h)
+            done[i] = made
             out[pos:pos + m] = a[:m]
             pos += m
             w = _words(lx, a, m)
@@ -933,10 +947,12 @@ def _cluster_sizes(rng: np.random.Generator, quota: int, max_size: int) -> np.nd
 
 def _format_ids(values: np.ndarray) -> pl.Series:
     """`d` + ten digits; -1 becomes null."""
-    s = pl.Series(values, dtype=pl.Int64)
-    return pl.select(
-        pl.when(s >= 0).then(pl.concat_str(pl.lit("d"), s.cast(pl.String).str.zfill(10)))
-    ).to_series()
+    v = pl.col("v")
+    return (
+        pl.DataFrame({"v": values}, schema={"v": pl.Int64})
+        .select(pl.when(v >= 0).then(pl.concat_str(pl.lit("d"), v.cast(pl.String).str.zfill(10))))
+        .to_series()
+    )
 
 
 def _batch(rng: np.random.Generator, lex: _Lex, pubs: pl.Series, start: int, n: int,

@@ -229,3 +229,45 @@ def ingest(inputs: list[Path], *, id_column: str = "id", text_column: str = "tex
     documents = checks.filter(pl.col("__reason").is_null()).drop("__first", "__empty", "__large", "__reason")
     rejects_frame = pl.DataFrame(rejects, schema=REJECTS) if rejects else pl.DataFrame(schema=REJECTS)
     return Ingested(documents=documents, rejects=rejects_frame, files=[str(p) for p, _ in files])
+
+
+def _columns(path: Path) -> list[str] | None:
+    """Column names of a table, read cheaply (schema or first record), or None if unreadable."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return list(pl.read_parquet_schema(path).keys())
+        if suffix == ".csv":
+            return pl.read_csv(path, n_rows=1, encoding="utf8-lossy").columns
+        with path.open("rb") as fh:
+            for raw in fh:
+                if raw.strip():
+                    record = json.loads(raw.decode("utf-8", errors="replace"))
+                    return list(record) if isinstance(record, dict) else None
+        return []
+    except Exception:  # noqa: BLE001 - the full read reports the precise problem
+        return None
+
+
+def preflight(inputs: list[Path], out_dir: Path, config: "object") -> None:
+    """Check run-level problems before any work starts (one-line errors).
+
+    Paths exist and have a known format, every table has the id and text
+    columns, the output folder is writable.  Checked here so that a flow run
+    never starts (and fails with a traceback in its logs) over a user's typo.
+    """
+    from provenance.schemas import check_output_dir
+
+    id_column, text_column = getattr(config, "id_column", "id"), getattr(config, "text_column", "text")
+    for path, _ in _expand([Path(p) for p in inputs]):
+        if path.suffix.lower() in TABLE_SUFFIXES:
+            columns = _columns(path)
+            if columns is None or not columns:
+                continue
+            for column, option in ((text_column, "--text-column"), (id_column, "--id-column")):
+                if column not in columns:
+                    raise ProvenanceError(
+                        f"{path} has no {column!r} column (columns: {', '.join(columns[:12])}); "
+                        f"name the right one with {option}"
+                    )
+    check_output_dir(Path(out_dir))

@@ -18,7 +18,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -379,6 +379,38 @@ def run_info(config: PipelineConfig, inputs: list[Path], prepared: Prepared, tra
     }
 
 
+def empty_trace(prepared: Prepared) -> Traced:
+    """The (empty) tables of a run whose every document was set aside."""
+    docs = prepared.documents.with_columns(
+        pl.lit(None, pl.String).alias("cluster_id"), pl.lit(None, pl.Boolean).alias("is_origin"),
+        pl.lit(None, pl.String).alias("parent_id"), pl.lit(None, pl.Int32).alias("depth"),
+        pl.lit(None, pl.Float64).alias("completeness"),
+    )
+    for name, dtype in (("content_hash", pl.String), ("n_tokens", pl.Int32), ("n_chars", pl.Int32)):
+        if name not in docs.columns:
+            docs = docs.with_columns(pl.lit(None, dtype).alias(name))
+    return Traced(docs, schemas.empty(schemas.EDGES), schemas.empty(schemas.CLUSTERS))
+
+
+def make_config(options: dict[str, Any] | None = None) -> PipelineConfig:
+    """A validated config from option names (as in ``PipelineConfig``); one-line errors."""
+    options = dict(options or {})
+    known = {f.name: f for f in fields(PipelineConfig) if f.name != "extra"}
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ProvenanceError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    default = PipelineConfig()
+    for name, value in options.items():
+        expected = type(getattr(default, name))
+        try:
+            options[name] = expected(value) if not isinstance(value, bool) or expected is bool else None
+        except (TypeError, ValueError):
+            options[name] = None
+        if options[name] is None:
+            raise ProvenanceError(f"option {name} must be a {expected.__name__}, got {value!r}")
+    return PipelineConfig(**options).validate()
+
+
 @dataclass
 class RunResult:
     out_dir: Path
@@ -413,13 +445,7 @@ def run(
     prepared, r = prepare_stage(ingested, config)
     note(r)
     if prepared.documents.height == 0:
-        # Every document was set aside: still a valid run with empty tables.
-        docs = prepared.documents.with_columns(
-            pl.lit(None, pl.String).alias("cluster_id"), pl.lit(None, pl.Boolean).alias("is_origin"),
-            pl.lit(None, pl.String).alias("parent_id"), pl.lit(None, pl.Int32).alias("depth"),
-            pl.lit(None, pl.Float64).alias("completeness"),
-        )
-        traced = Traced(docs, schemas.empty(schemas.EDGES), schemas.empty(schemas.CLUSTERS))
+        traced = empty_trace(prepared)
     else:
         linked, r = link_stage(prepared, config)
         note(r)

@@ -1,0 +1,125 @@
+"""The provenance pipeline as a Prefect flow: one task per stage, not per document.
+
+Run ad hoc with ``python -m flows.provenance_flow [INPUT ...] [--out DIR]`` or
+``provenance run``; with no ``PREFECT_API_URL`` Prefect starts its own
+temporary local server.  Stages hold the corpus in memory between tasks, so
+results are not persisted by Prefect; ``run.json`` and the Parquet outputs are
+the record of a run.
+"""
+
+from __future__ import annotations
+
+import flows  # noqa: F401  (offline/quiet Prefect defaults)
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from provenance import pipeline, schemas, summary
+from provenance.config import PipelineConfig
+from provenance.ingest import Ingested
+
+
+def _log(report: pipeline.StageReport) -> None:
+    get_run_logger().info(
+        "%s: %d -> %d rows in %.2f s %s", report.name, report.rows_in, report.rows_out, report.seconds, report.stats
+    )
+
+
+@task(name="ingest", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+def ingest_task(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, pipeline.StageReport]:
+    result, report = pipeline.ingest_stage(inputs, config)
+    _log(report)
+    return result, report
+
+
+@task(name="prepare", cache_policy=NO_CACHE, persist_result=False)
+def prepare_task(ingested: Ingested, config: PipelineConfig) -> tuple[pipeline.Prepared, pipeline.StageReport]:
+    result, report = pipeline.prepare_stage(ingested, config)
+    _log(report)
+    return result, report
+
+
+@task(name="link", cache_policy=NO_CACHE, persist_result=False)
+def link_task(prepared: pipeline.Prepared, config: PipelineConfig) -> tuple[pipeline.Linked, pipeline.StageReport]:
+    result, report = pipeline.link_stage(prepared, config)
+    _log(report)
+    return result, report
+
+
+@task(name="trace", cache_policy=NO_CACHE, persist_result=False)
+def trace_task(
+    prepared: pipeline.Prepared, linked: pipeline.Linked, config: PipelineConfig
+) -> tuple[pipeline.Traced, pipeline.StageReport]:
+    result, report = pipeline.trace_stage(prepared, linked, config)
+    _log(report)
+    return result, report
+
+
+@task(name="write", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+def write_task(traced: pipeline.Traced, rejects: Any, out_dir: Path, info: dict[str, Any]) -> dict[str, str]:
+    paths, report = pipeline.write_stage(traced, rejects, out_dir, info)
+    _log(report)
+    return paths
+
+
+@flow(name="provenance", log_prints=True)
+def provenance_flow(
+    inputs: list[str] = ["seeds"],  # noqa: B006 - Prefect parameters must be JSON defaults
+    out: str = "data/output",
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Cluster the documents of ``inputs``, trace origins and trees, write Parquet to ``out``.
+
+    ``options`` are :class:`provenance.config.PipelineConfig` fields
+    (e.g. ``{"num_perm": 256}``); unknown names fail the run with one line.
+    """
+    logger = get_run_logger()
+    config = pipeline.make_config(options)
+    paths_in = [Path(p) for p in inputs]
+    out_dir = Path(out)
+    schemas.check_output_dir(out_dir)
+
+    ingested, r_ingest = ingest_task(paths_in, config)
+    prepared, r_prepare = prepare_task(ingested, config)
+    if prepared.documents.height == 0:
+        traced, reports = pipeline.empty_trace(prepared), [r_ingest, r_prepare]
+    else:
+        linked, r_link = link_task(prepared, config)
+        traced, r_trace = trace_task(prepared, linked, config)
+        reports = [r_ingest, r_prepare, r_link, r_trace]
+    info = pipeline.run_info(config, paths_in, prepared, traced, reports)
+    paths = write_task(traced, prepared.rejects, out_dir, info)
+
+    create_table_artifact(
+        summary.cluster_table(traced.clusters),
+        key="provenance-clusters",
+        description=f"Largest clusters of {traced.documents.height} documents ({out_dir})",
+    )
+    create_markdown_artifact(
+        summary.largest_trees_markdown(traced.documents, traced.clusters, traced.edges),
+        key="provenance-trees",
+        description="Largest derivation trees",
+    )
+    counts = info["counts"]
+    logger.info(
+        "%d documents, %d rejected, %d clusters (%d with copies), %d edges -> %s",
+        counts["documents"], counts["rejected"], counts["clusters"], counts["multi_document_clusters"],
+        counts["edges"], out_dir,
+    )
+    return {"counts": counts, "outputs": paths}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m flows.provenance_flow``: the same as ``provenance run``."""
+    from provenance.cli import app
+
+    return app(["run", *(sys.argv[1:] if argv is None else argv)], standalone_mode=True) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
