@@ -891,12 +891,12 @@ def _render(tok: np.ndarray, off: np.ndarray, lx: _Lex) -> tuple[np.ndarray, np.
             if (k == _WORD or k == _OPEN) and not glue:
                 buf[pos] = 32
                 pos += 1
-            s = lx.text_off[tid]
-            e = lx.text_off[tid + 1]
-            buf[pos:pos + e - s] = lx.text_buf[s:e]
-            if t & _CAP and 97 <= buf[pos] <= 122:
-                buf[pos] -= 32
-            pos += e - s
+            first = pos
+            for j in range(lx.text_off[tid], lx.text_off[tid + 1]):  # a loop beats slicing for short words
+                buf[pos] = lx.text_buf[j]
+                pos += 1
+            if t & _CAP and 97 <= buf[first] <= 122:
+                buf[first] -= 32
             glue = k == _OPEN
     return buf, boff
 

@@ -1,0 +1,67 @@
+"""The Prefect flow itself: under one harness for the module, and as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import flows  # noqa: F401  (offline/quiet Prefect defaults)
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def test_flow_writes_outputs_and_artifacts(harness, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.provenance_flow import provenance_flow
+
+    result = provenance_flow(inputs=[str(SEEDS)], out=str(tmp_path))
+    assert result["counts"]["documents"] == 5
+    docs = pl.read_parquet(tmp_path / "documents.parquet")
+    assert docs.filter(pl.col("is_origin"))["doc_id"].str.slice(0, 3).sort().to_list() == ["001", "004"]
+    with get_client(sync_client=True) as client:
+        keys = {
+            a.key
+            for a in client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["provenance-clusters", "provenance-trees"]))
+            )
+        }
+    assert keys == {"provenance-clusters", "provenance-trees"}
+
+
+def test_flow_rejects_unknown_option_with_one_line(harness, tmp_path: Path) -> None:
+    from flows.provenance_flow import provenance_flow
+    from provenance.errors import ProvenanceError
+
+    with pytest.raises(ProvenanceError, match="unknown option"):
+        provenance_flow(inputs=[str(SEEDS)], out=str(tmp_path), options={"no_such_knob": 1})
+
+
+def test_module_entry_point_runs_offline_and_quietly(tmp_path: Path) -> None:
+    """``python -m flows.provenance_flow`` on the seeds: exit 0, no warning, no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect_home")
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.provenance_flow", str(SEEDS), "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output
+    assert "WARNING" not in output and "Warning" not in output, output
+    assert (tmp_path / "out" / "documents.parquet").exists()
