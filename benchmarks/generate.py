@@ -820,10 +820,12 @@ def _derive(rng: Any, lx: _Lex, edit: int, a: np.ndarray, n: int, b: np.ndarray,
 
 @_jit
 def _build_batch(rng: Any, lx: _Lex, parent: np.ndarray, edit: np.ndarray, pub: np.ndarray,
-                 target: np.ndarray, n_single: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Token ids of every document of a batch in plan order (parents before children)."""
+                 target: np.ndarray, n_single: int, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token ids of every document of a batch in plan order (parents before children).
+
+    Writes into `out` (grown if too small) and returns (out, offsets, edits actually made).
+    """
     n = parent.size
-    out = np.empty(max(n * 1000, 2 * _DOC_CAP), dtype=np.int32)
     off = np.empty(n + 1, dtype=np.int64)
     done = edit.copy()
     a = np.empty(_DOC_CAP, dtype=np.int32)
@@ -850,16 +852,16 @@ def _build_batch(rng: Any, lx: _Lex, parent: np.ndarray, edit: np.ndarray, pub: 
         if w < MIN_WORDS or w > MAX_WORDS:
             raise ValueError("generated document length out of range")
     off[n] = pos
-    return out[:pos], off, done
+    return out, off, done
 
 
 @_jit
-def _render(tok: np.ndarray, off: np.ndarray, lx: _Lex) -> tuple[np.ndarray, np.ndarray]:
-    """UTF-8 bytes of all documents back to back, and each document's byte offset."""
+def _render_sizes(tok: np.ndarray, off: np.ndarray, lx: _Lex) -> np.ndarray:
+    """Byte offset of each rendered document (see `_render_fill`)."""
     n = off.size - 1
     boff = np.empty(n + 1, dtype=np.int64)
     total = 0
-    for d in range(n):  # pass 1: sizes
+    for d in range(n):
         boff[d] = total
         glue = True
         for i in range(off[d], off[d + 1]):
@@ -874,9 +876,14 @@ def _render(tok: np.ndarray, off: np.ndarray, lx: _Lex) -> tuple[np.ndarray, np.
             total += lx.text_off[tid + 1] - lx.text_off[tid]
             glue = k == _OPEN
     boff[n] = total
-    buf = np.empty(total, dtype=np.uint8)
+    return boff
+
+
+@_jit
+def _render_fill(tok: np.ndarray, off: np.ndarray, lx: _Lex, boff: np.ndarray, buf: np.ndarray) -> None:
+    """UTF-8 of all documents back to back into buf[:boff[-1]]: spaces, blank lines, capitals."""
     pos = 0
-    for d in range(n):  # pass 2: bytes
+    for d in range(off.size - 1):
         glue = True
         for i in range(off[d], off[d + 1]):
             t = tok[i]
@@ -898,7 +905,6 @@ def _render(tok: np.ndarray, off: np.ndarray, lx: _Lex) -> tuple[np.ndarray, np.
             if t & _CAP and 97 <= buf[first] <= 122:
                 buf[first] -= 32
             glue = k == _OPEN
-    return buf, boff
 
 
 @_jit
@@ -955,8 +961,16 @@ def _format_ids(values: np.ndarray) -> pl.Series:
     )
 
 
+class _Scratch:
+    """Buffers reused across batches: first-touching fresh memory costs more than generating."""
+
+    def __init__(self) -> None:
+        self.tok = np.empty(0, dtype=np.int32)
+        self.buf = np.empty(0, dtype=np.uint8)
+
+
 def _batch(rng: np.random.Generator, lex: _Lex, pubs: pl.Series, start: int, n: int,
-           share: float, max_size: int) -> tuple[pl.DataFrame, int, int]:
+           share: float, max_size: int, scratch: _Scratch) -> tuple[pl.DataFrame, int, int]:
     """One batch: plan clusters, generate tokens, render, shuffle rows, label."""
     sizes = _cluster_sizes(rng, int(round(share * n)), max_size)
     n_clustered = int(sizes.sum())
@@ -991,15 +1005,19 @@ def _batch(rng: np.random.Generator, lex: _Lex, pubs: pl.Series, start: int, n: 
         pub[kids[same]] = (pub[kids[same]] + shift[kids[same]]) % n_pubs
 
     target = MIN_WORDS + (rng.beta(1.6, 2.4, size=n) * (MAX_WORDS - 40 - MIN_WORDS)).astype(np.int64)
-    tok, off, done = _build_batch(rng, lex, parent, edit, pub, target, n_single)
-    buf, boff = _render(tok, off, lex)
-    del tok
+    if scratch.tok.size < n * 1000:
+        scratch.tok = np.empty(n * 1000 + 2 * _DOC_CAP, dtype=np.int32)
+    scratch.tok, off, done = _build_batch(rng, lex, parent, edit, pub, target, n_single, scratch.tok)
+    boff = _render_sizes(scratch.tok, off, lex)
+    if scratch.buf.size < boff[-1]:
+        scratch.buf = np.empty(boff[-1] + boff[-1] // 4, dtype=np.uint8)
+    _render_fill(scratch.tok, off, lex, boff, scratch.buf)
 
     perm = rng.permutation(n)
     row_of = np.empty(n, dtype=np.int64)
     row_of[perm] = np.arange(n)
     global_of = start + row_of
-    mv = memoryview(buf)
+    mv = memoryview(scratch.buf)
     texts = [str(mv[boff[i]:boff[i + 1]], "utf-8") for i in perm.tolist()]
     parent_p = parent[perm]
     df = pl.DataFrame({
@@ -1031,9 +1049,10 @@ def iter_batches(n_docs: int, *, seed: int = 0, clustered_share: float = 0.2, ba
     lex, pub_names = _build_lexicon(rng)
     pubs = pl.Series("publisher", pub_names, dtype=pl.String)
     max_size = max(5, min(_MAX_CLUSTER, n_docs // 200))
+    scratch = _Scratch()
     for start in range(0, n_docs, batch_size):
         n = min(batch_size, n_docs - start)
-        df, clusters, clustered = _batch(rng, lex, pubs, start, n, clustered_share, max_size)
+        df, clusters, clustered = _batch(rng, lex, pubs, start, n, clustered_share, max_size, scratch)
         if stats is not None:
             stats["clusters"] = stats.get("clusters", 0) + clusters
             stats["clustered_docs"] = stats.get("clustered_docs", 0) + clustered

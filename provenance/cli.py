@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from provenance import pipeline
@@ -29,7 +30,7 @@ _D = PipelineConfig()
 
 
 def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -92,7 +93,7 @@ def main() -> None:
     try:
         app()
     except ProvenanceError as exc:  # pragma: no cover - commands catch their own
-        err.print(f"error: {exc}")
+        err.print(f"error: {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

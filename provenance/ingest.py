@@ -33,6 +33,9 @@ TABLE_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".parquet")
 RESERVED = ("doc_id", "cluster_id", "is_origin", "parent_id", "depth", "completeness", "source",
             "n_tokens", "n_chars", "content_hash")
 
+#: Hidden column with the file line of a record read by the line-by-line .jsonl parse.
+LINE = "__provenance_line"
+
 BASE_SCHEMA = pl.Schema({"doc_id": pl.String, "text": pl.String, "title": pl.String, "source": pl.String})
 
 
@@ -84,7 +87,8 @@ def _read_ndjson(path: Path, rejects: list[dict]) -> pl.DataFrame:
             except (ValueError, UnicodeDecodeError) as exc:
                 rejects.append(_reject(f"{path}:{number}", None, "unreadable_record", str(exc)[:200]))
                 continue
-            rows.append({k: (v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v)) for k, v in record.items()})
+            row = {k: (v if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(v)) for k, v in record.items()}
+            rows.append(row | {LINE: number})
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
 
@@ -113,7 +117,8 @@ def _read_table(path: Path, id_column: str, text_column: str, rejects: list[dict
     frame = frame.rename(renames)
     id_name = renames.get(id_column, id_column)
     text_name = renames.get(text_column, text_column)
-    line = pl.int_range(1, pl.len() + 1)
+    # Row number, or the file line when the line-by-line parse skipped bad lines.
+    line = pl.col(LINE) if LINE in frame.columns else pl.int_range(1, pl.len() + 1)
     frame = frame.with_columns(
         pl.col(id_name).cast(pl.String).str.strip_chars().alias("doc_id"),
         pl.col(text_name).cast(pl.String).alias("__text"),
@@ -126,7 +131,7 @@ def _read_table(path: Path, id_column: str, text_column: str, rejects: list[dict
         title = pl.coalesce(pl.col("title"), _first_line(pl.col("__text")))
     else:
         title = _first_line(pl.col("__text"))
-    carried = [c for c in frame.columns if c not in {"doc_id", "__text", "__where", "title", id_name, text_name}]
+    carried = [c for c in frame.columns if c not in {"doc_id", "__text", "__where", "title", id_name, text_name, LINE}]
     return frame.select(
         "doc_id",
         pl.col("__text").alias("text"),
