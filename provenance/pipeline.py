@@ -131,9 +131,8 @@ def prepare_stage(ingested: Ingested, config: PipelineConfig) -> tuple[Prepared,
             remap[keep] = np.arange(len(keep))
             docs = docs.filter(pl.Series(~too_short))
             n_tokens = n_tokens[keep]
-            tokens = tokens.filter(pl.Series(~too_short[tokens["doc"].to_numpy()])).with_columns(
-                pl.Series("doc", remap[tokens.filter(pl.Series(~too_short[tokens["doc"].to_numpy()]))["doc"].to_numpy()], dtype=pl.UInt32)
-            )
+            tokens = tokens.filter(pl.Series(~too_short[tokens["doc"].to_numpy()]))
+            tokens = tokens.with_columns(pl.Series("doc", remap[tokens["doc"].to_numpy()], dtype=pl.UInt32))
         tokens = tokens.with_columns(normalize.boilerplate_mask(tokens, BOILERPLATE_MIN_DOCS))
         docs = docs.with_columns(
             normalize.canonical_expr(pl.col("text"))
@@ -255,7 +254,7 @@ def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> t
         documents = docs.with_columns(
             pl.Series("cluster_id", ids, dtype=pl.String),
             pl.Series("is_origin", rank == 0),
-            pl.Series("parent_id", [doc_ids[int(p)] if p >= 0 else None for p in parent_of], dtype=pl.String),
+            pl.when(pl.Series(parent_of >= 0)).then(doc_ids.gather(np.maximum(parent_of, 0))).alias("parent_id"),
             pl.Series("depth", depth, dtype=pl.Int32),
             pl.Series("completeness", np.round(complete, 6)),
         )

@@ -95,6 +95,7 @@ REJECT_REASONS = (
     "too_short",
     "too_large",
     "unreadable_record",
+    "unsupported_file",
 )
 
 TABLES: Mapping[str, pl.Schema] = {
