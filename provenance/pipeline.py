@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 import xxhash
 
-from provenance import changes, cluster, lsh, minhash, normalize, origin, schemas, shingle, tree, verify
+from provenance import changes, cluster, direction, lsh, minhash, normalize, origin, schemas, shingle, tree, verify
 from provenance.config import PipelineConfig
 from provenance.errors import ProvenanceError
 from provenance.ingest import Ingested, ingest
@@ -36,6 +36,8 @@ from provenance.ingest import Ingested, ingest
 MIN_ANCHOR_SET = 8
 #: A short line seen in at least this many documents is boilerplate.
 BOILERPLATE_MIN_DOCS = 3
+#: Word n-gram length of the parent-choice shingles (all tokens, boilerplate kept).
+LINEAGE_NGRAM = 3
 
 
 @dataclass
@@ -69,6 +71,10 @@ class Prepared:
     rejects: pl.DataFrame
     views: dict[str, shingle.ShingleSets]
     signatures: dict[str, np.ndarray]
+    #: ``doc, line`` of every boilerplate line (left out of the views).
+    boilerplate: pl.DataFrame | None = None
+    #: Word n-grams over every token, for parent choice (see ``shingle.lineage_sets``).
+    lineage: shingle.ShingleSets | None = None
 
 
 @dataclass
@@ -145,6 +151,8 @@ def prepare_stage(ingested: Ingested, config: PipelineConfig) -> tuple[Prepared,
             tokens, docs.height, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, seed=config.seed
         )
         signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in views.items()}
+        lineage = shingle.lineage_sets(tokens, docs.height, ngram=LINEAGE_NGRAM, seed=config.seed)
+        boilerplate = tokens.filter(pl.col("boilerplate")).select("doc", "line").unique()
         report.rows_out = docs.height
         report.stats = {
             "rejected_too_short": int(too_short.sum()),
@@ -152,7 +160,7 @@ def prepare_stage(ingested: Ingested, config: PipelineConfig) -> tuple[Prepared,
             "boilerplate_tokens": int(tokens["boilerplate"].sum()),
             **{f"{name}_shingles": int(len(sets.hashes)) for name, sets in views.items()},
         }
-    return Prepared(docs, rejects, views, signatures), report
+    return Prepared(docs, rejects, views, signatures, boilerplate, lineage), report
 
 
 # ---------------------------------------------------------------------------- link
@@ -235,6 +243,29 @@ def cluster_ids(documents: pl.DataFrame, cluster: np.ndarray, rank: np.ndarray) 
     return by_cluster[cluster]
 
 
+def orient(cluster: np.ndarray, rank: np.ndarray, prepared: Prepared, *, date_known: bool = False) -> np.ndarray:
+    """Re-rank every multi-member cluster by direction of derivation (``direction``).
+
+    The origin is the round-robin winner of alignment evidence among the most
+    complete members (skipped when publication dates are known: they order
+    versions better than text can); the other members follow by edit depth
+    from the origin, so a candidate parent has fewer derived changes than its
+    child.  One alignment per member plus ``TOP_K^2`` per cluster.
+    """
+    sizes = np.bincount(cluster, minlength=len(cluster))
+    if not (sizes > 1).any():
+        return rank
+    boilerplate = prepared.boilerplate if prepared.boilerplate is not None else pl.DataFrame(schema={"doc": pl.UInt32, "line": pl.Int32})
+    members = np.flatnonzero(sizes[cluster] > 1)
+    words = direction.doc_words(prepared.documents["text"], members, boilerplate)
+    if not date_known:
+        frequency = direction.cluster_frequency(
+            cluster, prepared.documents["text"], members, direction.frequency_sample(cluster)
+        )
+        rank = direction.refine_origins(cluster, rank, words, frequency)
+    return direction.order_by_depth(cluster, rank, direction.edit_depth(cluster, rank, words))
+
+
 def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> tuple[Traced, StageReport]:
     """Completeness, origins, parents, depths and per-edge change statistics."""
     docs = prepared.documents
@@ -244,8 +275,13 @@ def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> t
         _, first, cluster = np.unique(linked.roots, return_index=True, return_inverse=True)
         cluster = np.argsort(np.argsort(first))[cluster] if len(first) else cluster
         complete = origin.completeness(cluster, prepared.views)
-        rank = origin.origin_rank(cluster, complete, docs["n_tokens"].to_numpy(), _published(docs))
-        parents = tree.choose_parents(cluster, rank, linked.pairs, prepared.views)
+        published = _published(docs)
+        rank = origin.origin_rank(cluster, complete, docs["n_tokens"].to_numpy(), published)
+        rank = orient(cluster, rank, prepared, date_known=published is not None)
+        views = dict(prepared.views)
+        if prepared.lineage is not None:
+            views["lineage"] = prepared.lineage
+        parents = tree.choose_parents(cluster, rank, linked.pairs, views, view="lineage" if prepared.lineage is not None else "words")
         parent_of = np.full(docs.height, -1, dtype=np.int64)
         parent_of[parents["child"].to_numpy()] = parents["parent"].to_numpy()
         depth = tree.depths(parent_of)

@@ -139,6 +139,17 @@ def to_sets(hashes: np.ndarray, doc: np.ndarray, n_docs: int) -> ShingleSets:
     return ShingleSets(h32, offsets_from_doc_index(doc, n_docs))
 
 
+def lineage_sets(tokens: pl.DataFrame, n_docs: int, *, ngram: int, seed: int) -> ShingleSets:
+    """Word ``ngram``-grams over *every* token, boilerplate lines and stopwords included.
+
+    Not a matching view (site furniture would join unrelated pages): it is for
+    choosing parents, where the header, footer and function-word choices a
+    copy inherits from its parent are exactly the evidence wanted.
+    """
+    hashes, doc = ngram_hashes(hash_tokens(tokens["token"], seed), tokens["doc"].to_numpy(), ngram)
+    return to_sets(hashes, doc, n_docs)
+
+
 def shingle_views(
     tokens: pl.DataFrame, n_docs: int, *, word_ngram: int, anchor_ngram: int, seed: int
 ) -> dict[str, ShingleSets]:

@@ -3,8 +3,11 @@
 A child's parent must contain what the child took from it, and copies inherit
 their parent's changes (substitutions, truncation point, boilerplate), so the
 best parent is the candidate that contains the largest share of the child's
-word shingles.  Candidates are the child's verified neighbours that rank above
-it in completeness (``origin.origin_rank``).  Restricting parents to better
+shingles (the pipeline scores ``lineage`` word trigrams over every token, so
+inherited headers, footers and function words count too).  Candidates are the
+child's verified neighbours that rank above it (the pipeline ranks by edit
+depth from the origin, ``direction.edit_depth``: changes accumulate down a
+derivation, while completeness puts a light-edit child above its parent).  Restricting parents to better
 ranked members makes the candidate graph acyclic, and on an acyclic graph the
 minimum-cost arborescence (Edmonds) is exactly "every node takes its best
 incoming edge": so this is Edmonds' optimum, computed as one vectorised
@@ -46,14 +49,15 @@ def choose_parents(
     rank: np.ndarray,
     pairs: pl.DataFrame,
     views: dict[str, ShingleSets],
+    view: str = "words",
 ) -> pl.DataFrame:
     """One row per non-origin document: ``child, parent, score, confidence`` (row indices).
 
     ``pairs`` are undirected candidate pairs ``a, b`` (any cluster); only those
-    inside one cluster are used.
+    inside one cluster are used.  ``views[view]`` is the shingle set scored.
     """
     n = len(cluster)
-    words = views["words"]
+    words = views[view]
     origin_of = np.full(n, -1, dtype=np.int64)
     origin_rows = np.flatnonzero(rank == 0)
     origin_of[cluster[origin_rows]] = origin_rows
