@@ -3,11 +3,14 @@
 Plain connected components over similarity edges chain: a round-up article
 quoting two stories links both, and every copy of either joins one cluster.
 Here clusters grow like Kruskal's algorithm, strongest edge first, with one
-extra rule: two clusters that both already have several members merge only if
-each side's endpoint of the edge also passes the pair test against the other
-cluster's *representative* (its founding, most complete member).  A round-up
-joins the first story it matches, but cannot glue the second story on, since
-that story's representative does not resemble the first one's.
+extra rule: two clusters that both have several members merge only if each
+endpoint of the edge also passes the pair test against a majority of the
+other cluster's *founders* (its first :data:`FOUNDERS` members, in join
+order).  A lone document joins on its verified edge alone.  A
+round-up joins the first story it matches, but cannot glue the second story
+on: that story's members do not resemble the first story's founders, and a
+round-up that happened to found a cluster is outvoted by the real members
+that joined next.
 
 The pair test (:func:`pair_passes`) is the one ``verify`` uses, so edges and
 merge checks agree.  Everything runs as one compiled loop over the sorted
@@ -23,6 +26,9 @@ import polars as pl
 from provenance.shingle import ShingleSets
 from provenance.verify import _pair_score
 
+#: Founding members kept per cluster for the merge check.
+FOUNDERS = 3
+
 
 @numba.njit(cache=True, nogil=True)
 def _find(parent: np.ndarray, x: int) -> int:  # pragma: no cover - compiled
@@ -37,28 +43,43 @@ def _find(parent: np.ndarray, x: int) -> int:  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _grow(n, ea, eb, w_hashes, w_offsets, a_hashes, a_offsets, size_key, min_c, min_j, min_anchor_set):  # pragma: no cover - compiled
+def _agrees(w_hashes, w_offsets, a_hashes, a_offsets, x, founders, count, min_c, min_j, min_anchor_set):  # pragma: no cover - compiled
+    """Whether ``x`` passes the pair test against at least half (rounded up) of ``founders[:count]``."""
+    passed = 0
+    for k in range(count):
+        c, j = _pair_score(w_hashes, w_offsets, a_hashes, a_offsets, x, founders[k], min_anchor_set)
+        if c >= min_c and j >= min_j:
+            passed += 1
+    return 2 * passed >= count + (count % 2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _grow(n, ea, eb, w_hashes, w_offsets, a_hashes, a_offsets, min_c, min_j, min_anchor_set):  # pragma: no cover - compiled
     parent = np.arange(n)
     members = np.ones(n, dtype=np.int64)
-    rep = np.arange(n)
+    founders = np.empty((n, FOUNDERS), dtype=np.int64)
+    n_founders = np.ones(n, dtype=np.int64)
+    founders[:, 0] = np.arange(n)
     for k in range(len(ea)):
         x, y = ea[k], eb[k]
         rx, ry = _find(parent, x), _find(parent, y)
         if rx == ry:
             continue
         if members[rx] > 1 and members[ry] > 1:
-            c1, j1 = _pair_score(w_hashes, w_offsets, a_hashes, a_offsets, x, rep[ry], min_anchor_set)
-            if c1 < min_c or j1 < min_j:
+            if not _agrees(w_hashes, w_offsets, a_hashes, a_offsets, x, founders[ry], n_founders[ry], min_c, min_j, min_anchor_set):
                 continue
-            c2, j2 = _pair_score(w_hashes, w_offsets, a_hashes, a_offsets, y, rep[rx], min_anchor_set)
-            if c2 < min_c or j2 < min_j:
+            if not _agrees(w_hashes, w_offsets, a_hashes, a_offsets, y, founders[rx], n_founders[rx], min_c, min_j, min_anchor_set):
                 continue
-        # The larger cluster absorbs the smaller and keeps its representative;
-        # two singletons are represented by the larger document.
-        if members[rx] < members[ry] or (members[rx] == members[ry] and size_key[rep[ry]] > size_key[rep[rx]]):
+        # The larger cluster absorbs the smaller and keeps its founders, topped
+        # up with the smaller one's up to FOUNDERS.
+        if members[rx] < members[ry]:
             rx, ry = ry, rx
         parent[ry] = rx
         members[rx] += members[ry]
+        for i in range(n_founders[ry]):
+            if n_founders[rx] < FOUNDERS:
+                founders[rx, n_founders[rx]] = founders[ry, i]
+                n_founders[rx] += 1
     roots = np.empty(n, dtype=np.int64)
     for i in range(n):
         roots[i] = _find(parent, i)
@@ -69,7 +90,6 @@ def grow_clusters(
     n_docs: int,
     edges: pl.DataFrame,
     views: dict[str, ShingleSets],
-    size_key: np.ndarray,
     *,
     min_containment: float,
     min_jaccard: float,
@@ -88,6 +108,5 @@ def grow_clusters(
         ordered["b"].to_numpy().astype(np.int64),
         views["words"].hashes, views["words"].offsets,
         views["anchors"].hashes, views["anchors"].offsets,
-        np.asarray(size_key, dtype=np.float64),
         min_containment, min_jaccard, min_anchor_set,
     )

@@ -46,7 +46,10 @@ def normalize_expr(text: pl.Expr) -> pl.Expr:
     Case is kept so anchors can still be told apart; word views lower-case
     their tokens themselves.
     """
-    folded = text.str.normalize("NFKC").str.replace_many(list(_FOLD.keys()), list(_FOLD.values()))
+    # Fold before NFKC too: NFKC decomposes some quote look-alikes (U+00B4 becomes
+    # a space and a combining accent) beyond recognition.
+    fold = lambda e: e.str.replace_many(list(_FOLD.keys()), list(_FOLD.values()))  # noqa: E731
+    folded = fold(fold(text).str.normalize("NFKC"))
     return folded.str.replace_all(r"[ \t\r\f\v\u00a0]+", " ").str.replace_all(r" ?\n[\s]*", "\n").str.strip_chars()
 
 
@@ -82,10 +85,13 @@ def tokenize(documents: pl.DataFrame, text_column: str = "text") -> pl.DataFrame
         .then(pl.col("raw").list.join(" ").str.to_lowercase())
         .alias("line_key")
     )
-    tokens = lines.select("doc", "line", "line_key", "raw").explode("raw").drop_nulls("raw")
+    # A line written in capitals says nothing about which words are names.
+    shouting = (pl.col("text_line") == pl.col("text_line").str.to_uppercase()) & (pl.col("raw").list.len() >= 4)
+    lines = lines.with_columns(shouting.alias("shouting"))
+    tokens = lines.select("doc", "line", "line_key", "shouting", "raw").explode("raw").drop_nulls("raw")
     lower = pl.col("raw").str.to_lowercase()
     first = pl.col("raw").str.slice(0, 1)
-    is_anchor = (first != first.str.to_lowercase()) | first.str.contains(r"^\d")
+    is_anchor = ((first != first.str.to_lowercase()) & ~pl.col("shouting")) | first.str.contains(r"^\d")
     return tokens.select(
         "doc",
         "line",

@@ -150,6 +150,14 @@ def prepare_stage(ingested: Ingested, config: PipelineConfig) -> tuple[Prepared,
         views = shingle.shingle_views(
             tokens, docs.height, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, seed=config.seed
         )
+        # Exact duplicates (same canonical text) get the first one's views, so
+        # differences of case or punctuation cannot make them differ.
+        first_copy = (
+            docs.select("content_hash").with_row_index("row")
+            .select(pl.col("row").min().over("content_hash"))["row"].to_numpy().astype(np.int64)
+        )
+        if (first_copy != np.arange(docs.height)).any():
+            views = {name: sets.take(first_copy) for name, sets in views.items()}
         signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in views.items()}
         lineage = shingle.lineage_sets(tokens, docs.height, ngram=LINEAGE_NGRAM, seed=config.seed)
         boilerplate = tokens.filter(pl.col("boilerplate")).select("doc", "line").unique()
@@ -204,7 +212,6 @@ def link_stage(prepared: Prepared, config: PipelineConfig) -> tuple[Linked, Stag
             prepared.documents.height,
             verified,
             views,
-            views["words"].sizes(),
             min_containment=config.min_containment,
             min_jaccard=config.min_jaccard,
             min_anchor_set=MIN_ANCHOR_SET,

@@ -10,7 +10,8 @@ in entirely different sentences.  From them:
 * :func:`spin` replaces a share of the content words by synonyms, leaving
   names, numbers and stopwords alone, like an article spinner;
 * :func:`truncate` keeps the first share of the words (line breaks kept);
-* :func:`noisy_copy` changes only case, punctuation, quotes, dashes and spaces.
+* :func:`noisy_copy` changes only case (ALL CAPS), punctuation, quotes, dashes and spaces;
+* :func:`punctuation_copy` changes punctuation, quotes and spaces but keeps case.
 
 Fixtures ``write_docs`` / ``run_pipeline`` write .txt files to a tmp folder and
 run :func:`provenance.pipeline.run` with the default :class:`PipelineConfig`.
@@ -351,6 +352,59 @@ def noisy_copy(text: str) -> str:
     out = text.upper().replace(",", " ,").replace(".", "!")
     out = out.replace("'", "\u2019").replace(" - ", " \u2014 ")
     return out.replace("  ", " \u00a0")
+
+
+def build_views(texts: list[str], *, boilerplate_min_docs: int | None = None):
+    """Shingle views of ``texts`` with the default :class:`PipelineConfig` n-grams and seed.
+
+    Boilerplate lines are only removed when ``boilerplate_min_docs`` is given.
+    """
+    import polars as pl
+
+    from provenance.config import PipelineConfig
+    from provenance.normalize import boilerplate_mask, tokenize
+    from provenance.shingle import shingle_views
+
+    config = PipelineConfig()
+    tokens = tokenize(pl.DataFrame({"text": texts}))
+    if boilerplate_min_docs is not None:
+        tokens = tokens.with_columns(boilerplate_mask(tokens, boilerplate_min_docs))
+    return shingle_views(
+        tokens, len(texts), word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, seed=config.seed
+    )
+
+
+def n_tokens(texts: list[str]) -> np.ndarray:
+    """Token count of every text (as the pipeline counts them)."""
+    return np.array([len(re.findall(r"\w+", t)) for t in texts], dtype=np.int64)
+
+
+@pytest.fixture
+def factory():
+    """The text factory as one namespace (``factory.make_article(0)``, ``factory.spin(...)``...)."""
+    import types
+
+    return types.SimpleNamespace(
+        STORIES=STORIES,
+        SAME_EVENT_AS_0=SAME_EVENT_AS_0,
+        SYNONYMS=SYNONYMS,
+        make_article=make_article,
+        story_sentences=story_sentences,
+        spin=spin,
+        spun_share=spun_share,
+        truncate=truncate,
+        noisy_copy=noisy_copy,
+        punctuation_copy=punctuation_copy,
+        build_views=build_views,
+        n_tokens=n_tokens,
+        cluster_of=cluster_of,
+    )
+
+
+def punctuation_copy(text: str) -> str:
+    """The same text with other punctuation, quotes and spacing but the same case: a faithful copy."""
+    out = text.replace(",", " ,").replace(". ", "!  ").replace("'", "\u2019")
+    return out.replace("\n\n", "\n\u00a0\n")
 
 
 @pytest.fixture
