@@ -17,7 +17,7 @@ from provenance.errors import ProvenanceError
 #: Signature scheme identifier stored with every signature and store.  Bump it
 #: whenever token hashing, shingling or the permutation family changes: two
 #: signatures are only comparable under the same scheme.
-SIGNATURE_SCHEME = "provenance-xxh64-affine32-v1"
+SIGNATURE_SCHEME = "provenance-fnv1a-cp-affine32-v2"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class PipelineConfig:
 
     word_ngram: int = 2
     anchor_ngram: int = 2
-    num_perm: int = 128
+    num_perm: int = 256
     seed: int = 1
     #: LSH Jaccard threshold per view (datasketch's optimiser picks bands/rows).
     words_threshold: float = 0.1

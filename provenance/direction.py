@@ -85,10 +85,14 @@ def doc_words(texts: pl.Series, rows: np.ndarray, boilerplate: pl.DataFrame) -> 
         tokens: list[str] = []
         start: list[bool] = []
         end: list[bool] = []
-        for number, line in enumerate(text.split("\n")):
+        number = -1
+        for line in text.split("\n"):
+            found = list(_TOKEN.finditer(line))
+            if not found:
+                continue  # lines are numbered among those with tokens, as the tokeniser does
+            number += 1
             if number in skip:
                 continue
-            found = list(_TOKEN.finditer(line))
             for j, m in enumerate(found):
                 tail = line[m.end() : found[j + 1].start() if j + 1 < len(found) else len(line)]
                 start.append(j == 0 or end[-1])

@@ -25,6 +25,8 @@ from provenance.minhash import EMPTY
 from provenance.shingle import fmix64
 
 PAIRS_SCHEMA = pl.Schema({"a": pl.UInt32, "b": pl.UInt32})
+#: Bands bucketed together: bounds the bucket table to this many rows per document.
+BANDS_PER_CHUNK = 16
 
 
 def band_params(threshold: float, num_perm: int) -> tuple[int, int]:
@@ -64,29 +66,35 @@ def candidate_pairs(
     docs = np.flatnonzero(nonempty).astype(np.uint32)
     if len(docs) < 2:
         return pl.DataFrame(schema=PAIRS_SCHEMA)
-    keys = band_keys(signatures[docs], bands, rows)
-    table = pl.DataFrame(
-        {
-            "doc": np.repeat(docs, bands),
-            "band": np.tile(np.arange(bands, dtype=np.uint16), len(docs)),
-            "key": keys.reshape(-1),
-            "rank": np.repeat(np.asarray(rank)[docs].astype(np.int64), bands),
-        }
-    )
-    shared = (
-        table.filter(pl.len().over("band", "key") > 1)
-        .sort("band", "key", "rank", "doc")
-    )
-    if shared.is_empty():
+    rank_of = np.asarray(rank)[docs].astype(np.int64)
+    present = signatures if len(docs) == n else signatures[docs]
+    found: list[pl.DataFrame] = []
+    # A few bands at a time: the bucket table of all bands of a million
+    # documents would not fit in memory at once.
+    for first in range(0, bands, BANDS_PER_CHUNK):
+        chunk = range(first, min(bands, first + BANDS_PER_CHUNK))
+        keys = band_keys(present[:, first * rows : chunk.stop * rows], len(chunk), rows)
+        table = pl.DataFrame(
+            {
+                "doc": np.repeat(docs, len(chunk)),
+                "band": np.tile(np.arange(chunk.start, chunk.stop, dtype=np.uint16), len(docs)),
+                "key": keys.reshape(-1),
+                "rank": np.repeat(rank_of, len(chunk)),
+            }
+        )
+        shared = table.filter(pl.len().over("band", "key") > 1).sort("band", "key", "rank", "doc")
+        if shared.is_empty():
+            continue
+        partners = [
+            shared.select(pl.col("doc").alias("x"), pl.col("doc").shift(-step).over("band", "key").alias("y"))
+            for step in range(1, window + 1)
+        ]
+        found.append(
+            pl.concat(partners).drop_nulls()
+            .select(pl.min_horizontal("x", "y").alias("a"), pl.max_horizontal("x", "y").alias("b"))
+            .unique()
+        )
+    if not found:
         return pl.DataFrame(schema=PAIRS_SCHEMA)
-    partners = [
-        shared.select(pl.col("doc").alias("x"), pl.col("doc").shift(-step).over("band", "key").alias("y"))
-        for step in range(1, window + 1)
-    ]
-    pairs = pl.concat(partners).drop_nulls()
-    return (
-        pairs.select(pl.min_horizontal("x", "y").alias("a"), pl.max_horizontal("x", "y").alias("b"))
-        .unique()
-        .sort("a", "b")
-        .cast(PAIRS_SCHEMA)
-    )
+    pairs = pl.concat(found)
+    return pairs.unique().sort("a", "b").cast(PAIRS_SCHEMA)

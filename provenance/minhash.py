@@ -35,7 +35,7 @@ class SignatureScheme:
     num_perm: int
     seed: int
     scheme: str = SCHEME
-    hashing: str = "xxh64(token, seed) -> ngram fmix64 chain -> fold to uint32"
+    hashing: str = "fnv1a64(lower-cased code points, seeded) + fmix64 -> ngram fmix64 chain -> fold to uint32"
 
     def to_dict(self) -> dict[str, object]:
         return {"num_perm": self.num_perm, "seed": self.seed, "scheme": self.scheme, "hashing": self.hashing}

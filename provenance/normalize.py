@@ -10,7 +10,15 @@ leave alone (the "immutable" words of the DSpin paper).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
+import unicodedata
+
+import numba
+import numpy as np
 import polars as pl
+import xxhash
 
 # Typographic variants folded to their ASCII form.
 _QUOTES = {
@@ -62,58 +70,305 @@ def canonical_expr(text: pl.Expr) -> pl.Expr:
     return normalize_expr(text).str.to_lowercase().str.extract_all(_TOKEN_PATTERN).list.join(" ")
 
 
-def tokenize(documents: pl.DataFrame, text_column: str = "text") -> pl.DataFrame:
-    """One row per token: ``doc`` (UInt32 row index), ``line``, ``token`` (lower case), ``anchor``, ``line_key``.
+# ---------------------------------------------------------------------------- compiled tokeniser
+#
+# Tokens are found in one compiled pass over the UTF-8 bytes of a whole batch
+# (texts joined into one buffer with per-document offsets), so there is no
+# Python loop per document or per token.  Character classes come from tables
+# built once from Python's own ``str`` methods over the Basic Multilingual
+# Plane; code points beyond it count as separators.
 
-    Rows come grouped by document, in text order, so a flat array of them plus
-    per-document offsets is all later stages need.  ``line_key`` identifies the
-    token's line by its canonical text (for boilerplate detection) and is null
-    for lines longer than :data:`BOILERPLATE_MAX_TOKENS` tokens.
+_FNV_PRIME = np.uint64(0x100000001B3)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per BMP code point: class bits (1 word, 2 upper, 4 digit, 8 lower) and lower-case mapping.
+
+    Word characters are Unicode's ``\\w``: letters, digits, connector
+    punctuation and combining marks (so Devanagari or Thai words with vowel
+    signs stay whole).  The lower-case map also folds final sigma, so a word
+    matches across case in Greek too.
     """
-    lines = (
-        documents.select(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("doc"),
-            normalize_expr(pl.col(text_column)).str.split("\n").alias("text_line"),
-        )
-        .explode("text_line")
-        .with_columns(pl.int_range(pl.len(), dtype=pl.Int32).over("doc").alias("line"))
-        .with_columns(pl.col("text_line").str.extract_all(_TOKEN_PATTERN).alias("raw"))
-    )
-    short = pl.col("raw").list.len() <= BOILERPLATE_MAX_TOKENS
-    lines = lines.with_columns(
-        pl.when(short & (pl.col("raw").list.len() > 0))
-        .then(pl.col("raw").list.join(" ").str.to_lowercase())
-        .alias("line_key")
-    )
-    # A line written in capitals says nothing about which words are names.
-    shouting = (pl.col("text_line") == pl.col("text_line").str.to_uppercase()) & (pl.col("raw").list.len() >= 4)
-    lines = lines.with_columns(shouting.alias("shouting"))
-    tokens = lines.select("doc", "line", "line_key", "shouting", "raw").explode("raw").drop_nulls("raw")
-    lower = pl.col("raw").str.to_lowercase()
-    first = pl.col("raw").str.slice(0, 1)
-    is_anchor = ((first != first.str.to_lowercase()) & ~pl.col("shouting")) | first.str.contains(r"^\d")
-    return tokens.select(
-        "doc",
-        "line",
-        lower.alias("token"),
-        (is_anchor & ~lower.is_in(list(STOPWORDS))).alias("anchor"),
-        "line_key",
-    )
+    cls = np.zeros(0x10000, dtype=np.uint8)
+    lower = np.arange(0x10000, dtype=np.uint32)
+    for c in range(0x10000):
+        if 0xD800 <= c <= 0xDFFF:
+            continue
+        ch = chr(c)
+        category = unicodedata.category(ch)
+        bits = 0
+        if ch.isalnum() or category[0] == "M" or category == "Pc":
+            bits |= 1
+        if ch.isupper() or ch.istitle():
+            bits |= 2
+        if ch.isdecimal():
+            bits |= 4
+        if ch.islower():
+            bits |= 8
+        cls[c] = bits
+        low = ch.lower()
+        if low != ch and ord(low[0]) < 0x10000:
+            lower[c] = ord(low[0])
+    lower[0x03C2] = 0x03C3  # final sigma
+    return cls, lower, np.zeros(1, dtype=np.uint8)
 
 
-def boilerplate_mask(tokens: pl.DataFrame, min_docs: int) -> pl.Series:
-    """True for tokens on a boilerplate line: a short line found in ``min_docs`` or more documents.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mix(h):  # pragma: no cover - compiled
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode(buf, i, end):  # pragma: no cover - compiled
+    """(code point, byte length) at ``buf[i]``; invalid bytes decode to U+FFFD."""
+    b0 = np.int64(buf[i])
+    if b0 < 0x80:
+        return b0, 1
+    if b0 >> 5 == 0b110 and i + 1 < end:
+        return ((b0 & 0x1F) << 6) | (np.int64(buf[i + 1]) & 0x3F), 2
+    if b0 >> 4 == 0b1110 and i + 2 < end:
+        return ((b0 & 0x0F) << 12) | ((np.int64(buf[i + 1]) & 0x3F) << 6) | (np.int64(buf[i + 2]) & 0x3F), 3
+    if b0 >> 3 == 0b11110 and i + 3 < end:
+        return 0x10000, 4  # beyond the BMP: a separator
+    return 0xFFFD, 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_doc(buf, start, end, cls, lower, start_h, max_key_tokens, fill, nt, nl,
+              t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d, d_out):  # pragma: no cover - compiled
+    """Count (``fill`` False) or write (True) the tokens and lines of one document.
+
+    ``nt``/``nl`` are where its first token/line go.  Returns (tokens, lines).
+    A token is a maximal run of word characters; its hash is FNV-1a over its
+    lower-cased code points, seeded and mixed.  A line's key combines its
+    tokens' hashes when it has at most ``max_key_tokens`` of them (else 0).
+    A line without any lower-case letter and with 4+ tokens is shouting: its
+    capitalised words are not anchors.
+    """
+    t0, l0 = nt, nl
+    i = start
+    doc_h = start_h
+    line_first = nt
+    line_tokens = 0
+    line_h = start_h
+    line_has_lower = False
+    in_tok = False
+    tok_h = start_h
+    tok_len = 0
+    tok_anchor = np.uint8(0)
+    while True:
+        at_end = i >= end
+        if at_end:
+            cp, size = 10, 1
+        else:
+            cp, size = _decode(buf, i, end)
+        c = cls[cp] if cp < 0x10000 else np.uint8(0)
+        if c & 8:
+            line_has_lower = True
+        if c & 1:
+            if not in_tok:
+                in_tok = True
+                tok_h = start_h
+                tok_len = 0
+                tok_anchor = np.uint8(2) if (c & 4) != 0 else (np.uint8(1) if (c & 2) != 0 else np.uint8(0))
+            tok_h = (tok_h ^ np.uint64(lower[cp])) * _FNV_PRIME
+            tok_len += 1
+        elif in_tok:
+            in_tok = False
+            h = _mix(tok_h ^ np.uint64(tok_len))
+            if fill:
+                t_hash[nt] = h
+                t_doc[nt] = d
+                t_line[nt] = nl
+                t_anchor[nt] = tok_anchor
+            doc_h = _mix(doc_h * _GOLDEN + h)
+            line_h = _mix(line_h * _GOLDEN + h)
+            nt += 1
+            line_tokens += 1
+        if cp == 10:  # end of a line (or of the document)
+            if line_tokens > 0:
+                if fill:
+                    l_doc[nl] = d
+                    l_key[nl] = line_h if line_tokens <= max_key_tokens else np.uint64(0)
+                    if not line_has_lower and line_tokens >= 4:
+                        for k in range(line_first, nt):
+                            if t_anchor[k] == 1:  # capitalised, not a number
+                                t_anchor[k] = 0
+                nl += 1
+            line_first = nt
+            line_tokens = 0
+            line_h = start_h
+            line_has_lower = False
+            if at_end:
+                break
+        i += size
+    if fill:
+        d_out[d] = doc_h
+    return nt - t0, nl - l0
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _count(buf, offsets, cls, lower, start_h, max_key_tokens):  # pragma: no cover - compiled
+    n = len(offsets) - 1
+    tokens = np.zeros(n, dtype=np.int64)
+    lines = np.zeros(n, dtype=np.int64)
+    e64, e32, ei, eb = np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.int64), np.zeros(0, np.uint8)
+    for d in numba.prange(n):
+        tokens[d], lines[d] = _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, max_key_tokens,
+                                        False, 0, 0, e64, e32, ei, eb, ei, e64, d, e64)
+    return tokens, lines
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _fill(buf, offsets, cls, lower, start_h, max_key_tokens, t_start, l_start,
+          t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d_hash):  # pragma: no cover - compiled
+    for d in numba.prange(len(offsets) - 1):
+        _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, max_key_tokens, True,
+                  t_start[d], l_start[d], t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d, d_hash)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Tokens of a batch as flat arrays (no strings).
+
+    Per token: ``hash`` (uint64 of the lower-cased token, seeded), ``doc``
+    (row in the batch), ``line`` (batch-wide line number), ``anchor``,
+    ``stop`` (a stopword).  Per line: ``line_doc``, ``line_key`` (0 for lines
+    longer than :data:`BOILERPLATE_MAX_TOKENS`).  Per document: ``n_tokens``
+    and ``content_hash`` (of the lower-case token sequence: equal for exact
+    duplicates).
+    """
+
+    hash: np.ndarray
+    doc: np.ndarray
+    line: np.ndarray
+    anchor: np.ndarray
+    stop: np.ndarray
+    line_doc: np.ndarray
+    line_key: np.ndarray
+    n_tokens: np.ndarray
+    content_hash: np.ndarray
+
+
+def _utf8_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """All texts as one UTF-8 byte buffer plus offsets (one copy, no per-text Python work)."""
+    lengths = texts.str.len_bytes().fill_null(0).to_numpy().astype(np.int64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    joined = texts.fill_null("").str.join("").item() if len(texts) else ""
+    return np.frombuffer(joined.encode("utf-8"), dtype=np.uint8), offsets
+
+
+#: Characters whose NFKC form tokenises differently (full-width forms, ligatures,
+#: superscripts, circled and compatibility characters, combining marks).  Quotes,
+#: dashes and spaces are separators before and after NFKC, so they need nothing.
+_NFKC_SENSITIVE = (
+    r"[\u00aa\u00b2\u00b3\u00b5\u00b9\u00ba\u00bc-\u00be\u0132\u0133\u013f\u0140\u0149\u017f"
+    r"\u01c4-\u01cc\u01f1-\u01f3\u02b0-\u02b8\u0300-\u036f\u1d2c-\u1dbf\u2070-\u218f\u2460-\u24ff"
+    r"\u2c7c\u2c7d\u3000-\u33ff\uf900-\ufaff\ufb00-\ufb4f\ufe00-\ufe6f\uff00-\uffef\U0001d400-\U0001d7ff]"
+)
+
+
+_SPACING_ACCENTS = "\u00b4\u00a8\u00af\u00b8\u02d8\u02d9\u02da\u02db\u02dc\u02dd"
+
+
+def token_text_expr(text: pl.Expr) -> pl.Expr:
+    """The text the tokeniser reads: NFKC, applied only where it changes tokens.
+
+    NFKC is the costliest step of tokenising and almost all news is already
+    in the form it would produce, so it runs only on texts holding a
+    character it maps to other word characters.
+    """
+    # Spacing accents (´ ¨ ¯ ¸ ˘ ˙ ˚ ˛ ˜ ˝) decompose under NFKC into a space and a
+    # combining mark that would glue onto the next word: fold them first.
+    text = text.str.replace_many(list(_SPACING_ACCENTS), ["'"] + [" "] * (len(_SPACING_ACCENTS) - 1))
+    return pl.when(text.str.contains(_NFKC_SENSITIVE)).then(text.str.normalize("NFKC")).otherwise(text)
+
+
+@lru_cache(maxsize=16)
+def stopword_hashes(seed: int) -> np.ndarray:
+    """Sorted hashes of :data:`STOPWORDS` under ``seed`` (the tokeniser's own hash)."""
+    words = pl.Series([" ".join(sorted(STOPWORDS))])
+    return np.unique(_tokenize_folded(words, seed, with_stop=False).hash)
+
+
+def _sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``values in sorted_set`` by binary search: O(n log k), unlike ``np.isin``'s sort of both."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[at] == values
+
+
+def _tokenize_folded(folded: pl.Series, seed: int, *, with_stop: bool = True) -> Tokens:
+    buf, offsets = _utf8_buffer(folded)
+    cls, lower, _ = _tables()
+    start_h = np.uint64(xxhash.xxh64_intdigest(b"provenance-token", seed))
+    per_doc_tokens, per_doc_lines = _count(buf, offsets, cls, lower, start_h, BOILERPLATE_MAX_TOKENS)
+    t_start = np.zeros(len(per_doc_tokens) + 1, dtype=np.int64)
+    l_start = np.zeros(len(per_doc_lines) + 1, dtype=np.int64)
+    np.cumsum(per_doc_tokens, out=t_start[1:])
+    np.cumsum(per_doc_lines, out=l_start[1:])
+    nt, nl, n = int(t_start[-1]), int(l_start[-1]), len(offsets) - 1
+    t_hash, t_doc, t_line = np.zeros(nt, np.uint64), np.zeros(nt, np.uint32), np.zeros(nt, np.int64)
+    t_anchor, l_doc, l_key = np.zeros(nt, np.uint8), np.zeros(nl, np.int64), np.zeros(nl, np.uint64)
+    d_hash = np.zeros(n, np.uint64)
+    _fill(buf, offsets, cls, lower, start_h, BOILERPLATE_MAX_TOKENS, t_start, l_start,
+          t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d_hash)
+    stop = _sorted_member(t_hash, stopword_hashes(seed)) if with_stop and nt else np.zeros(nt, dtype=bool)
+    anchor = (t_anchor > 0) & ~stop
+    return Tokens(t_hash, t_doc, t_line, anchor, stop, l_doc, l_key, per_doc_tokens, d_hash)
+
+
+def token_hashes(words: list[str], seed: int) -> np.ndarray:
+    """The tokeniser's hash of each word (as :func:`tokenize` reads it), e.g. to look tokens up by text.
+
+    Each entry must be exactly one token: anything else is a caller's mistake.
+    """
+    texts = pl.DataFrame({"t": pl.Series(words, dtype=pl.String)}).select(token_text_expr(pl.col("t")))["t"]
+    out = _tokenize_folded(texts, seed, with_stop=False)
+    if (out.n_tokens != 1).any():
+        bad = [w for w, n in zip(words, out.n_tokens.tolist()) if n != 1]
+        raise ValueError(f"token_hashes takes single tokens; not one token: {bad[:3]!r}")
+    return out.hash
+
+
+def tokenize(texts: pl.Series, seed: int) -> Tokens:
+    """Tokens of every text in ``texts`` (see :class:`Tokens`), in one compiled pass."""
+    return _tokenize_folded(pl.DataFrame({"t": texts}).select(token_text_expr(pl.col("t")))["t"], seed)
+
+
+def boilerplate_keys(line_doc: np.ndarray, line_key: np.ndarray, min_docs: int) -> np.ndarray:
+    """Sorted keys of boilerplate lines: short lines found in ``min_docs`` or more documents.
 
     Site furniture ("Leave a Reply", "Share this article", "Your email address
     will not be published") repeats verbatim across unrelated articles and
     would otherwise make them look alike.  Long lines are never boilerplate,
     so a story copied thousands of times keeps its paragraphs.
     """
-    per_line = tokens.select("doc", "line", "line_key").unique(["doc", "line"]).drop_nulls("line_key")
-    common = per_line.group_by("line_key").agg(pl.col("doc").n_unique().alias("n_docs")).filter(
-        pl.col("n_docs") >= min_docs
-    )
-    return tokens["line_key"].is_in(common["line_key"].implode()).fill_null(False).alias("boilerplate")
+    short = line_key != 0
+    frame = pl.DataFrame({"doc": line_doc[short], "key": line_key[short]}).unique()
+    common = frame.group_by("key").len().filter(pl.col("len") >= min_docs)
+    return np.sort(common["key"].to_numpy().astype(np.uint64))
+
+
+def boilerplate_lines(tokens: Tokens, keys: np.ndarray) -> np.ndarray:
+    """Per line (with tokens): whether it is boilerplate (its key is in ``keys``)."""
+    return _sorted_member(tokens.line_key, keys) & (tokens.line_key != 0)
+
+
+def boilerplate_tokens(tokens: Tokens, keys: np.ndarray) -> np.ndarray:
+    """Per token: whether its line is boilerplate."""
+    if len(keys) == 0 or len(tokens.hash) == 0:
+        return np.zeros(len(tokens.hash), dtype=bool)
+    return boilerplate_lines(tokens, keys)[tokens.line]
 
 
 def offsets_from_doc_index(doc: pl.Series | "object", n_docs: int) -> "object":

@@ -111,19 +111,41 @@ def ingest_stage(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, 
 # ---------------------------------------------------------------------------- prepare
 
 
+def _batches(n: int, size: int) -> list[tuple[int, int]]:
+    return [(lo, min(n, lo + size)) for lo in range(0, n, size)] or [(0, 0)]
+
+
 def prepare_stage(ingested: Ingested, config: PipelineConfig) -> tuple[Prepared, StageReport]:
-    """Normalise, drop boilerplate lines, shingle every view and sign it."""
+    """Normalise, drop boilerplate lines, shingle every view and sign it, batch by batch.
+
+    Pass 1 over the batches counts tokens (too-short documents are set
+    aside), hashes content and collects the keys of short lines; boilerplate
+    is what recurs across documents, so it is only known once every batch has
+    been seen.  Pass 2 shingles and signs each batch without its boilerplate.
+    Only flat arrays outlive a batch.
+    """
     report = StageReport("prepare", rows_in=ingested.documents.height)
     with _timed(report):
         docs = ingested.documents
-        tokens = normalize.tokenize(docs)
-        n_tokens = np.bincount(tokens["doc"].to_numpy(), minlength=docs.height) if docs.height else np.zeros(0, int)
+        texts = docs["text"]
+        n_tokens_parts, hash_parts, line_docs, line_keys = [], [], [], []
+        first_pass: normalize.Tokens | None = None
+        batches = _batches(docs.height, config.batch_size)
+        for lo, hi in batches:
+            tokens = normalize.tokenize(texts.slice(lo, hi - lo), config.seed)
+            n_tokens_parts.append(tokens.n_tokens)
+            hash_parts.append(tokens.content_hash)
+            short = tokens.line_key != 0
+            line_docs.append(tokens.line_doc[short] + lo)
+            line_keys.append(tokens.line_key[short])
+            first_pass = tokens if len(batches) == 1 else None
+        n_tokens = np.concatenate(n_tokens_parts)
+        content = np.concatenate(hash_parts)
         too_short = n_tokens < config.min_tokens
-        short_docs = docs.filter(pl.Series(too_short))
         rejects = pl.concat(
             [
                 ingested.rejects,
-                short_docs.select(
+                docs.filter(pl.Series(too_short)).select(
                     "source",
                     "doc_id",
                     pl.lit("too_short").alias("reason"),
@@ -131,25 +153,45 @@ def prepare_stage(ingested: Ingested, config: PipelineConfig) -> tuple[Prepared,
                 ),
             ]
         )
+        keep = np.flatnonzero(~too_short)
+        line_doc, line_key = np.concatenate(line_docs), np.concatenate(line_keys)
+        kept_lines = ~too_short[line_doc] if len(line_doc) else np.zeros(0, dtype=bool)
+        boilerplate_keys = normalize.boilerplate_keys(line_doc[kept_lines], line_key[kept_lines], BOILERPLATE_MIN_DOCS)
         if too_short.any():
-            keep = np.flatnonzero(~too_short)
-            remap = np.full(docs.height, -1, dtype=np.int64)
-            remap[keep] = np.arange(len(keep))
-            docs = docs.filter(pl.Series(~too_short))
-            n_tokens = n_tokens[keep]
-            tokens = tokens.filter(pl.Series(~too_short[tokens["doc"].to_numpy()]))
-            tokens = tokens.with_columns(pl.Series("doc", remap[tokens["doc"].to_numpy()], dtype=pl.UInt32))
-        tokens = tokens.with_columns(normalize.boilerplate_mask(tokens, BOILERPLATE_MIN_DOCS))
+            docs, texts, first_pass = docs.filter(pl.Series(~too_short)), texts.filter(pl.Series(~too_short)), None
+        n_tokens, content = n_tokens[keep], content[keep]
         docs = docs.with_columns(
-            normalize.canonical_expr(pl.col("text"))
-            .map_batches(lambda s: pl.Series([xxhash.xxh3_64_hexdigest(t.encode()) for t in s], dtype=pl.String), return_dtype=pl.String)
-            .alias("content_hash"),
+            pl.Series("content_hash", [f"{h:016x}" for h in content.tolist()], dtype=pl.String),
             pl.Series("n_tokens", n_tokens, dtype=pl.Int32),
             pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars"),
         )
-        views = shingle.shingle_views(
-            tokens, docs.height, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, seed=config.seed
-        )
+
+        parts: dict[str, list[shingle.ShingleSets]] = {"words": [], "anchors": [], "lineage": []}
+        boilerplate_lines: list[pl.DataFrame] = []
+        n_boilerplate = 0
+        for lo, hi in _batches(docs.height, config.batch_size):
+            tokens = first_pass if first_pass is not None else normalize.tokenize(texts.slice(lo, hi - lo), config.seed)
+            flagged = normalize.boilerplate_tokens(tokens, boilerplate_keys)
+            n_boilerplate += int(flagged.sum())
+            views = shingle.shingle_views(
+                tokens, hi - lo, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, boilerplate=flagged
+            )
+            views["lineage"] = shingle.lineage_sets(tokens, hi - lo, ngram=LINEAGE_NGRAM)
+            for name, sets in views.items():
+                parts[name].append(sets)
+            # Boilerplate lines as (document, ordinal among its lines with tokens), for ``direction``.
+            is_bp = normalize.boilerplate_lines(tokens, boilerplate_keys)
+            first_line = np.searchsorted(tokens.line_doc, np.arange(hi - lo))
+            bp_lines = np.flatnonzero(is_bp)
+            boilerplate_lines.append(
+                pl.DataFrame(
+                    {
+                        "doc": (tokens.line_doc[bp_lines] + lo).astype(np.uint32),
+                        "line": (bp_lines - first_line[tokens.line_doc[bp_lines]]).astype(np.int32),
+                    }
+                )
+            )
+        all_views = {name: shingle.ShingleSets.concat(p) for name, p in parts.items()}
         # Exact duplicates (same canonical text) get the first one's views, so
         # differences of case or punctuation cannot make them differ.
         first_copy = (
@@ -157,18 +199,19 @@ def prepare_stage(ingested: Ingested, config: PipelineConfig) -> tuple[Prepared,
             .select(pl.col("row").min().over("content_hash"))["row"].to_numpy().astype(np.int64)
         )
         if (first_copy != np.arange(docs.height)).any():
-            views = {name: sets.take(first_copy) for name, sets in views.items()}
-        signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in views.items()}
-        lineage = shingle.lineage_sets(tokens, docs.height, ngram=LINEAGE_NGRAM, seed=config.seed)
-        boilerplate = tokens.filter(pl.col("boilerplate")).select("doc", "line").unique()
+            all_views = {name: sets.take(first_copy) for name, sets in all_views.items()}
+        lineage = all_views.pop("lineage")
+        signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in all_views.items()}
         report.rows_out = docs.height
         report.stats = {
+            "batches": len(batches),
             "rejected_too_short": int(too_short.sum()),
             "tokens": int(n_tokens.sum()),
-            "boilerplate_tokens": int(tokens["boilerplate"].sum()),
-            **{f"{name}_shingles": int(len(sets.hashes)) for name, sets in views.items()},
+            "boilerplate_tokens": n_boilerplate,
+            **{f"{name}_shingles": int(len(sets.hashes)) for name, sets in all_views.items()},
         }
-    return Prepared(docs, rejects, views, signatures, boilerplate, lineage), report
+        boilerplate = pl.concat(boilerplate_lines) if boilerplate_lines else None
+    return Prepared(docs, rejects, all_views, signatures, boilerplate, lineage), report
 
 
 # ---------------------------------------------------------------------------- link

@@ -11,8 +11,9 @@ are verified on the exact sets.  Two views ship:
   word 5-gram intact, but keeps its anchors in order.
 
 Everything is numpy over flat arrays: no Python loop per document.  Token
-strings are hashed once per distinct token (xxh64, seeded), so hashes are
-stable across machines, processes and library versions.
+hashes come from the compiled tokeniser (``normalize.tokenize``): seeded and
+computed from the text alone, so they are stable across machines, processes
+and library versions.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
-import xxhash
 
-from provenance.normalize import STOPWORDS, offsets_from_doc_index
+from provenance.normalize import Tokens, offsets_from_doc_index
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _C1 = np.uint64(0xFF51AFD7ED558CCD)
@@ -83,18 +82,6 @@ def fmix64(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(33))
 
 
-def hash_tokens(tokens: pl.Series, seed: int) -> np.ndarray:
-    """Seeded xxh64 of every token, computed once per distinct token."""
-    if tokens.len() == 0:
-        return np.zeros(0, dtype=np.uint64)
-    distinct = tokens.unique()
-    values = np.fromiter(
-        (xxhash.xxh64_intdigest(t.encode("utf-8"), seed) for t in distinct.to_list()), dtype=np.uint64, count=distinct.len()
-    )
-    mapped = tokens.replace_strict(distinct, pl.Series(values, dtype=pl.UInt64), return_dtype=pl.UInt64)
-    return mapped.to_numpy()
-
-
 def ngram_hashes(
     token_hashes: np.ndarray, doc: np.ndarray, n: int, informative: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -130,42 +117,37 @@ def to_sets(hashes: np.ndarray, doc: np.ndarray, n_docs: int) -> ShingleSets:
     """
     with np.errstate(over="ignore"):
         h32 = ((hashes >> np.uint64(32)) ^ hashes).astype(np.uint32)
-    order = np.lexsort((h32, doc))
-    h32, doc = h32[order], doc[order]
-    keep = np.ones(len(h32), dtype=bool)
-    if len(h32) > 1:
-        keep[1:] = (h32[1:] != h32[:-1]) | (doc[1:] != doc[:-1])
-    h32, doc = h32[keep], doc[keep]
-    return ShingleSets(h32, offsets_from_doc_index(doc, n_docs))
+    # One sort of (doc << 32 | hash) orders by document, then hash; then drop repeats.
+    keys = np.sort((doc.astype(np.uint64) << np.uint64(32)) | h32.astype(np.uint64))
+    if len(keys) > 1:
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    doc = (keys >> np.uint64(32)).astype(np.int64)
+    return ShingleSets((keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets_from_doc_index(doc, n_docs))
 
 
-def lineage_sets(tokens: pl.DataFrame, n_docs: int, *, ngram: int, seed: int) -> ShingleSets:
+def lineage_sets(tokens: Tokens, n_docs: int, *, ngram: int) -> ShingleSets:
     """Word ``ngram``-grams over *every* token, boilerplate lines and stopwords included.
 
     Not a matching view (site furniture would join unrelated pages): it is for
     choosing parents, where the header, footer and function-word choices a
     copy inherits from its parent are exactly the evidence wanted.
     """
-    hashes, doc = ngram_hashes(hash_tokens(tokens["token"], seed), tokens["doc"].to_numpy(), ngram)
+    hashes, doc = ngram_hashes(tokens.hash, tokens.doc, ngram)
     return to_sets(hashes, doc, n_docs)
 
 
 def shingle_views(
-    tokens: pl.DataFrame, n_docs: int, *, word_ngram: int, anchor_ngram: int, seed: int
+    tokens: Tokens, n_docs: int, *, word_ngram: int, anchor_ngram: int, boilerplate: np.ndarray | None = None
 ) -> dict[str, ShingleSets]:
-    """Build every view's shingle sets from :func:`normalize.tokenize` rows.
+    """Build every view's shingle sets from :func:`normalize.tokenize`'s arrays.
 
-    Rows flagged ``boilerplate`` (if the column is present) are left out of
-    every view.
+    Tokens flagged in ``boilerplate`` are left out of every view.
     """
-    if "boilerplate" in tokens.columns:
-        tokens = tokens.filter(~pl.col("boilerplate"))
-    doc = tokens["doc"].to_numpy()
-    token_hashes = hash_tokens(tokens["token"], seed)
-    informative = (~tokens["token"].is_in(list(STOPWORDS))).to_numpy()
-    word_h, word_doc = ngram_hashes(token_hashes, doc, word_ngram, informative)
-    anchor_mask = tokens["anchor"].to_numpy()
-    anchor_h, anchor_doc = ngram_hashes(token_hashes[anchor_mask], doc[anchor_mask], anchor_ngram)
+    keep = ~boilerplate if boilerplate is not None else np.ones(len(tokens.hash), dtype=bool)
+    token_hashes, doc = tokens.hash[keep], tokens.doc[keep]
+    word_h, word_doc = ngram_hashes(token_hashes, doc, word_ngram, ~tokens.stop[keep])
+    anchor = tokens.anchor[keep]
+    anchor_h, anchor_doc = ngram_hashes(token_hashes[anchor], doc[anchor], anchor_ngram)
     return {
         "words": to_sets(word_h, word_doc, n_docs),
         "anchors": to_sets(anchor_h, anchor_doc, n_docs),

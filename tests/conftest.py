@@ -362,15 +362,17 @@ def build_views(texts: list[str], *, boilerplate_min_docs: int | None = None):
     import polars as pl
 
     from provenance.config import PipelineConfig
-    from provenance.normalize import boilerplate_mask, tokenize
+    from provenance.normalize import boilerplate_keys, boilerplate_tokens, tokenize
     from provenance.shingle import shingle_views
 
     config = PipelineConfig()
-    tokens = tokenize(pl.DataFrame({"text": texts}))
+    tokens = tokenize(pl.Series(texts, dtype=pl.String), config.seed)
+    flagged = None
     if boilerplate_min_docs is not None:
-        tokens = tokens.with_columns(boilerplate_mask(tokens, boilerplate_min_docs))
+        keys = boilerplate_keys(tokens.line_doc, tokens.line_key, boilerplate_min_docs)
+        flagged = boilerplate_tokens(tokens, keys)
     return shingle_views(
-        tokens, len(texts), word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, seed=config.seed
+        tokens, len(texts), word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, boilerplate=flagged
     )
 
 

@@ -98,4 +98,4 @@ def test_estimate_jaccard_rowwise():
 def test_signature_scheme_record():
     record = SignatureScheme(128, 1).to_dict()
     assert record["num_perm"] == 128 and record["seed"] == 1 and record["scheme"] == "affine32"
-    assert "xxh64" in record["hashing"]
+    assert "fnv1a64" in record["hashing"]

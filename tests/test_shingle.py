@@ -5,16 +5,20 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-import xxhash
 
 from provenance.config import SIGNATURE_SCHEME
-from provenance.normalize import tokenize
-from provenance.shingle import ShingleSets, hash_tokens, ngram_hashes, shingle_views, to_sets
+from provenance.normalize import Tokens, boilerplate_keys, boilerplate_tokens, token_hashes, tokenize
+from provenance.shingle import ShingleSets, lineage_sets, ngram_hashes, shingle_views, to_sets
+
+SEED = 1
+
+
+def _tokens(*texts: str) -> Tokens:
+    return tokenize(pl.Series(list(texts), dtype=pl.String), SEED)
 
 
 def views(*texts: str, word_ngram: int = 2, anchor_ngram: int = 2) -> dict[str, ShingleSets]:
-    toks = tokenize(pl.DataFrame({"text": list(texts)}))
-    return shingle_views(toks, len(texts), word_ngram=word_ngram, anchor_ngram=anchor_ngram, seed=1)
+    return shingle_views(_tokens(*texts), len(texts), word_ngram=word_ngram, anchor_ngram=anchor_ngram)
 
 
 def as_set(sets: ShingleSets, i: int) -> set[int]:
@@ -24,38 +28,46 @@ def as_set(sets: ShingleSets, i: int) -> set[int]:
 # ---------------------------------------------------------------------------- hashing is stable
 
 
-def test_token_hash_is_seeded_xxh64_pinned_literal():
+def test_token_hashes_feed_the_views_pinned_literal():
     # A change of token hashing changes every signature: bump config.SIGNATURE_SCHEME when this fails.
-    assert xxhash.xxh64_intdigest(b"portvale", 1) == 5192302646867285951
-    out = hash_tokens(pl.Series(["portvale", "bridge", "portvale"]), 1)
-    assert out.dtype == np.uint64
-    assert out.tolist() == [5192302646867285951, 16810901530609497003, 5192302646867285951]
-    assert SIGNATURE_SCHEME == "provenance-xxh64-affine32-v1"
+    assert token_hashes(["portvale"], 1).tolist() == [7970195513604947291]
+    toks = _tokens("Portvale bridge PORTVALE")
+    assert toks.hash.tolist() == [7970195513604947291, 15141775208475409347, 7970195513604947291]
+
+
+def test_signature_scheme_was_bumped_for_the_new_token_hash():
+    assert SIGNATURE_SCHEME != "provenance-xxh64-affine32-v1"
 
 
 def test_shingle_hashes_of_a_sentence_are_pinned():
     # Pins the whole scheme (token hash -> fmix64 n-gram chain -> fold to uint32) for one sentence.
     v = views("Mayor Elena Marquez closed the Halden Bridge.")
-    assert v["words"].doc(0).tolist() == [880509846, 1489397825, 2536246607, 2816667786, 3238832854, 4143427599]
-    assert v["anchors"].doc(0).tolist() == [2816667786, 3238832854, 3696893982, 4143427599]
+    assert v["words"].doc(0).tolist() == [459156216, 941619689, 1974088971, 2108479748, 2483461606, 4124423025]
+    assert v["anchors"].doc(0).tolist() == [941619689, 2108479748, 3917225554, 4124423025]
 
 
-def test_hash_tokens_depends_on_seed_and_handles_empty():
-    a = hash_tokens(pl.Series(["portvale"]), 1)
-    b = hash_tokens(pl.Series(["portvale"]), 2)
-    assert a[0] != b[0]
-    assert hash_tokens(pl.Series([], dtype=pl.String), 1).shape == (0,)
+def test_views_depend_on_the_tokenisers_seed():
+    text = "Mayor Elena Marquez closed the Halden Bridge."
+    other = tokenize(pl.Series([text]), 2)
+    v2 = shingle_views(other, 1, word_ngram=2, anchor_ngram=2)
+    assert as_set(v2["words"], 0).isdisjoint(as_set(views(text)["words"], 0))
+
+
+def test_views_are_case_and_punctuation_blind(factory):
+    text = factory.make_article(0)
+    v = views(text, factory.noisy_copy(text))
+    assert as_set(v["words"], 0) == as_set(v["words"], 1)
 
 
 # ---------------------------------------------------------------------------- n-grams
 
 
 def test_ngrams_never_cross_a_document_boundary():
-    token_hashes = np.arange(1, 8, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    hashes = np.arange(1, 8, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     doc = np.array([0, 0, 1, 1, 1, 2, 2], dtype=np.uint32)
-    h, d = ngram_hashes(token_hashes, doc, 2)
+    _, d = ngram_hashes(hashes, doc, 2)
     assert d.tolist() == [0, 1, 1, 2]
-    h3, d3 = ngram_hashes(token_hashes, doc, 3)
+    h3, d3 = ngram_hashes(hashes, doc, 3)
     assert d3.tolist() == [1]
     assert len(h3) == 1
 
@@ -82,12 +94,27 @@ def test_shingle_views_do_not_join_documents():
     assert len(joined - separate) == 1
 
 
+def test_shingle_views_skip_documents_without_tokens():
+    v = views("Portvale bridge closed", "", "!!", "Serra river floods")
+    for sets in v.values():
+        assert sets.n_docs == 4
+        assert sets.sizes()[1] == 0 and sets.sizes()[2] == 0
+    alone = views("Serra river floods")
+    assert as_set(v["words"], 3) == as_set(alone["words"], 0)
+    assert as_set(v["anchors"], 3) == as_set(alone["anchors"], 0)
+
+
 def test_stopword_only_ngrams_are_dropped():
     v = views("of the Portvale in the of", "of the in the and to")["words"]
     # Bigrams: of-the (dropped), the-portvale, portvale-in, in-the (dropped), the-of (dropped).
     assert v.sizes().tolist() == [2, 0]
     kept = views("the Portvale", "Portvale in")["words"]
     assert as_set(v, 0) == as_set(kept, 0) | as_set(kept, 1)
+
+
+def test_capitalised_stopwords_are_dropped_too():
+    v = views("The But Mr", "THE Portvale")["words"]
+    assert v.sizes().tolist() == [0, 1]
 
 
 def test_sets_are_sorted_unique_uint32_per_document(factory):
@@ -117,6 +144,11 @@ def test_to_sets_folds_high_bits_into_32():
     assert sets.hashes.tolist() == [7 ^ 1]
 
 
+def test_to_sets_of_nothing():
+    sets = to_sets(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint32), 2)
+    assert sets.offsets.tolist() == [0, 0, 0] and sets.hashes.dtype == np.uint32
+
+
 def test_anchor_view_survives_a_synonym_spin(factory):
     text = factory.make_article(0)
     spun = factory.spin(text, 0.3, seed=3)
@@ -126,13 +158,60 @@ def test_anchor_view_survives_a_synonym_spin(factory):
     assert len(words_a & words_b) / len(words_a | words_b) < 0.7
 
 
+def test_anchor_view_ignores_shouted_lines_but_keeps_their_numbers():
+    v = views("PORTVALE BRIDGE CLOSED IN 2024 AFTER 42 CRACKS")["anchors"]
+    assert v.sizes().tolist() == [1]  # "2024 42" only
+    assert as_set(v, 0) == as_set(views("in 2024 after 42")["anchors"], 0)
+
+
+# ---------------------------------------------------------------------------- boilerplate
+
+
 def test_boilerplate_rows_are_left_out_of_every_view():
-    toks = tokenize(pl.DataFrame({"text": ["Leave a Reply\nPortvale bridge closed"]}))
-    flagged = toks.with_columns((pl.col("line") == 0).alias("boilerplate"))
-    v = shingle_views(flagged, 1, word_ngram=2, anchor_ngram=2, seed=1)
+    toks = _tokens("Leave a Reply\nPortvale bridge closed")
+    v = shingle_views(toks, 1, word_ngram=2, anchor_ngram=2, boilerplate=toks.line == toks.line[0])
     plain = views("Portvale bridge closed")
     for name in ("words", "anchors"):
         assert as_set(v[name], 0) == as_set(plain[name], 0)
+    # Without a mask (or with an all-False one) the line is kept.
+    for mask in (None, np.zeros(len(toks.hash), dtype=bool)):
+        kept = shingle_views(toks, 1, word_ngram=2, anchor_ngram=2, boilerplate=mask)
+        assert as_set(kept["words"], 0) > as_set(plain["words"], 0)
+
+
+def test_detected_boilerplate_is_left_out_and_does_not_join_documents():
+    furniture = "Share this Article on Portvale Social"
+    stories = ["Serra river floods the lower town", "Northwind turbines spin near Bornholm", "Kellan mine reopens"]
+    toks = _tokens(*(f"{s}\n{furniture}" for s in stories))
+    flagged = boilerplate_tokens(toks, boilerplate_keys(toks.line_doc, toks.line_key, 3))
+    assert int(flagged.sum()) == 3 * 6
+    v = shingle_views(toks, 3, word_ngram=2, anchor_ngram=2, boilerplate=flagged)
+    plain = views(*stories)
+    for name in ("words", "anchors"):
+        for i in range(3):
+            assert as_set(v[name], i) == as_set(plain[name], i), (name, i)
+        assert not (as_set(v[name], 0) & as_set(v[name], 1))
+
+
+# ---------------------------------------------------------------------------- lineage sets
+
+
+def test_lineage_sets_keep_stopwords_and_boilerplate_and_stay_within_documents():
+    texts = ["of the in the", "Leave a Reply\nPortvale bridge", "x"]
+    toks = _tokens(*texts)
+    sets = lineage_sets(toks, 3, ngram=2)
+    assert sets.n_docs == 3 and sets.hashes.dtype == np.uint32
+    # of-the, the-in, in-the: 3 (all stopwords, yet kept); the two lines of doc 1 chain into 4 bigrams.
+    assert sets.sizes().tolist() == [3, 4, 0]
+    assert views(*texts)["words"].sizes().tolist()[0] == 0
+    # Line breaks do not cut lineage n-grams, document boundaries do.
+    assert as_set(sets, 1) == as_set(lineage_sets(_tokens("leave a reply portvale bridge"), 1, ngram=2), 0)
+    assert lineage_sets(toks, 3, ngram=3).sizes().tolist() == [2, 3, 0]
+
+
+def test_lineage_sets_pinned_literal():
+    sets = lineage_sets(_tokens("Mayor Elena Marquez closed the Halden Bridge."), 1, ngram=3)
+    assert sets.doc(0).tolist() == [1090293438, 1596044289, 1614972175, 2497066211, 3991295692]
 
 
 # ---------------------------------------------------------------------------- ShingleSets
@@ -167,3 +246,9 @@ def test_word_ngram_length_is_honoured(n):
     text = "Marquez ordered Halden Bridge closed following inspectors finding cracks"  # no stopword
     sizes = views(text, word_ngram=n)["words"].sizes().tolist()
     assert sizes == [len(text.split()) - n + 1]
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_anchor_ngram_length_is_honoured(n):
+    text = "Mayor Elena Marquez closed the Halden Bridge in 2024"  # 6 anchors
+    assert views(text, anchor_ngram=n)["anchors"].sizes().tolist() == [6 - n + 1]

@@ -1,0 +1,216 @@
+"""Speed and memory of the pipeline, stage by stage, next to the naive datasketch anchor.
+
+    python -m benchmarks.speed --docs 100000 [--naive-docs 20000] [--out benchmarks/results]
+
+Generates (or reuses) a synthetic corpus of ``--docs`` news-length documents
+(``benchmarks.generate``: 20% in near-duplicate clusters), runs every stage of
+the pipeline in-process (no Prefect) and reports per stage wall seconds,
+docs/s and peak RSS (sampled every 20 ms), then runs the naive anchor on the
+first ``--naive-docs`` documents of the same corpus: Python word shingles,
+``datasketch.MinHash.update_batch``, ``MinHashLSH`` insert and query, and
+union-find, timed over the same stages it has.  The ratio compares docs/s of
+"text to clusters" (ingest, prepare, link), which both sides do.  Results go
+to ``speed-<docs>.json`` and ``speed-<docs>.md`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import polars as pl
+import psutil
+from datasketch import MinHash, MinHashLSH
+
+from benchmarks.generate import generate_corpus
+from provenance import pipeline
+from provenance.config import PipelineConfig
+
+TEXT_TO_CLUSTERS = ("ingest", "prepare", "link")
+
+
+class PeakRSS:
+    """Peak resident memory of this process, sampled by a background thread."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        self._process = psutil.Process()
+        self._every = every
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, self._process.memory_info().rss)
+            self._stop.wait(self._every)
+
+    def __enter__(self) -> "PeakRSS":
+        self._peak = self._process.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._process.memory_info().rss)
+
+    @property
+    def gib(self) -> float:
+        return self._peak / 2**30
+
+
+@contextmanager
+def stage(rows: list[dict[str, Any]], system: str, name: str, docs: int) -> Iterator[None]:
+    with PeakRSS() as peak:
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+    rows.append(
+        {"system": system, "stage": name, "seconds": round(seconds, 3), "docs_per_s": round(docs / seconds, 1) if seconds else None,
+         "peak_rss_gib": round(peak.gib, 3)}
+    )
+
+
+def run_provenance(corpus: Path, out_dir: Path, config: PipelineConfig) -> tuple[list[dict[str, Any]], int]:
+    rows: list[dict[str, Any]] = []
+    n = pl.scan_parquet(corpus).select(pl.len()).collect().item()
+    with stage(rows, "provenance", "ingest", n):
+        ingested, _ = pipeline.ingest_stage([corpus], config)
+    with stage(rows, "provenance", "prepare", n):
+        prepared, _ = pipeline.prepare_stage(ingested, config)
+    del ingested
+    with stage(rows, "provenance", "link", n):
+        linked, _ = pipeline.link_stage(prepared, config)
+    with stage(rows, "provenance", "trace", n):
+        traced, report = pipeline.trace_stage(prepared, linked, config)
+    edges = traced.edges.height
+    with stage(rows, "provenance", "write", n):
+        info = pipeline.run_info(config, [corpus], prepared, traced, [])
+        pipeline.write_stage(traced, prepared.rejects, out_dir, info)
+    return rows, edges
+
+
+def run_naive(corpus: Path, n_docs: int, num_perm: int = 128, threshold: float = 0.5) -> list[dict[str, Any]]:
+    """The anchor: what a plain datasketch pipeline does, one Python call per document."""
+    rows: list[dict[str, Any]] = []
+    with stage(rows, "naive", "ingest", n_docs):
+        frame = pl.scan_parquet(corpus).head(n_docs).select("id", "text").collect()
+        ids, texts = frame["id"].to_list(), frame["text"].to_list()
+    with stage(rows, "naive", "prepare", n_docs):
+        shingles = []
+        for text in texts:
+            words = re.findall(r"\w+", text.lower())
+            shingles.append({" ".join(words[i : i + 5]).encode() for i in range(max(0, len(words) - 4))})
+        signatures = []
+        for grams in shingles:
+            m = MinHash(num_perm=num_perm, seed=1)
+            m.update_batch(grams)
+            signatures.append(m)
+    with stage(rows, "naive", "link", n_docs):
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        for doc_id, m in zip(ids, signatures):
+            lsh.insert(doc_id, m)
+        parent = {d: d for d in ids}
+
+        def find(x: str) -> str:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for doc_id, m in zip(ids, signatures):
+            for other in lsh.query(m):
+                a, b = find(doc_id), find(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+        len({find(d) for d in ids})
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]], system: str, docs: int) -> dict[str, Any]:
+    mine = [r for r in rows if r["system"] == system]
+    text_to_clusters = sum(r["seconds"] for r in mine if r["stage"] in TEXT_TO_CLUSTERS)
+    total = sum(r["seconds"] for r in mine)
+    return {
+        "system": system, "docs": docs,
+        "text_to_clusters_seconds": round(text_to_clusters, 2),
+        "text_to_clusters_docs_per_s": round(docs / text_to_clusters, 1),
+        "total_seconds": round(total, 2),
+        "peak_rss_gib": max(r["peak_rss_gib"] for r in mine),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"### {result['docs']:,} documents ({result['machine']})",
+        "",
+        "| system | stage | seconds | docs/s | peak RSS GiB |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["stages"]:
+        lines.append(f"| {r['system']} | {r['stage']} | {r['seconds']} | {r['docs_per_s']:,} | {r['peak_rss_gib']} |")
+    ours, naive = result["provenance"], result["naive"]
+    lines += [
+        "",
+        f"- provenance, whole pipeline: {ours['total_seconds']} s, peak RSS {ours['peak_rss_gib']} GiB, "
+        f"{result['edges']:,} tree edges",
+        f"- text to clusters: provenance {ours['text_to_clusters_docs_per_s']:,} docs/s "
+        f"(over {ours['docs']:,} docs); naive {naive['text_to_clusters_docs_per_s']:,} docs/s "
+        f"(over {naive['docs']:,} docs); **ratio {result['ratio']}x**",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=10_000)
+    parser.add_argument("--naive-docs", type=int, default=20_000, help="documents the naive anchor runs on (it is slow)")
+    parser.add_argument("--corpus", type=Path, help="an existing corpus Parquet (id, text); default: generate one")
+    parser.add_argument("--work", type=Path, default=Path("data/bench"), help="folder for the corpus and outputs")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the JSON and markdown")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.docs < 100:
+        print("error: --docs must be at least 100", file=sys.stderr)
+        return 2
+    args.work.mkdir(parents=True, exist_ok=True)
+    corpus = args.corpus or args.work / f"corpus-{args.docs}-{args.seed}.parquet"
+    if not corpus.exists():
+        print(f"generating {args.docs:,} documents -> {corpus}", flush=True)
+        generate_corpus(args.docs, corpus, seed=args.seed)
+    config = PipelineConfig()
+    rows, edges = run_provenance(corpus, args.work / f"out-{args.docs}", config)
+    for r in rows:
+        print(r, flush=True)
+    naive_docs = min(args.naive_docs, args.docs)
+    rows += run_naive(corpus, naive_docs)
+    ours, naive = summarize(rows, "provenance", args.docs), summarize(rows, "naive", naive_docs)
+    result = {
+        "docs": args.docs,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}",
+        "config": config.to_dict(),
+        "stages": rows,
+        "edges": edges,
+        "provenance": ours,
+        "naive": naive,
+        "ratio": round(ours["text_to_clusters_docs_per_s"] / naive["text_to_clusters_docs_per_s"], 1),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"speed-{args.docs}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"speed-{args.docs}.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
