@@ -5,7 +5,7 @@ documents become candidates when any band is identical, which happens with
 probability ``1 - (1 - J**r)**b`` for Jaccard ``J``.  ``(b, r)`` come from
 datasketch's own optimiser (``MinHashLSH``'s ``_optimal_param``) for the
 threshold, so the banding is the one ``MinHashLSH(threshold, num_perm)``
-would use; the buckets are built with one polars group-by instead of a Python
+would use; the buckets are found by sorting each band's keys (numpy) instead of a Python
 dict insert per document.
 
 A bucket holding a viral story's 5,000 copies would yield 12.5 million pairs
@@ -68,33 +68,26 @@ def candidate_pairs(
         return pl.DataFrame(schema=PAIRS_SCHEMA)
     rank_of = np.asarray(rank)[docs].astype(np.int64)
     present = signatures if len(docs) == n else signatures[docs]
-    found: list[pl.DataFrame] = []
-    # A few bands at a time: the bucket table of all bands of a million
-    # documents would not fit in memory at once.
+    found: list[np.ndarray] = []
+    # A few bands at a time keeps the key matrix small; each band is one
+    # lexsort (bucket, then rank, then row) and `window` shifted comparisons.
     for first in range(0, bands, BANDS_PER_CHUNK):
         chunk = range(first, min(bands, first + BANDS_PER_CHUNK))
         keys = band_keys(present[:, first * rows : chunk.stop * rows], len(chunk), rows)
-        table = pl.DataFrame(
-            {
-                "doc": np.repeat(docs, len(chunk)),
-                "band": np.tile(np.arange(chunk.start, chunk.stop, dtype=np.uint16), len(docs)),
-                "key": keys.reshape(-1),
-                "rank": np.repeat(rank_of, len(chunk)),
-            }
-        )
-        shared = table.filter(pl.len().over("band", "key") > 1).sort("band", "key", "rank", "doc")
-        if shared.is_empty():
-            continue
-        partners = [
-            shared.select(pl.col("doc").alias("x"), pl.col("doc").shift(-step).over("band", "key").alias("y"))
-            for step in range(1, window + 1)
-        ]
-        found.append(
-            pl.concat(partners).drop_nulls()
-            .select(pl.min_horizontal("x", "y").alias("a"), pl.max_horizontal("x", "y").alias("b"))
-            .unique()
-        )
+        for column in range(len(chunk)):
+            key = keys[:, column]
+            order = np.lexsort((docs, rank_of, key))
+            sorted_key, sorted_doc = key[order], docs[order].astype(np.uint64)
+            for step in range(1, window + 1):
+                same = sorted_key[step:] == sorted_key[:-step]
+                if not same.any():
+                    break
+                x, y = sorted_doc[:-step][same], sorted_doc[step:][same]
+                found.append((np.minimum(x, y) << np.uint64(32)) | np.maximum(x, y))
     if not found:
         return pl.DataFrame(schema=PAIRS_SCHEMA)
-    pairs = pl.concat(found)
-    return pairs.unique().sort("a", "b").cast(PAIRS_SCHEMA)
+    packed = np.unique(np.concatenate(found))
+    return pl.DataFrame(
+        {"a": (packed >> np.uint64(32)).astype(np.uint32), "b": (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)},
+        schema=PAIRS_SCHEMA,
+    )

@@ -141,7 +141,7 @@ def _decode(buf, i, end):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_doc(buf, start, end, cls, lower, start_h, max_key_tokens, fill, nt, nl,
+def _scan_doc(buf, start, end, cls, lower, start_h, stop_table, max_key_tokens, fill, nt, nl,
               t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d, d_out):  # pragma: no cover - compiled
     """Count (``fill`` False) or write (True) the tokens and lines of one document.
 
@@ -187,7 +187,16 @@ def _scan_doc(buf, start, end, cls, lower, start_h, max_key_tokens, fill, nt, nl
                 t_hash[nt] = h
                 t_doc[nt] = d
                 t_line[nt] = nl
-                t_anchor[nt] = tok_anchor
+                # Stopword? Open addressing in a power-of-two table (0 = empty slot).
+                mask = np.uint64(len(stop_table) - 1)
+                slot = h & mask
+                stop = False
+                while stop_table[slot] != 0:
+                    if stop_table[slot] == h:
+                        stop = True
+                        break
+                    slot = (slot + np.uint64(1)) & mask
+                t_anchor[nt] = np.uint8(4) if stop else tok_anchor
             doc_h = _mix(doc_h * _GOLDEN + h)
             line_h = _mix(line_h * _GOLDEN + h)
             nt += 1
@@ -215,22 +224,22 @@ def _scan_doc(buf, start, end, cls, lower, start_h, max_key_tokens, fill, nt, nl
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _count(buf, offsets, cls, lower, start_h, max_key_tokens):  # pragma: no cover - compiled
+def _count(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens):  # pragma: no cover - compiled
     n = len(offsets) - 1
     tokens = np.zeros(n, dtype=np.int64)
     lines = np.zeros(n, dtype=np.int64)
     e64, e32, ei, eb = np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.int64), np.zeros(0, np.uint8)
     for d in numba.prange(n):
-        tokens[d], lines[d] = _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, max_key_tokens,
+        tokens[d], lines[d] = _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens,
                                         False, 0, 0, e64, e32, ei, eb, ei, e64, d, e64)
     return tokens, lines
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _fill(buf, offsets, cls, lower, start_h, max_key_tokens, t_start, l_start,
+def _fill(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens, t_start, l_start,
           t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d_hash):  # pragma: no cover - compiled
     for d in numba.prange(len(offsets) - 1):
-        _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, max_key_tokens, True,
+        _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens, True,
                   t_start[d], l_start[d], t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d, d_hash)
 
 
@@ -307,23 +316,37 @@ def _sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[at] == values
 
 
+def _stop_table(hashes: np.ndarray) -> np.ndarray:
+    """Open-addressing table (power of two, at most 1/4 full) of non-zero hashes."""
+    size = 1 << max(4, int(np.ceil(np.log2(max(1, len(hashes)) * 4))))
+    table = np.zeros(size, dtype=np.uint64)
+    for h in hashes.tolist():
+        slot = h & (size - 1)
+        while table[slot] != 0:
+            slot = (slot + 1) & (size - 1)
+        table[slot] = h
+    return table
+
+
 def _tokenize_folded(folded: pl.Series, seed: int, *, with_stop: bool = True) -> Tokens:
     buf, offsets = _utf8_buffer(folded)
     cls, lower, _ = _tables()
     start_h = np.uint64(xxhash.xxh64_intdigest(b"provenance-token", seed))
-    per_doc_tokens, per_doc_lines = _count(buf, offsets, cls, lower, start_h, BOILERPLATE_MAX_TOKENS)
+    stop_table = _stop_table(stopword_hashes(seed)) if with_stop else np.zeros(16, dtype=np.uint64)
+    per_doc_tokens, per_doc_lines = _count(buf, offsets, cls, lower, start_h, stop_table, BOILERPLATE_MAX_TOKENS)
     t_start = np.zeros(len(per_doc_tokens) + 1, dtype=np.int64)
     l_start = np.zeros(len(per_doc_lines) + 1, dtype=np.int64)
     np.cumsum(per_doc_tokens, out=t_start[1:])
     np.cumsum(per_doc_lines, out=l_start[1:])
     nt, nl, n = int(t_start[-1]), int(l_start[-1]), len(offsets) - 1
     t_hash, t_doc, t_line = np.zeros(nt, np.uint64), np.zeros(nt, np.uint32), np.zeros(nt, np.int64)
-    t_anchor, l_doc, l_key = np.zeros(nt, np.uint8), np.zeros(nl, np.int64), np.zeros(nl, np.uint64)
+    t_flags, l_doc, l_key = np.zeros(nt, np.uint8), np.zeros(nl, np.int64), np.zeros(nl, np.uint64)
     d_hash = np.zeros(n, np.uint64)
-    _fill(buf, offsets, cls, lower, start_h, BOILERPLATE_MAX_TOKENS, t_start, l_start,
-          t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d_hash)
-    stop = _sorted_member(t_hash, stopword_hashes(seed)) if with_stop and nt else np.zeros(nt, dtype=bool)
-    anchor = (t_anchor > 0) & ~stop
+    _fill(buf, offsets, cls, lower, start_h, stop_table, BOILERPLATE_MAX_TOKENS, t_start, l_start,
+          t_hash, t_doc, t_line, t_flags, l_doc, l_key, d_hash)
+    # flags: 0 plain, 1 capitalised, 2 number, 4 stopword.
+    stop = t_flags == 4
+    anchor = (t_flags == 1) | (t_flags == 2)
     return Tokens(t_hash, t_doc, t_line, anchor, stop, l_doc, l_key, per_doc_tokens, d_hash)
 
 
