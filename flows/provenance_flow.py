@@ -7,7 +7,9 @@ results are not persisted by Prefect; ``run.json`` and the Parquet outputs are
 the record of a run.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: ``flow.serve`` (``provenance serve``) hands the
+# flow to its run process with cloudpickle, which carries real annotation objects but not the
+# module globals that string annotations would need; pydantic validates the parameters from them.
 
 import flows  # noqa: F401  (offline/quiet Prefect defaults)
 
@@ -16,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.params import Inputs, OutDir, PipelineOptions, options_dict
+from flows.runners import default_task_runner
 from provenance import pipeline, schemas, summary
+from provenance import report as html_report
 from provenance.config import PipelineConfig
 from provenance.ingest import Ingested
 
@@ -37,9 +42,28 @@ def ingest_task(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, p
     return result, report
 
 
-@task(name="prepare", cache_policy=NO_CACHE, persist_result=False)
+@task(name="summarize-batch", cache_policy=NO_CACHE, persist_result=False)
+def summarize_batch_task(texts: Any, lo: int, seed: int) -> pipeline.BatchSummary:
+    return pipeline.summarize_batch(texts, lo, seed)
+
+
+@task(name="shingle-batch", cache_policy=NO_CACHE, persist_result=False)
+def shingle_batch_task(texts: Any, lo: int, keys: Any, config: PipelineConfig) -> pipeline.BatchViews:
+    return pipeline.shingle_batch(texts, lo, keys, config)
+
+
+_BATCH_TASKS = {pipeline.summarize_batch: summarize_batch_task, pipeline.shingle_batch: shingle_batch_task}
+
+
+def _map_on_task_runner(fn: Any, *iterables: Any) -> list[Any]:
+    """Run one Prefect task per batch on the flow's task runner (threads, or Dask workers)."""
+    futures = [_BATCH_TASKS[fn].submit(*args) for args in zip(*iterables)]
+    return [future.result() for future in futures]
+
+
 def prepare_task(ingested: Ingested, config: PipelineConfig) -> tuple[pipeline.Prepared, pipeline.StageReport]:
-    result, report = pipeline.prepare_stage(ingested, config)
+    """The prepare stage, its batches fanned out as tasks (``config.batch_size`` documents each)."""
+    result, report = pipeline.prepare_stage(ingested, config, map_fn=_map_on_task_runner)
     _log(report)
     return result, report
 
@@ -67,19 +91,29 @@ def write_task(traced: pipeline.Traced, rejects: Any, out_dir: Path, info: dict[
     return paths
 
 
-@flow(name="provenance", log_prints=True)
+@task(name="report", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+def report_task(out_dir: Path) -> str:
+    info = html_report.write_report(out_dir)
+    get_run_logger().info("report: %s, %d bytes, aligned texts for %d of %d edges, %.2f s",
+                          info.path, info.bytes, info.diff_edges, info.edges, info.seconds)
+    return str(info.path)
+
+
+@flow(name="provenance", log_prints=True, task_runner=default_task_runner())
 def provenance_flow(
-    inputs: list[str] = ["seeds"],  # noqa: B006 - Prefect parameters must be JSON defaults
-    out: str = "data/output",
-    options: dict[str, Any] | None = None,
+    inputs: Inputs = ["seeds"],  # noqa: B006 - Prefect parameters must be JSON defaults
+    out: OutDir = "data/output",
+    options: PipelineOptions | None = None,
 ) -> dict[str, Any]:
     """Cluster the documents of ``inputs``, trace origins and trees, write Parquet to ``out``.
 
     ``options`` are :class:`provenance.config.PipelineConfig` fields
     (e.g. ``{"num_perm": 256}``); unknown names fail the run with one line.
+    Parameters are typed and range-checked (``flows/params.py``): a bad value
+    fails the run with a message naming it.
     """
     logger = get_run_logger()
-    config = pipeline.make_config(options)
+    config = pipeline.make_config(options_dict(options))
     paths_in = [Path(p) for p in inputs]
     out_dir = Path(out)
     schemas.check_output_dir(out_dir)
@@ -94,6 +128,11 @@ def provenance_flow(
         reports = [r_ingest, r_prepare, r_link, r_trace]
     info = pipeline.run_info(config, paths_in, prepared, traced, reports)
     paths = write_task(traced, prepared.rejects, out_dir, info)
+    paths["report"] = report_task(out_dir)
+    create_link_artifact(
+        Path(paths["report"]).resolve().as_uri(), link_text=html_report.REPORT_NAME, key="provenance-report",
+        description=f"Clusters, derivation trees and highlighted changes, one offline HTML file ({out_dir})",
+    )
 
     create_table_artifact(
         summary.cluster_table(traced.clusters),
@@ -112,6 +151,13 @@ def provenance_flow(
         counts["edges"], out_dir,
     )
     return {"counts": counts, "outputs": paths}
+
+
+def flow_on(runner: str | None = None, address: str | None = None, workers: int | None = None) -> Any:
+    """The flow with its task runner chosen by option or setting (see ``flows/runners.py``)."""
+    from flows.runners import task_runner
+
+    return provenance_flow.with_options(task_runner=task_runner(runner, address, workers))
 
 
 def main(argv: list[str] | None = None) -> int:

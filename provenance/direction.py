@@ -73,33 +73,44 @@ class Words:
 
 
 def doc_words(texts: pl.Series, rows: np.ndarray, boilerplate: pl.DataFrame) -> dict[int, Words]:
-    """:class:`Words` of every row in ``rows``; ``boilerplate`` holds ``doc, line`` pairs to drop."""
+    """:class:`Words` of every row in ``rows``; ``boilerplate`` holds ``doc, line`` pairs to drop.
+
+    Vectorised: each line is cut into ``token + trailing separators`` pieces
+    by one regex, so a token's sentence flags come from its own piece and its
+    predecessor's, with no Python loop over tokens.  Lines are numbered among
+    those with tokens, as the tokeniser numbers them.
+    """
     rows = np.asarray(rows, dtype=np.int64)
-    drop: dict[int, set[int]] = {}
-    for d, line in boilerplate.filter(pl.col("doc").is_in(rows.tolist())).select("doc", "line").iter_rows():
-        drop.setdefault(int(d), set()).add(int(line))
-    normal = pl.DataFrame({"t": texts.gather(rows)}).select(normalize_expr(pl.col("t")))["t"].to_list() if len(rows) else []
-    out: dict[int, Words] = {}
-    for row, text in zip(rows.tolist(), normal):
-        skip = drop.get(row, set())
-        tokens: list[str] = []
-        start: list[bool] = []
-        end: list[bool] = []
-        number = -1
-        for line in text.split("\n"):
-            found = list(_TOKEN.finditer(line))
-            if not found:
-                continue  # lines are numbered among those with tokens, as the tokeniser does
-            number += 1
-            if number in skip:
-                continue
-            for j, m in enumerate(found):
-                tail = line[m.end() : found[j + 1].start() if j + 1 < len(found) else len(line)]
-                start.append(j == 0 or end[-1])
-                end.append(bool(_TERMINAL.search(tail)))
-                tokens.append(m.group(0).lower())
-        cap = MAX_ALIGN_TOKENS
-        out[row] = Words(tokens[:cap], np.array(start[:cap], dtype=bool), np.array(end[:cap], dtype=bool))
+    if len(rows) == 0:
+        return {}
+    lines = (
+        pl.DataFrame({"row": rows, "text": texts.gather(rows)})
+        .select("row", normalize_expr(pl.col("text")).str.split("\n").alias("line_text"))
+        .explode("line_text")
+        .with_columns(pl.col("line_text").str.extract_all(r"\w+\W*").alias("piece"))
+        .filter(pl.col("piece").list.len() > 0)
+        .with_columns(pl.int_range(pl.len()).over("row").cast(pl.Int32).alias("line"))
+    )
+    if boilerplate is not None and boilerplate.height:
+        drop = boilerplate.select(pl.col("doc").cast(pl.Int64).alias("row"), pl.col("line").cast(pl.Int32))
+        lines = lines.join(drop, on=["row", "line"], how="anti")
+    pieces = (
+        lines.select("row", "line", "piece")
+        .explode("piece")
+        .with_columns(
+            pl.col("piece").str.extract(r"^(\w+)", 1).str.to_lowercase().alias("token"),
+            pl.col("piece").str.replace(r"^\w+", "").str.contains(r"[.!?]").alias("end"),
+        )
+        .with_columns(
+            (pl.col("end").shift(1).over("row", "line").fill_null(True)).alias("start"),
+        )
+    )
+    grouped = pieces.group_by("row", maintain_order=True).agg(
+        pl.col("token").head(MAX_ALIGN_TOKENS), pl.col("start").head(MAX_ALIGN_TOKENS), pl.col("end").head(MAX_ALIGN_TOKENS)
+    )
+    out = {int(r): Words([], np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)) for r in rows.tolist()}
+    for row, tokens, start, end in grouped.iter_rows():
+        out[int(row)] = Words(tokens, np.array(start, dtype=bool), np.array(end, dtype=bool))
     return out
 
 

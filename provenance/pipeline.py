@@ -115,103 +115,151 @@ def _batches(n: int, size: int) -> list[tuple[int, int]]:
     return [(lo, min(n, lo + size)) for lo in range(0, n, size)] or [(0, 0)]
 
 
-def prepare_stage(ingested: Ingested, config: PipelineConfig) -> tuple[Prepared, StageReport]:
+@dataclass
+class BatchSummary:
+    """Pass 1 over one batch: what must be known corpus-wide before shingling."""
+
+    lo: int
+    n_tokens: np.ndarray
+    content_hash: np.ndarray
+    line_doc: np.ndarray  # corpus row of every short line
+    line_key: np.ndarray
+
+
+@dataclass
+class BatchViews:
+    """Pass 2 over one batch: shingle sets, signatures, boilerplate lines."""
+
+    lo: int
+    views: dict[str, shingle.ShingleSets]
+    signatures: dict[str, np.ndarray]
+    boilerplate: pl.DataFrame
+    n_boilerplate: int
+
+
+def summarize_batch(texts: pl.Series, lo: int, seed: int) -> BatchSummary:
+    """Token counts, content hashes and short-line keys of one batch (rows ``lo`` on)."""
+    tokens = normalize.tokenize(texts, seed)
+    short = tokens.line_key != 0
+    return BatchSummary(lo, tokens.n_tokens, tokens.content_hash, tokens.line_doc[short] + lo, tokens.line_key[short])
+
+
+def shingle_batch(texts: pl.Series, lo: int, boilerplate_keys: np.ndarray, config: PipelineConfig) -> BatchViews:
+    """Views (boilerplate lines left out), lineage sets and signatures of one batch."""
+    tokens = normalize.tokenize(texts, config.seed)
+    n = len(texts)
+    flagged = normalize.boilerplate_tokens(tokens, boilerplate_keys)
+    views = shingle.shingle_views(
+        tokens, n, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, boilerplate=flagged
+    )
+    signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in views.items()}
+    views["lineage"] = shingle.lineage_sets(tokens, n, ngram=LINEAGE_NGRAM)
+    # Boilerplate lines as (document, ordinal among its lines with tokens), for ``direction``.
+    is_bp = normalize.boilerplate_lines(tokens, boilerplate_keys)
+    first_line = np.searchsorted(tokens.line_doc, np.arange(n))
+    lines = np.flatnonzero(is_bp)
+    boilerplate = pl.DataFrame(
+        {
+            "doc": (tokens.line_doc[lines] + lo).astype(np.uint32),
+            "line": (lines - first_line[tokens.line_doc[lines]]).astype(np.int32),
+        }
+    )
+    return BatchViews(lo, views, signatures, boilerplate, int(flagged.sum()))
+
+
+def combine_summaries(
+    ingested: Ingested, summaries: list[BatchSummary], config: PipelineConfig
+) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
+    """Kept documents (with ``content_hash``, ``n_tokens``, ``n_chars``), all rejects, boilerplate keys."""
+    docs = ingested.documents
+    summaries = sorted(summaries, key=lambda b: b.lo)
+    n_tokens = np.concatenate([b.n_tokens for b in summaries]) if summaries else np.zeros(0, np.int64)
+    content = np.concatenate([b.content_hash for b in summaries]) if summaries else np.zeros(0, np.uint64)
+    too_short = n_tokens < config.min_tokens
+    rejects = pl.concat(
+        [
+            ingested.rejects,
+            docs.filter(pl.Series(too_short, dtype=pl.Boolean)).select(
+                "source", "doc_id", pl.lit("too_short").alias("reason"),
+                pl.lit(f"fewer than {config.min_tokens} tokens").alias("detail"),
+            ),
+        ]
+    )
+    line_doc = np.concatenate([b.line_doc for b in summaries]) if summaries else np.zeros(0, np.int64)
+    line_key = np.concatenate([b.line_key for b in summaries]) if summaries else np.zeros(0, np.uint64)
+    kept_lines = ~too_short[line_doc] if len(line_doc) else np.zeros(0, dtype=bool)
+    keys = normalize.boilerplate_keys(line_doc[kept_lines], line_key[kept_lines], BOILERPLATE_MIN_DOCS)
+    keep = ~too_short
+    docs = docs.filter(pl.Series(keep, dtype=pl.Boolean)).with_columns(
+        pl.Series("content_hash", [f"{h:016x}" for h in content[keep].tolist()], dtype=pl.String),
+        pl.Series("n_tokens", n_tokens[keep], dtype=pl.Int32),
+        pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars"),
+    )
+    return docs, rejects, keys
+
+
+def assemble_prepared(docs: pl.DataFrame, rejects: pl.DataFrame, parts: list[BatchViews]) -> Prepared:
+    """Concatenate per-batch views and signatures; exact duplicates share the first copy's."""
+    parts = sorted(parts, key=lambda b: b.lo)
+    names = ("words", "anchors", "lineage")
+    views = {name: shingle.ShingleSets.concat([p.views[name] for p in parts]) for name in names}
+    signatures = {
+        name: np.concatenate([p.signatures[name] for p in parts]) if parts else np.zeros((0, 0), np.uint32)
+        for name in ("words", "anchors")
+    }
+    # Exact duplicates (same canonical text) get the first one's views, so
+    # differences of case or punctuation cannot make them differ.
+    first_copy = (
+        docs.select("content_hash").with_row_index("row")
+        .select(pl.col("row").min().over("content_hash"))["row"].to_numpy().astype(np.int64)
+    )
+    if (first_copy != np.arange(docs.height)).any():
+        views = {name: sets.take(first_copy) for name, sets in views.items()}
+        signatures = {name: sig[first_copy] for name, sig in signatures.items()}
+    lineage = views.pop("lineage")
+    boilerplate = pl.concat([p.boilerplate for p in parts]) if parts else None
+    return Prepared(docs, rejects, views, signatures, boilerplate, lineage)
+
+
+def prepare_stage(
+    ingested: Ingested, config: PipelineConfig, *, map_fn: Callable[..., list[Any]] | None = None
+) -> tuple[Prepared, StageReport]:
     """Normalise, drop boilerplate lines, shingle every view and sign it, batch by batch.
 
-    Pass 1 over the batches counts tokens (too-short documents are set
-    aside), hashes content and collects the keys of short lines; boilerplate
-    is what recurs across documents, so it is only known once every batch has
-    been seen.  Pass 2 shingles and signs each batch without its boilerplate.
-    Only flat arrays outlive a batch.
+    Pass 1 (:func:`summarize_batch`) counts tokens (too-short documents are
+    set aside), hashes content and collects the keys of short lines;
+    boilerplate is what recurs across documents, so it is only known once
+    every batch has been seen (:func:`combine_summaries`).  Pass 2
+    (:func:`shingle_batch`) shingles and signs each batch without its
+    boilerplate.  Only flat arrays outlive a batch.  ``map_fn(fn, *iterables)``
+    runs the batches (default: the built-in ``map``; the flow passes one that
+    fans them out to Prefect tasks, on threads or Dask).
     """
+    run_all = map_fn or (lambda fn, *its: list(map(fn, *its)))
     report = StageReport("prepare", rows_in=ingested.documents.height)
     with _timed(report):
-        docs = ingested.documents
-        texts = docs["text"]
-        n_tokens_parts, hash_parts, line_docs, line_keys = [], [], [], []
-        first_pass: normalize.Tokens | None = None
+        texts = ingested.documents["text"]
+        batches = _batches(len(texts), config.batch_size)
+        summaries = run_all(
+            summarize_batch, [texts.slice(lo, hi - lo) for lo, hi in batches], [lo for lo, _ in batches],
+            [config.seed] * len(batches),
+        )
+        docs, rejects, keys = combine_summaries(ingested, summaries, config)
         batches = _batches(docs.height, config.batch_size)
-        for lo, hi in batches:
-            tokens = normalize.tokenize(texts.slice(lo, hi - lo), config.seed)
-            n_tokens_parts.append(tokens.n_tokens)
-            hash_parts.append(tokens.content_hash)
-            short = tokens.line_key != 0
-            line_docs.append(tokens.line_doc[short] + lo)
-            line_keys.append(tokens.line_key[short])
-            first_pass = tokens if len(batches) == 1 else None
-        n_tokens = np.concatenate(n_tokens_parts)
-        content = np.concatenate(hash_parts)
-        too_short = n_tokens < config.min_tokens
-        rejects = pl.concat(
-            [
-                ingested.rejects,
-                docs.filter(pl.Series(too_short)).select(
-                    "source",
-                    "doc_id",
-                    pl.lit("too_short").alias("reason"),
-                    pl.lit(f"fewer than {config.min_tokens} tokens").alias("detail"),
-                ),
-            ]
+        parts = run_all(
+            shingle_batch, [docs["text"].slice(lo, hi - lo) for lo, hi in batches], [lo for lo, _ in batches],
+            [keys] * len(batches), [config] * len(batches),
         )
-        keep = np.flatnonzero(~too_short)
-        line_doc, line_key = np.concatenate(line_docs), np.concatenate(line_keys)
-        kept_lines = ~too_short[line_doc] if len(line_doc) else np.zeros(0, dtype=bool)
-        boilerplate_keys = normalize.boilerplate_keys(line_doc[kept_lines], line_key[kept_lines], BOILERPLATE_MIN_DOCS)
-        if too_short.any():
-            docs, texts, first_pass = docs.filter(pl.Series(~too_short)), texts.filter(pl.Series(~too_short)), None
-        n_tokens, content = n_tokens[keep], content[keep]
-        docs = docs.with_columns(
-            pl.Series("content_hash", [f"{h:016x}" for h in content.tolist()], dtype=pl.String),
-            pl.Series("n_tokens", n_tokens, dtype=pl.Int32),
-            pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars"),
-        )
-
-        parts: dict[str, list[shingle.ShingleSets]] = {"words": [], "anchors": [], "lineage": []}
-        boilerplate_lines: list[pl.DataFrame] = []
-        n_boilerplate = 0
-        for lo, hi in _batches(docs.height, config.batch_size):
-            tokens = first_pass if first_pass is not None else normalize.tokenize(texts.slice(lo, hi - lo), config.seed)
-            flagged = normalize.boilerplate_tokens(tokens, boilerplate_keys)
-            n_boilerplate += int(flagged.sum())
-            views = shingle.shingle_views(
-                tokens, hi - lo, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, boilerplate=flagged
-            )
-            views["lineage"] = shingle.lineage_sets(tokens, hi - lo, ngram=LINEAGE_NGRAM)
-            for name, sets in views.items():
-                parts[name].append(sets)
-            # Boilerplate lines as (document, ordinal among its lines with tokens), for ``direction``.
-            is_bp = normalize.boilerplate_lines(tokens, boilerplate_keys)
-            first_line = np.searchsorted(tokens.line_doc, np.arange(hi - lo))
-            bp_lines = np.flatnonzero(is_bp)
-            boilerplate_lines.append(
-                pl.DataFrame(
-                    {
-                        "doc": (tokens.line_doc[bp_lines] + lo).astype(np.uint32),
-                        "line": (bp_lines - first_line[tokens.line_doc[bp_lines]]).astype(np.int32),
-                    }
-                )
-            )
-        all_views = {name: shingle.ShingleSets.concat(p) for name, p in parts.items()}
-        # Exact duplicates (same canonical text) get the first one's views, so
-        # differences of case or punctuation cannot make them differ.
-        first_copy = (
-            docs.select("content_hash").with_row_index("row")
-            .select(pl.col("row").min().over("content_hash"))["row"].to_numpy().astype(np.int64)
-        )
-        if (first_copy != np.arange(docs.height)).any():
-            all_views = {name: sets.take(first_copy) for name, sets in all_views.items()}
-        lineage = all_views.pop("lineage")
-        signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in all_views.items()}
+        prepared = assemble_prepared(docs, rejects, parts)
         report.rows_out = docs.height
         report.stats = {
             "batches": len(batches),
-            "rejected_too_short": int(too_short.sum()),
-            "tokens": int(n_tokens.sum()),
-            "boilerplate_tokens": n_boilerplate,
-            **{f"{name}_shingles": int(len(sets.hashes)) for name, sets in all_views.items()},
+            "rejected_too_short": int(ingested.documents.height - docs.height),
+            "tokens": int(docs["n_tokens"].sum() or 0),
+            "boilerplate_tokens": sum(p.n_boilerplate for p in parts),
+            **{f"{name}_shingles": int(len(sets.hashes)) for name, sets in prepared.views.items()},
         }
-        boilerplate = pl.concat(boilerplate_lines) if boilerplate_lines else None
-    return Prepared(docs, rejects, all_views, signatures, boilerplate, lineage), report
+    return prepared, report
 
 
 # ---------------------------------------------------------------------------- link

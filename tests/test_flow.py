@@ -65,3 +65,18 @@ def test_module_entry_point_runs_offline_and_quietly(tmp_path: Path) -> None:
     assert "Traceback" not in output
     assert "WARNING" not in output and "Warning" not in output, output
     assert (tmp_path / "out" / "documents.parquet").exists()
+
+
+def test_flow_on_a_two_worker_dask_cluster_matches_the_single_process_run(harness, tmp_path: Path) -> None:
+    """Batches of 2 documents on a 2-worker LocalCluster give exactly the library's tables."""
+    from flows.provenance_flow import flow_on
+    from provenance import schemas
+    from provenance.config import PipelineConfig
+    from provenance.pipeline import run
+
+    run([SEEDS], tmp_path / "local", PipelineConfig(batch_size=2))
+    flow_on("dask", workers=2)(inputs=[str(SEEDS)], out=str(tmp_path / "dask"), options={"batch_size": 2})
+    for name in schemas.TABLES:
+        local = pl.read_parquet(tmp_path / "local" / f"{name}.parquet")
+        dask = pl.read_parquet(tmp_path / "dask" / f"{name}.parquet")
+        assert local.equals(dask), name

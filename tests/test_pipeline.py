@@ -98,3 +98,21 @@ def test_input_order_does_not_change_clusters(tmp_path: Path) -> None:
     a = run([forward], tmp_path / "a").documents.select("doc_id", "is_origin", "parent_id").sort("doc_id")
     b = run([backward], tmp_path / "b").documents.select("doc_id", "is_origin", "parent_id").sort("doc_id")
     assert a.equals(b)
+
+
+def test_batching_does_not_change_any_table(seeds_run, tmp_path: Path) -> None:
+    """Batches of 2 documents, mapped on threads, give the same tables as one batch: partitioning is safe."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from provenance import pipeline
+
+    config = PipelineConfig(batch_size=2)
+    with ThreadPoolExecutor(2) as pool:
+        ingested, _ = pipeline.ingest_stage([SEEDS], config)
+        prepared, report = pipeline.prepare_stage(ingested, config, map_fn=lambda fn, *its: list(pool.map(fn, *its)))
+    assert report.stats["batches"] == 3
+    linked, _ = pipeline.link_stage(prepared, config)
+    traced, _ = pipeline.trace_stage(prepared, linked, config)
+    assert traced.documents.drop("completeness").equals(seeds_run.documents.drop("completeness"))
+    assert traced.documents["completeness"].to_list() == pytest.approx(seeds_run.documents["completeness"].to_list())
+    assert traced.edges.equals(seeds_run.edges)
