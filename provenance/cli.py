@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from provenance import pipeline, query
+from provenance import query
 from provenance import report as html_report
 from provenance.config import PipelineConfig
 from provenance.errors import ProvenanceError
@@ -80,6 +80,8 @@ def run(
     }
     paths = list(inputs) if inputs else [Path("seeds")]
     try:
+        from provenance import pipeline  # numba and datasketch load only for a run, not for queries
+
         config = pipeline.make_config(options)
         if engine not in ("prefect", "local"):
             raise ProvenanceError(f"--engine must be 'prefect' or 'local', got {engine!r}")

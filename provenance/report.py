@@ -497,8 +497,9 @@ _APP = r"""
 
   // ------------------------------------------------------------------ header
   (function () {
-    var c = META.counts, parts = [num(c.documents) + ' documents', num(c.multi) + ' clusters with copies',
-      num(c.singletons) + ' without copies (not listed)', num(c.edges) + ' copy edges'];
+    var plural = function (n, word) { return num(n) + ' ' + word + (n === 1 ? '' : 's'); };
+    var c = META.counts, parts = [plural(c.documents, 'document'), plural(c.multi, 'cluster') + ' with copies',
+      num(c.singletons) + ' without copies (not listed)', plural(c.edges, 'copy edge')];
     if (c.rejected != null) parts.push(num(c.rejected) + ' rejected');
     $('summary').textContent = parts.join(' \u00b7 ');
     var run = $('run');

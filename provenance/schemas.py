@@ -131,6 +131,16 @@ def _atomic_target(path: Path) -> tuple[int, str]:
     return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
 
 
+ROW_GROUP_ROWS = 16_384
+
+
+def _readable(path: str) -> None:
+    """Give a temp file the mode a plain ``open`` would (``mkstemp`` makes it 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
     """Write ``frame`` to ``path`` via a temp file in the same folder + rename.
 
@@ -140,7 +150,10 @@ def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
     fd, tmp = _atomic_target(path)
     os.close(fd)
     try:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        # Row groups of 16k rows let readers skip data by statistics and keep
+        # memory bounded when they scan a column of a large table.
+        frame.write_parquet(tmp, compression="zstd", statistics=True, row_group_size=ROW_GROUP_ROWS)
+        _readable(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -153,6 +166,7 @@ def write_json_atomic(data: Mapping[str, Any], path: Path) -> None:
     """Write ``data`` as indented, key-sorted JSON, atomically."""
     fd, tmp = _atomic_target(path)
     try:
+        _readable(tmp)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=True, default=str)
             fh.write("\n")

@@ -116,3 +116,13 @@ def test_batching_does_not_change_any_table(seeds_run, tmp_path: Path) -> None:
     assert traced.documents.drop("completeness").equals(seeds_run.documents.drop("completeness"))
     assert traced.documents["completeness"].to_list() == pytest.approx(seeds_run.documents["completeness"].to_list())
     assert traced.edges.equals(seeds_run.edges)
+
+
+def test_outputs_are_readable_like_ordinary_files(seeds_run) -> None:
+    """Atomic writes go through mkstemp (mode 0600); the published files get the umask's mode."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in seeds_run.out_dir.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
