@@ -121,3 +121,38 @@ def similarity_exprs(view: str) -> list[pl.Expr]:
         safe(inter, sb).alias(f"{view}_b_in_a"),
         safe(inter, pl.min_horizontal(sa, sb)).alias(f"{view}_containment"),
     ]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _equal_slots(sig: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    out = np.zeros(len(a), dtype=np.int32)
+    for p in numba.prange(len(a)):
+        x, y = sig[a[p]], sig[b[p]]
+        count = 0
+        for k in range(len(x)):
+            if x[k] == y[k]:
+                count += 1
+        out[p] = count
+    return out
+
+
+def estimated_containment(sig: np.ndarray, sizes: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash estimate of the smaller set's containment and its standard error.
+
+    With ``J`` the share of equal slots among ``m``, ``|A & B| = J (|A| + |B|) / (1 + J)``,
+    divided by ``min(|A|, |B|)``.  ``J`` has binomial error ``sqrt(J (1 - J) / m)``,
+    which the containment multiplies by ``(|A| + |B|) / ((1 + J)^2 min)``: large
+    for very unequal sizes, so callers should compare ``estimate + k * error``
+    with their floor rather than the estimate alone.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    m = sig.shape[1]
+    j = _equal_slots(sig, a, b) / m
+    sa, sb = sizes[a].astype(np.float64), sizes[b].astype(np.float64)
+    small = np.maximum(np.minimum(sa, sb), 1.0)
+    estimate = j * (sa + sb) / (1.0 + j) / small
+    j_floor = np.maximum(j, 1.0 / m)  # an estimate of 0 is not certainty
+    error = np.sqrt(j_floor * (1.0 - j_floor) / m) * (sa + sb) / ((1.0 + j) ** 2 * small)
+    empty = np.minimum(sa, sb) == 0
+    return np.where(empty, 0.0, estimate), np.where(empty, 0.0, error)

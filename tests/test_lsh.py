@@ -121,3 +121,11 @@ def test_no_shared_band_no_pair(rng):
     sig = rng.integers(0, 2**32, size=(50, 128), dtype=np.uint64).astype(np.uint32)
     out = candidate_pairs(sig, np.arange(50), threshold=0.1, window=4)
     assert out.height == 0
+
+
+def test_sorted_unique_matches_numpy_unique():
+    from provenance.lsh import sorted_unique
+
+    values = np.random.default_rng(3).integers(0, 50, size=1000).astype(np.uint64)
+    assert sorted_unique(values).tolist() == np.unique(values).tolist()
+    assert sorted_unique(np.zeros(0, dtype=np.uint64)).tolist() == []

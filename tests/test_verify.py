@@ -94,3 +94,44 @@ def test_pair_overlaps_and_similarity_columns():
     assert sims["words_b_in_a"].to_list() == pytest.approx([0.25, 0.0])
     assert sims["words_containment"].to_list() == pytest.approx([0.5, 0.0])
     assert sims["anchors_containment"].to_list() == pytest.approx([0.5, 0.0])
+
+
+def test_estimated_containment_tracks_the_exact_value():
+    """The signature estimate used to prefilter candidates stays close to the exact containment."""
+    from provenance.minhash import signatures
+    from provenance.shingle import ShingleSets
+    from provenance.verify import estimated_containment, intersection_sizes
+
+    rng = np.random.default_rng(7)
+    base = rng.choice(2**31, size=4000, replace=False).astype(np.uint32)
+    sets, offsets = [], [0]
+    for keep in (1.0, 0.8, 0.5, 0.3, 0.1):  # subsets of `base` of falling size
+        subset = np.sort(base[: int(len(base) * keep)])
+        sets.append(subset)
+        offsets.append(offsets[-1] + len(subset))
+    shingles = ShingleSets(np.concatenate(sets), np.array(offsets, dtype=np.int64))
+    sig = signatures(shingles, 256, 1)
+    a = np.zeros(4, dtype=np.int64)
+    b = np.arange(1, 5, dtype=np.int64)
+    exact = intersection_sizes(shingles, a, b) / shingles.sizes()[b]
+    estimate, error = estimated_containment(sig, shingles.sizes(), a, b)
+    assert np.allclose(exact, 1.0)
+    assert (np.abs(estimate - exact) <= 4 * error).all(), (estimate, error)
+    assert error[-1] > error[0]  # the more unequal the sizes, the less sure the estimate
+
+
+def test_prefilter_keeps_every_pair_that_exact_verification_keeps(factory, run_pipeline):
+    """Verified edges are the same with and without the signature prefilter."""
+    from provenance import pipeline
+
+    docs = {f"s{i}": factory.make_article(i % 7) for i in range(7)}
+    docs.update({f"t{i}": factory.truncate(factory.make_article(i), 0.4) for i in range(7)})
+    docs.update({f"p{i}": factory.spin(factory.make_article(i), 0.3, seed=i) for i in range(7)})
+    result = run_pipeline(docs)
+    strict = pipeline.PREFILTER_SIGMAS
+    try:
+        pipeline.PREFILTER_SIGMAS = 1e9  # no prefilter: everything is verified exactly
+        unfiltered = run_pipeline(docs)
+    finally:
+        pipeline.PREFILTER_SIGMAS = strict
+    assert result.documents.select("doc_id", "cluster_id").equals(unfiltered.documents.select("doc_id", "cluster_id"))
