@@ -76,8 +76,6 @@ class Prepared:
     signatures: dict[str, np.ndarray]
     #: ``doc, line`` of every boilerplate line (left out of the views).
     boilerplate: pl.DataFrame | None = None
-    #: Word n-grams over every token, for parent choice (see ``shingle.lineage_sets``).
-    lineage: shingle.ShingleSets | None = None
 
 
 @dataclass
@@ -148,7 +146,7 @@ def summarize_batch(texts: pl.Series, lo: int, seed: int) -> BatchSummary:
 
 
 def shingle_batch(texts: pl.Series, lo: int, boilerplate_keys: np.ndarray, config: PipelineConfig) -> BatchViews:
-    """Views (boilerplate lines left out), lineage sets and signatures of one batch."""
+    """Views (boilerplate lines left out) and signatures of one batch."""
     tokens = normalize.tokenize(texts, config.seed)
     n = len(texts)
     flagged = normalize.boilerplate_tokens(tokens, boilerplate_keys)
@@ -156,7 +154,6 @@ def shingle_batch(texts: pl.Series, lo: int, boilerplate_keys: np.ndarray, confi
         tokens, n, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, boilerplate=flagged
     )
     signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in views.items()}
-    views["lineage"] = shingle.lineage_sets(tokens, n, ngram=LINEAGE_NGRAM)
     # Boilerplate lines as (document, ordinal among its lines with tokens), for ``direction``.
     is_bp = normalize.boilerplate_lines(tokens, boilerplate_keys)
     first_line = np.searchsorted(tokens.line_doc, np.arange(n))
@@ -204,7 +201,7 @@ def combine_summaries(
 def assemble_prepared(docs: pl.DataFrame, rejects: pl.DataFrame, parts: list[BatchViews]) -> Prepared:
     """Concatenate per-batch views and signatures; exact duplicates share the first copy's."""
     parts = sorted(parts, key=lambda b: b.lo)
-    names = ("words", "anchors", "lineage")
+    names = ("words", "anchors")
     views = {name: shingle.ShingleSets.concat([p.views[name] for p in parts]) for name in names}
     signatures = {
         name: np.concatenate([p.signatures[name] for p in parts]) if parts else np.zeros((0, 0), np.uint32)
@@ -219,9 +216,8 @@ def assemble_prepared(docs: pl.DataFrame, rejects: pl.DataFrame, parts: list[Bat
     if (first_copy != np.arange(docs.height)).any():
         views = {name: sets.take(first_copy) for name, sets in views.items()}
         signatures = {name: sig[first_copy] for name, sig in signatures.items()}
-    lineage = views.pop("lineage")
     boilerplate = pl.concat([p.boilerplate for p in parts]) if parts else None
-    return Prepared(docs, rejects, views, signatures, boilerplate, lineage)
+    return Prepared(docs, rejects, views, signatures, boilerplate)
 
 
 def prepare_stage(
@@ -377,6 +373,29 @@ def orient(cluster: np.ndarray, rank: np.ndarray, prepared: Prepared, *, date_kn
     return direction.order_by_depth(cluster, rank, direction.edit_depth(cluster, rank, words))
 
 
+def lineage_of_members(texts: pl.Series, cluster: np.ndarray, config: PipelineConfig) -> shingle.ShingleSets:
+    """Lineage sets (``shingle.lineage_sets``) of members of multi-document clusters; empty for singletons.
+
+    Only parent choice uses them, so they are built here for the few
+    documents that have copies instead of being kept for the whole corpus.
+    """
+    n = len(cluster)
+    members = np.flatnonzero(np.bincount(cluster, minlength=n)[cluster] > 1)
+    sizes = np.zeros(n, dtype=np.int64)
+    parts = []
+    for lo in range(0, len(members), config.batch_size):
+        rows = members[lo : lo + config.batch_size]
+        sets = shingle.lineage_sets(normalize.tokenize(texts.gather(rows), config.seed), len(rows), ngram=LINEAGE_NGRAM)
+        sizes[rows] = sets.sizes()
+        parts.append(sets.hashes)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    # Members are in row order and singletons hold nothing: the members' sets,
+    # one after the other, are exactly the flat array.
+    hashes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+    return shingle.ShingleSets(hashes, offsets)
+
+
 def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> tuple[Traced, StageReport]:
     """Completeness, origins, parents, depths and per-edge change statistics."""
     docs = prepared.documents
@@ -390,9 +409,8 @@ def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> t
         rank = origin.origin_rank(cluster, complete, docs["n_tokens"].to_numpy(), published)
         rank = orient(cluster, rank, prepared, date_known=published is not None)
         views = dict(prepared.views)
-        if prepared.lineage is not None:
-            views["lineage"] = prepared.lineage
-        parents = tree.choose_parents(cluster, rank, linked.pairs, views, view="lineage" if prepared.lineage is not None else "words")
+        views["lineage"] = lineage_of_members(docs["text"], cluster, config)
+        parents = tree.choose_parents(cluster, rank, linked.pairs, views, view="lineage")
         parent_of = np.full(docs.height, -1, dtype=np.int64)
         parent_of[parents["child"].to_numpy()] = parents["parent"].to_numpy()
         depth = tree.depths(parent_of)
