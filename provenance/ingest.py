@@ -210,28 +210,27 @@ def ingest(inputs: list[Path], *, id_column: str = "id", text_column: str = "tex
     base = ["doc_id", "text", "title", "source"]
     documents = documents.select(base + [c for c in documents.columns if c not in base])
 
-    checks = documents.with_columns(
-        pl.col("doc_id").is_first_distinct().alias("__first"),
-        (pl.col("text").str.strip_chars().str.len_bytes() == 0).alias("__empty"),
-        (pl.col("text").str.len_chars() > max_chars).alias("__large"),
-    )
-    reason = (
-        pl.when(~pl.col("__first")).then(pl.lit("duplicate_id"))
-        .when(pl.col("__empty")).then(pl.lit("empty_text"))
-        .when(pl.col("__large")).then(pl.lit("too_large"))
-    )
-    checks = checks.with_columns(reason.alias("__reason"))
-    bad = checks.filter(pl.col("__reason").is_not_null())
-    details = {
-        "duplicate_id": "an earlier document has this id",
-        "empty_text": "text is empty or white space",
-        "too_large": f"more than {max_chars} characters",
-    }
-    rejects.extend(
-        _reject(src, did, r, details[r])
-        for src, did, r in zip(bad["source"].to_list(), bad["doc_id"].to_list(), bad["__reason"].to_list())
-    )
-    documents = checks.filter(pl.col("__reason").is_null()).drop("__first", "__empty", "__large", "__reason")
+    # Reasons are computed as one small column (no copy of the texts: a
+    # million news articles are gigabytes), and the frame is filtered only if
+    # something is rejected.
+    reason = documents.select(
+        pl.when(~pl.col("doc_id").is_first_distinct()).then(pl.lit("duplicate_id"))
+        .when(~pl.col("text").str.contains(r"\S")).then(pl.lit("empty_text"))
+        .when(pl.col("text").str.len_chars() > max_chars).then(pl.lit("too_large"))
+        .alias("reason")
+    )["reason"]
+    if reason.null_count() < len(reason):
+        bad = documents.select("source", "doc_id").with_columns(reason).filter(pl.col("reason").is_not_null())
+        details = {
+            "duplicate_id": "an earlier document has this id",
+            "empty_text": "text is empty or white space",
+            "too_large": f"more than {max_chars} characters",
+        }
+        rejects.extend(
+            _reject(src, did, r, details[r])
+            for src, did, r in zip(bad["source"].to_list(), bad["doc_id"].to_list(), bad["reason"].to_list())
+        )
+        documents = documents.filter(reason.is_null())
     rejects_frame = pl.DataFrame(rejects, schema=REJECTS) if rejects else pl.DataFrame(schema=REJECTS)
     return Ingested(documents=documents, rejects=rejects_frame, files=[str(p) for p, _ in files])
 

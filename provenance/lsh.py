@@ -76,12 +76,13 @@ def candidate_pairs(
         return pl.DataFrame(schema=PAIRS_SCHEMA)
     rank_of = np.asarray(rank)[docs].astype(np.int64)
     present = signatures if len(docs) == n else signatures[docs]
-    found: list[np.ndarray] = []
+    found = np.zeros(0, dtype=np.uint64)  # distinct packed pairs so far, sorted
     # A few bands at a time keeps the key matrix small; each band is one
     # lexsort (bucket, then rank, then row) and `window` shifted comparisons.
     for first in range(0, bands, BANDS_PER_CHUNK):
         chunk = range(first, min(bands, first + BANDS_PER_CHUNK))
         keys = band_keys(present[:, first * rows : chunk.stop * rows], len(chunk), rows)
+        chunk_pairs: list[np.ndarray] = []
         for column in range(len(chunk)):
             key = keys[:, column]
             order = np.lexsort((docs, rank_of, key))
@@ -91,10 +92,14 @@ def candidate_pairs(
                 if not same.any():
                     break
                 x, y = sorted_doc[:-step][same], sorted_doc[step:][same]
-                found.append((np.minimum(x, y) << np.uint64(32)) | np.maximum(x, y))
-    if not found:
+                chunk_pairs.append((np.minimum(x, y) << np.uint64(32)) | np.maximum(x, y))
+        # Near-duplicates collide in most bands: fold each chunk's repeats away
+        # at once, so memory holds distinct pairs, not one copy per band.
+        if chunk_pairs:
+            found = sorted_unique(np.concatenate([found, *chunk_pairs]))
+    if len(found) == 0:
         return pl.DataFrame(schema=PAIRS_SCHEMA)
-    packed = sorted_unique(np.concatenate(found))
+    packed = found
     return pl.DataFrame(
         {"a": (packed >> np.uint64(32)).astype(np.uint32), "b": (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)},
         schema=PAIRS_SCHEMA,

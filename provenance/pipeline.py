@@ -350,27 +350,60 @@ def cluster_ids(documents: pl.DataFrame, cluster: np.ndarray, rank: np.ndarray) 
     return by_cluster[cluster]
 
 
-def orient(cluster: np.ndarray, rank: np.ndarray, prepared: Prepared, *, date_known: bool = False) -> np.ndarray:
+def _cluster_batches(cluster: np.ndarray, members: np.ndarray, size: int) -> list[np.ndarray]:
+    """``members`` cut into batches of about ``size`` rows that never split a cluster."""
+    order = members[np.argsort(cluster[members], kind="stable")]
+    if len(order) == 0:
+        return []
+    starts = np.flatnonzero(np.diff(cluster[order], prepend=-1))  # where each cluster begins
+    batches, lo = [], 0
+    for start in starts[1:].tolist() + [len(order)]:
+        if start - lo >= size or start == len(order):
+            batches.append(np.sort(order[lo:start]))
+            lo = start
+    return [b for b in batches if len(b)]
+
+
+def orient(cluster: np.ndarray, rank: np.ndarray, prepared: Prepared, config: PipelineConfig, *, date_known: bool = False) -> np.ndarray:
     """Re-rank every multi-member cluster by direction of derivation (``direction``).
 
     The origin is the round-robin winner of alignment evidence among the most
     complete members (skipped when publication dates are known: they order
     versions better than text can); the other members follow by edit depth
     from the origin, so a candidate parent has fewer derived changes than its
-    child.  One alignment per member plus ``TOP_K^2`` per cluster.
+    child.  One alignment per member plus ``TOP_K^2`` per cluster, in batches
+    of whole clusters so that only one batch's tokens are in memory at once.
     """
-    sizes = np.bincount(cluster, minlength=len(cluster))
+    n = len(cluster)
+    sizes = np.bincount(cluster, minlength=n)
     if not (sizes > 1).any():
         return rank
+    texts = prepared.documents["text"]
     boilerplate = prepared.boilerplate if prepared.boilerplate is not None else pl.DataFrame(schema={"doc": pl.UInt32, "line": pl.Int32})
     members = np.flatnonzero(sizes[cluster] > 1)
-    words = direction.doc_words(prepared.documents["text"], members, boilerplate)
+    batches = _cluster_batches(cluster, members, config.batch_size)
+    frequency: dict[str, int] = {}
     if not date_known:
-        frequency = direction.cluster_frequency(
-            cluster, prepared.documents["text"], members, direction.frequency_sample(cluster)
+        counts = [
+            direction.cluster_frequency(cluster, texts, rows, np.zeros(0, dtype=np.int64)) for rows in batches
+        ] + [direction.cluster_frequency(cluster, texts, np.zeros(0, dtype=np.int64), direction.frequency_sample(cluster))]
+        frequency = (
+            pl.concat([pl.DataFrame({"token": list(c), "n": list(c.values())}, schema={"token": pl.String, "n": pl.Int64}) for c in counts])
+            .group_by("token").agg(pl.col("n").sum())
+            .pipe(lambda f: dict(zip(f["token"].to_list(), f["n"].to_list())))
         )
-        rank = direction.refine_origins(cluster, rank, words, frequency)
-    return direction.order_by_depth(cluster, rank, direction.edit_depth(cluster, rank, words))
+    rank = rank.copy()
+    depth = np.zeros(n)
+    for rows in batches:
+        _, local_cluster = np.unique(cluster[rows], return_inverse=True)
+        words = direction.doc_words(texts, rows, boilerplate)
+        local_words = {i: words[int(r)] for i, r in enumerate(rows.tolist())}
+        local_rank = rank[rows]
+        if not date_known:
+            local_rank = direction.refine_origins(local_cluster, local_rank, local_words, frequency)
+        rank[rows] = local_rank
+        depth[rows] = direction.edit_depth(local_cluster, local_rank, local_words)
+    return direction.order_by_depth(cluster, rank, depth)
 
 
 def lineage_of_members(texts: pl.Series, cluster: np.ndarray, config: PipelineConfig) -> shingle.ShingleSets:
@@ -407,7 +440,7 @@ def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> t
         complete = origin.completeness(cluster, prepared.views)
         published = _published(docs)
         rank = origin.origin_rank(cluster, complete, docs["n_tokens"].to_numpy(), published)
-        rank = orient(cluster, rank, prepared, date_known=published is not None)
+        rank = orient(cluster, rank, prepared, config, date_known=published is not None)
         views = dict(prepared.views)
         views["lineage"] = lineage_of_members(docs["text"], cluster, config)
         parents = tree.choose_parents(cluster, rank, linked.pairs, views, view="lineage")
@@ -433,7 +466,13 @@ def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> t
             jac = np.where(sc + sp - inter > 0, inter / (sc + sp - inter), 0.0)
             c_in_p = np.where(sc > 0, inter / sc, 0.0)
             p_in_c = np.where(sp > 0, inter / sp, 0.0)
-        stats = changes.edge_changes(parents.select("parent", "child"), docs["text"])
+        edge_rows = parents.select("parent", "child")
+        stats = pl.concat(
+            [
+                changes.edge_changes(edge_rows.slice(lo, config.batch_size), docs["text"])
+                for lo in range(0, max(edge_rows.height, 1), config.batch_size)
+            ]
+        )
         edges = pl.DataFrame(
             {
                 "cluster_id": ids[child] if len(child) else np.array([], dtype=object),
