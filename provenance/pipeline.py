@@ -207,15 +207,16 @@ def assemble_prepared(docs: pl.DataFrame, rejects: pl.DataFrame, parts: list[Bat
         name: np.concatenate([p.signatures[name] for p in parts]) if parts else np.zeros((0, 0), np.uint32)
         for name in ("words", "anchors")
     }
-    # Exact duplicates (same canonical text) get the first one's views, so
-    # differences of case or punctuation cannot make them differ.
+    # Exact duplicates (same canonical text) get the first one's anchors, so
+    # a copy in capitals cannot differ; their lower-case word views are equal
+    # already, and copying those too would double the memory of a big corpus.
     first_copy = (
         docs.select("content_hash").with_row_index("row")
         .select(pl.col("row").min().over("content_hash"))["row"].to_numpy().astype(np.int64)
     )
     if (first_copy != np.arange(docs.height)).any():
-        views = {name: sets.take(first_copy) for name, sets in views.items()}
-        signatures = {name: sig[first_copy] for name, sig in signatures.items()}
+        views["anchors"] = views["anchors"].take(first_copy)
+        signatures["anchors"] = signatures["anchors"][first_copy]
     boilerplate = pl.concat([p.boilerplate for p in parts]) if parts else None
     return Prepared(docs, rejects, views, signatures, boilerplate)
 
