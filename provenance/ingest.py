@@ -124,9 +124,11 @@ def _read_table(path: Path, id_column: str, text_column: str, rejects: list[dict
         pl.col(text_name).cast(pl.String).alias("__text"),
         (pl.lit(source + ":") + line.cast(pl.String)).alias("__where"),
     )
-    bad_id = frame.filter(pl.col("doc_id").is_null() | (pl.col("doc_id") == ""))
-    rejects.extend(_reject(w, None, "missing_id", f"empty {id_column!r}") for w in bad_id["__where"].to_list())
-    frame = frame.filter(pl.col("doc_id").is_not_null() & (pl.col("doc_id") != ""))
+    missing = frame.select(pl.col("doc_id").is_null() | (pl.col("doc_id") == ""))["doc_id"]
+    if missing.any():  # filter (a copy of every text) only when something is missing
+        where = frame.select("__where").filter(missing)["__where"].to_list()
+        rejects.extend(_reject(w, None, "missing_id", f"empty {id_column!r}") for w in where)
+        frame = frame.filter(~missing)
     if "title" in frame.columns and frame.schema["title"] == pl.String:
         title = pl.coalesce(pl.col("title"), _first_line(pl.col("__text")))
     else:

@@ -17,6 +17,8 @@ grows as ``window * bucket size``, never with its square.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import polars as pl
 from datasketch.lsh import _optimal_param
@@ -56,17 +58,26 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
+def unpack(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs from ``a << 32 | b`` codes."""
+    return (packed >> np.uint64(32)).astype(np.int64), (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
 def candidate_pairs(
     signatures: np.ndarray,
     rank: np.ndarray,
     *,
     threshold: float,
     window: int,
+    accept: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """Unique candidate pairs ``(a, b)`` with ``a < b`` (row indices, UInt32).
 
     ``rank`` orders members inside a bucket (lower first); rows whose signature
-    is empty (no shingle in this view) are never candidates.
+    is empty (no shingle in this view) are never candidates.  ``accept``, if
+    given, filters each chunk's distinct pairs (packed ``a << 32 | b``) as they
+    are found, so a caller that verifies them keeps only what passes: at a
+    million documents the unfiltered candidates would not fit in memory.
     """
     n, num_perm = signatures.shape
     bands, rows = band_params(threshold, num_perm)
@@ -96,11 +107,12 @@ def candidate_pairs(
         # Near-duplicates collide in most bands: fold each chunk's repeats away
         # at once, so memory holds distinct pairs, not one copy per band.
         if chunk_pairs:
-            found = sorted_unique(np.concatenate([found, *chunk_pairs]))
+            fresh = sorted_unique(np.concatenate(chunk_pairs))
+            if accept is not None:
+                fresh = accept(fresh)
+            found = sorted_unique(np.concatenate([found, fresh]))
     if len(found) == 0:
         return pl.DataFrame(schema=PAIRS_SCHEMA)
     packed = found
-    return pl.DataFrame(
-        {"a": (packed >> np.uint64(32)).astype(np.uint32), "b": (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)},
-        schema=PAIRS_SCHEMA,
-    )
+    a, b = unpack(packed)
+    return pl.DataFrame({"a": a, "b": b}, schema=PAIRS_SCHEMA)

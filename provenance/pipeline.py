@@ -277,31 +277,45 @@ def exact_duplicate_pairs(content_hash: pl.Series) -> pl.DataFrame:
 
 
 def link_stage(prepared: Prepared, config: PipelineConfig) -> tuple[Linked, StageReport]:
-    """LSH candidates from every view, exact verification, clustering."""
+    """LSH candidates from every view, verified as they are found, then clustering.
+
+    Each chunk of bands' new candidates is first cut on the signatures (drop
+    pairs whose estimated containment is more than ``PREFILTER_SIGMAS``
+    standard errors below the floor in every view), then verified on the
+    exact sets; only verified pairs are kept, so memory holds edges, not the
+    far larger crowd of chance collisions.
+    """
     report = StageReport("link", rows_in=prepared.documents.height)
     with _timed(report):
         views = prepared.views
         rank = -views["words"].sizes()
         thresholds = {"words": config.words_threshold, "anchors": config.anchors_threshold}
+        seen = {"candidates": 0, "verified_exactly": 0}
+
+        def passes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            contained, jaccard = verify.pair_scores(views, a, b, MIN_ANCHOR_SET)
+            return (contained >= config.min_containment) & (jaccard >= config.min_jaccard)
+
+        def accept(packed: np.ndarray) -> np.ndarray:
+            a, b = lsh.unpack(packed)
+            seen["candidates"] += len(packed)
+            hopeful = np.zeros(len(a), dtype=bool)
+            for name in ("words", "anchors"):
+                estimate, error = verify.estimated_containment(prepared.signatures[name], views[name].sizes(), a, b)
+                hopeful |= estimate + PREFILTER_SIGMAS * error >= config.min_containment
+            seen["verified_exactly"] += int(hopeful.sum())
+            kept = np.flatnonzero(hopeful)
+            return packed[kept[passes(a[kept], b[kept])]]
+
         found = []
         for name, sig in prepared.signatures.items():
-            pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=config.bucket_window)
-            report.stats[f"{name}_candidates"] = pairs.height
+            pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=config.bucket_window, accept=accept)
+            report.stats[f"{name}_verified"] = pairs.height
             found.append(pairs)
         duplicates = exact_duplicate_pairs(prepared.documents["content_hash"])
-        candidates = pl.concat([*found, duplicates]).unique().sort("a", "b")
-        report.stats["candidates"] = candidates.height
-        # Cheap first cut on the signatures: drop pairs whose estimated
-        # containment is more than PREFILTER_SIGMAS standard errors below the
-        # floor in every view; the rest are verified exactly.
-        a, b = candidates["a"].to_numpy(), candidates["b"].to_numpy()
-        hopeful = np.zeros(len(a), dtype=bool)
-        for name in ("words", "anchors"):
-            estimate, error = verify.estimated_containment(prepared.signatures[name], views[name].sizes(), a, b)
-            hopeful |= estimate + PREFILTER_SIGMAS * error >= config.min_containment
-        candidates = candidates.filter(pl.Series(hopeful))
-        contained, jaccard = verify.pair_scores(views, candidates["a"].to_numpy(), candidates["b"].to_numpy(), MIN_ANCHOR_SET)
-        scored = candidates.with_columns(pl.Series("containment", contained), pl.Series("jaccard", jaccard))
+        pairs = pl.concat([*found, duplicates]).unique().sort("a", "b")
+        contained, jaccard = verify.pair_scores(views, pairs["a"].to_numpy(), pairs["b"].to_numpy(), MIN_ANCHOR_SET)
+        scored = pairs.with_columns(pl.Series("containment", contained), pl.Series("jaccard", jaccard))
         exact = scored.join(duplicates.with_columns(pl.lit(True).alias("exact")), on=["a", "b"], how="left")
         verified = exact.filter(
             pl.col("exact").fill_null(False)
@@ -319,7 +333,8 @@ def link_stage(prepared: Prepared, config: PipelineConfig) -> tuple[Linked, Stag
         )
         report.rows_out = int(len(lsh.sorted_unique(roots))) if len(roots) else 0
         report.stats.update(
-            verified_exactly=candidates.height,
+            candidates=seen["candidates"],
+            verified_exactly=seen["verified_exactly"],
             exact_duplicate_pairs=duplicates.height,
             verified=verified.height,
             clusters=report.rows_out,
