@@ -444,3 +444,14 @@ def cluster_of(result) -> dict[str, str]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="module")
+def seeds_out(tmp_path_factory: pytest.TempPathFactory):
+    """The seeds' outputs (tables and report.html), written once per test module."""
+    from provenance import pipeline, report
+
+    out = tmp_path_factory.mktemp("seeds_out")
+    pipeline.run([Path(__file__).resolve().parent.parent / "seeds"], out)
+    report.write_report(out)
+    return out

@@ -19,20 +19,7 @@ from typer.testing import CliRunner
 
 from provenance.cli import app
 
-SENTENCES = [
-    "The harbour authority in Port Elric approved a new ferry schedule on Tuesday after months of debate.",
-    "Residents of the northern islands had complained that the old timetable left them stranded overnight.",
-    "Minister Dana Okafor said the change would cost four million euros over the next three years.",
-    "Critics argued that the money would be better spent on repairing the crumbling pier at Westhaven.",
-    "The first ferries under the new schedule are expected to sail from the harbour in early March.",
-    "Local shop owners welcomed the decision and said tourists would finally be able to stay longer.",
-    "Scientists at the Kellner Institute reported a sharp decline in the number of alpine bees this spring.",
-    "The team counted insects on forty meadows between Grauberg and the Swiss border over six weeks.",
-    "Professor Ines Hartmann blamed a cold April and the spread of a fungus that attacks young colonies.",
-    "Farmers in the valley said their orchards produced far less fruit than in any year they remember.",
-    "The institute plans to publish its full data next winter together with a set of recommendations.",
-    "Beekeepers have been asked to report unusual losses to a new hotline run by the regional council.",
-]
+from tests.test_ingest import SENTENCES  # noqa: E402 (shared hand-written corpus)
 
 
 def article(i: int, n: int = 6) -> str:

@@ -43,12 +43,6 @@ def hostile_corpus(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def seeds_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("seeds_out")
-    pipeline.run([ROOT / "seeds"], out)
-    report.write_report(out)
-    return out
 
 
 @pytest.fixture(scope="module")

