@@ -126,27 +126,26 @@ def frequency_sample(cluster: np.ndarray) -> np.ndarray:
     return singles[np.linspace(0, len(singles) - 1, FREQUENCY_SAMPLE).astype(np.int64)]
 
 
-def cluster_frequency(cluster: np.ndarray, texts: pl.Series, members: np.ndarray, sample: np.ndarray) -> dict[str, int]:
-    """Number of clusters whose documents use each token (a copy tree counts once).
+def cluster_frequency(cluster: np.ndarray, texts: pl.Series, rows: np.ndarray) -> pl.DataFrame:
+    """``token, n``: in how many clusters the documents of ``rows`` use each token (a copy tree counts once).
 
-    Counted over every member of a multi-document cluster and a bounded
-    sample of singletons, in one vectorised polars pass: the sample is enough
-    to tell a common word from a spinner's rare synonym, and keeps the cost
-    bounded at any corpus size.
+    Callers count whole clusters per call (or singletons), so counts of
+    several calls add up; ``rows`` are the members of multi-document clusters
+    plus :func:`frequency_sample`'s singletons: enough to tell a common word
+    from a spinner's rare synonym, at a bounded cost at any corpus size.
     """
-    rows = np.concatenate([members, sample]).astype(np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0:
-        return {}
-    counts = (
+        return pl.DataFrame(schema={"token": pl.String, "n": pl.UInt32})
+    return (
         pl.DataFrame({"cluster": cluster[rows], "text": texts.gather(rows)})
         .select("cluster", normalize_expr(pl.col("text")).str.to_lowercase().str.extract_all(r"\w+").alias("token"))
         .explode("token")
         .drop_nulls()
         .unique()
         .group_by("token")
-        .len()
+        .agg(pl.len().alias("n"))
     )
-    return dict(zip(counts["token"].to_list(), counts["len"].to_list()))
 
 
 def _runs(opcodes: list, side: int) -> list[list[int]]:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from provenance.config import PipelineConfig
 from provenance.errors import ProvenanceError
 from provenance.schemas import REJECTS
 
@@ -255,7 +256,7 @@ def _columns(path: Path) -> list[str] | None:
         return None
 
 
-def preflight(inputs: list[Path], out_dir: Path, config: "object") -> None:
+def preflight(inputs: list[Path], out_dir: Path, config: PipelineConfig) -> None:
     """Check run-level problems before any work starts (one-line errors).
 
     Paths exist and have a known format, every table has the id and text
@@ -264,7 +265,7 @@ def preflight(inputs: list[Path], out_dir: Path, config: "object") -> None:
     """
     from provenance.schemas import check_output_dir
 
-    id_column, text_column = getattr(config, "id_column", "id"), getattr(config, "text_column", "text")
+    id_column, text_column = config.id_column, config.text_column
     for path, _ in _expand([Path(p) for p in inputs]):
         if path.suffix.lower() in TABLE_SUFFIXES:
             columns = _columns(path)

@@ -83,7 +83,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 @lru_cache(maxsize=1)
-def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tables() -> tuple[np.ndarray, np.ndarray]:
     """Per BMP code point: class bits (1 word, 2 upper, 4 digit, 8 lower) and lower-case mapping.
 
     Word characters are Unicode's ``\\w``: letters, digits, connector
@@ -112,7 +112,7 @@ def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if low != ch and ord(low[0]) < 0x10000:
             lower[c] = ord(low[0])
     lower[0x03C2] = 0x03C3  # final sigma
-    return cls, lower, np.zeros(1, dtype=np.uint8)
+    return cls, lower
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -330,7 +330,7 @@ def _stop_table(hashes: np.ndarray) -> np.ndarray:
 
 def _tokenize_folded(folded: pl.Series, seed: int, *, with_stop: bool = True) -> Tokens:
     buf, offsets = _utf8_buffer(folded)
-    cls, lower, _ = _tables()
+    cls, lower = _tables()
     start_h = np.uint64(xxhash.xxh64_intdigest(b"provenance-token", seed))
     stop_table = _stop_table(stopword_hashes(seed)) if with_stop else np.zeros(16, dtype=np.uint64)
     per_doc_tokens, per_doc_lines = _count(buf, offsets, cls, lower, start_h, stop_table, BOILERPLATE_MAX_TOKENS)
@@ -394,14 +394,12 @@ def boilerplate_tokens(tokens: Tokens, keys: np.ndarray) -> np.ndarray:
     return boilerplate_lines(tokens, keys)[tokens.line]
 
 
-def offsets_from_doc_index(doc: pl.Series | "object", n_docs: int) -> "object":
+def offsets_from_doc_index(doc: np.ndarray | pl.Series, n_docs: int) -> np.ndarray:
     """Start offsets (length ``n_docs + 1``) of each document's rows in a flat array.
 
     ``doc`` must be sorted ascending (as :func:`tokenize` returns it); documents
     with no rows get an empty range.
     """
-    import numpy as np
-
     counts = np.bincount(np.asarray(doc, dtype=np.int64), minlength=n_docs)
     offsets = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])

@@ -400,14 +400,10 @@ def orient(cluster: np.ndarray, rank: np.ndarray, prepared: Prepared, config: Pi
     batches = _cluster_batches(cluster, members, config.batch_size)
     frequency: dict[str, int] = {}
     if not date_known:
-        counts = [
-            direction.cluster_frequency(cluster, texts, rows, np.zeros(0, dtype=np.int64)) for rows in batches
-        ] + [direction.cluster_frequency(cluster, texts, np.zeros(0, dtype=np.int64), direction.frequency_sample(cluster))]
-        frequency = (
-            pl.concat([pl.DataFrame({"token": list(c), "n": list(c.values())}, schema={"token": pl.String, "n": pl.Int64}) for c in counts])
-            .group_by("token").agg(pl.col("n").sum())
-            .pipe(lambda f: dict(zip(f["token"].to_list(), f["n"].to_list())))
-        )
+        counts = pl.concat(
+            [direction.cluster_frequency(cluster, texts, rows) for rows in [*batches, direction.frequency_sample(cluster)]]
+        ).group_by("token").agg(pl.col("n").sum())
+        frequency = dict(zip(counts["token"].to_list(), counts["n"].to_list()))
     rank = rank.copy()
     depth = np.zeros(n)
     for rows in batches:
