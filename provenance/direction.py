@@ -114,16 +114,23 @@ def doc_words(texts: pl.Series, rows: np.ndarray, boilerplate: pl.DataFrame) -> 
     return out
 
 
-#: Singletons sampled (evenly, by row) as the batch's sample of ordinary word use.
+#: Singletons sampled as the corpus's sample of ordinary word use.
 FREQUENCY_SAMPLE = 20_000
 
 
-def frequency_sample(cluster: np.ndarray) -> np.ndarray:
-    """Rows of up to :data:`FREQUENCY_SAMPLE` singletons, evenly spread and deterministic."""
+def frequency_sample(cluster: np.ndarray, doc_keys: np.ndarray) -> np.ndarray:
+    """Rows of the :data:`FREQUENCY_SAMPLE` singletons with the smallest ``doc_keys`` (hashes of their ids).
+
+    A bottom-k sample by id hash: deterministic, independent of row order, and
+    stable as a corpus grows (a new singleton enters only if its hash is among
+    the k smallest), so an incremental run samples what a full run would.
+    """
     singles = np.flatnonzero(np.bincount(cluster, minlength=len(cluster))[cluster] == 1)
     if len(singles) <= FREQUENCY_SAMPLE:
         return singles
-    return singles[np.linspace(0, len(singles) - 1, FREQUENCY_SAMPLE).astype(np.int64)]
+    keys = doc_keys[singles]
+    chosen = np.argpartition(keys, FREQUENCY_SAMPLE - 1)[:FREQUENCY_SAMPLE]
+    return np.sort(singles[chosen])
 
 
 def cluster_frequency(cluster: np.ndarray, texts: pl.Series, rows: np.ndarray) -> pl.DataFrame:
@@ -184,8 +191,15 @@ def _is_content(w: Words, s: int, e: int) -> bool:
     return ends and starts and terminals >= 1
 
 
-def evidence(x: Words, y: Words, frequency: dict[str, int]) -> tuple[float, float]:
-    """``(score, kept)``: score > 0 when ``y`` looks derived from ``x``; kept = verbatim share of the shorter."""
+def evidence(
+    x: Words, y: Words, frequency: dict[str, int], consulted: list[tuple[str, str, int]] | None = None
+) -> tuple[float, float]:
+    """``(score, kept)``: score > 0 when ``y`` looks derived from ``x``; kept = verbatim share of the shorter.
+
+    ``consulted``, if given, receives every ``(word of x, word of y, sign)``
+    comparison of frequencies made, so a later run can tell whether a grown
+    corpus would have decided differently (:func:`decisions_hold`).
+    """
     a, b = x.tokens, y.tokens
     ops = Levenshtein.opcodes(a, b)
     kept = sum(op.src_end - op.src_start for op in ops if op.tag == "equal")
@@ -193,7 +207,11 @@ def evidence(x: Words, y: Words, frequency: dict[str, int]) -> tuple[float, floa
     for op in ops:
         if op.tag == "replace" and op.src_end - op.src_start == op.dest_end - op.dest_start <= 3:
             for i in range(op.src_end - op.src_start):
-                score += np.sign(frequency.get(a[op.src_start + i], 0) - frequency.get(b[op.dest_start + i], 0))
+                wa, wb = a[op.src_start + i], b[op.dest_start + i]
+                sign = int(np.sign(frequency.get(wa, 0) - frequency.get(wb, 0)))
+                score += sign
+                if consulted is not None:
+                    consulted.append((wa, wb, sign))
     for s, e in _runs(ops, 1):
         score += -1.0 if _is_content(y, s, e) else 1.0
     for s, e in _runs(ops, 0):
@@ -201,8 +219,18 @@ def evidence(x: Words, y: Words, frequency: dict[str, int]) -> tuple[float, floa
     return score, kept / max(1, min(len(a), len(b)))
 
 
-def refine_origins(cluster: np.ndarray, rank: np.ndarray, words: dict[int, Words], frequency: dict[str, int]) -> np.ndarray:
-    """Rank with each cluster's origin chosen by a round robin of :func:`evidence` among its top members."""
+def refine_origins(
+    cluster: np.ndarray,
+    rank: np.ndarray,
+    words: dict[int, Words],
+    frequency: dict[str, int],
+    consulted: list[tuple[int, str, str, int]] | None = None,
+) -> np.ndarray:
+    """Rank with each cluster's origin chosen by a round robin of :func:`evidence` among its top members.
+
+    ``consulted``, if given, receives ``(cluster, word, word, sign)`` for every
+    frequency comparison the round robin made.
+    """
     top = np.flatnonzero(rank < TOP_K)
     top = top[np.bincount(cluster, minlength=len(cluster))[cluster[top]] > 1]
     order = np.lexsort((rank[top], cluster[top]))
@@ -212,14 +240,34 @@ def refine_origins(cluster: np.ndarray, rank: np.ndarray, words: dict[int, Words
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         members = top[lo:hi]
         wins = np.zeros(len(members))
+        seen: list[tuple[str, str, int]] | None = [] if consulted is not None else None
         for i in range(len(members)):
             for j in range(i + 1, len(members)):
-                score, kept = evidence(words[members[i]], words[members[j]], frequency)
+                score, kept = evidence(words[members[i]], words[members[j]], frequency, seen)
                 if kept >= MIN_KEPT and score != 0:
                     wins[i if score > 0 else j] += 1
                     wins[j if score > 0 else i] -= 1
         winner[cluster[members[0]]] = members[int(np.argmax(wins))]  # first max: completeness breaks ties
+        if consulted is not None and seen:
+            c = int(cluster[members[0]])
+            consulted.extend((c, wa, wb, sign) for wa, wb, sign in set(seen))
     return _promote(cluster, rank, winner)
+
+
+def decisions_hold(consulted: pl.DataFrame, frequency: dict[str, int]) -> pl.DataFrame:
+    """Per ``key`` of ``consulted`` (``key, word_a, word_b, sign``): whether every sign is unchanged under ``frequency``.
+
+    An origin chosen under an older corpus's frequencies still stands if no
+    frequency comparison it consulted would come out differently now.
+    """
+    table = pl.DataFrame({"word": list(frequency), "n": list(frequency.values())}, schema={"word": pl.String, "n": pl.Int64})
+    return (
+        consulted.join(table.rename({"word": "word_a", "n": "n_a"}), on="word_a", how="left")
+        .join(table.rename({"word": "word_b", "n": "n_b"}), on="word_b", how="left")
+        .with_columns((pl.col("n_a").fill_null(0) - pl.col("n_b").fill_null(0)).sign().cast(pl.Int8).alias("now"))
+        .group_by("key")
+        .agg((pl.col("now") == pl.col("sign")).all().alias("holds"))
+    )
 
 
 def _promote(cluster: np.ndarray, rank: np.ndarray, origin: np.ndarray) -> np.ndarray:

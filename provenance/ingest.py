@@ -168,9 +168,9 @@ def _expand(inputs: list[Path]) -> list[tuple[Path, Path]]:
 def ingest(inputs: list[Path], *, id_column: str = "id", text_column: str = "text", max_chars: int = 1_000_000) -> Ingested:
     """Read every input into one documents frame plus a rejects frame.
 
-    Documents keep input order (inputs in the order given, folder files
-    sorted by path).  Of several documents with one id the first is kept and
-    the others are rejected as ``duplicate_id``.
+    Of several documents with one id the first read (inputs in the order
+    given, folder files sorted by path) is kept and the others are rejected
+    as ``duplicate_id``; the kept documents come out sorted by ``doc_id``.
     """
     if not inputs:
         raise ProvenanceError("no input given: pass a folder or files")
@@ -234,6 +234,10 @@ def ingest(inputs: list[Path], *, id_column: str = "id", text_column: str = "tex
             for src, did, r in zip(bad["source"].to_list(), bad["doc_id"].to_list(), bad["reason"].to_list())
         )
         documents = documents.filter(reason.is_null())
+    # Canonical row order (by doc_id): results must not depend on file order,
+    # and an incremental run must see its corpus in the order a full run would.
+    if documents.height > 1 and not documents["doc_id"].is_sorted():
+        documents = documents.sort("doc_id", maintain_order=True)
     rejects_frame = pl.DataFrame(rejects, schema=REJECTS) if rejects else pl.DataFrame(schema=REJECTS)
     return Ingested(documents=documents, rejects=rejects_frame, files=[str(p) for p, _ in files])
 

@@ -357,15 +357,6 @@ def _published(documents: pl.DataFrame) -> np.ndarray | None:
     return None if values.null_count() == len(values) else values.to_numpy()
 
 
-def cluster_ids(documents: pl.DataFrame, cluster: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """Stable cluster ids: ``c`` + 16 hex digits of the hash of the origin's doc_id."""
-    doc_ids = documents["doc_id"].to_numpy()
-    origin_rows = np.flatnonzero(rank == 0)
-    by_cluster = np.empty(len(cluster), dtype=object)
-    by_cluster[cluster[origin_rows]] = ["c" + xxhash.xxh3_64_hexdigest(str(d).encode()) for d in doc_ids[origin_rows]]
-    return by_cluster[cluster]
-
-
 def _cluster_batches(cluster: np.ndarray, members: np.ndarray, size: int) -> list[np.ndarray]:
     """``members`` cut into batches of about ``size`` rows that never split a cluster."""
     order = members[np.argsort(cluster[members], kind="stable")]
@@ -380,15 +371,46 @@ def _cluster_batches(cluster: np.ndarray, members: np.ndarray, size: int) -> lis
     return [b for b in batches if len(b)]
 
 
-def orient(cluster: np.ndarray, rank: np.ndarray, prepared: Prepared, config: PipelineConfig, *, date_known: bool = False) -> np.ndarray:
+def doc_keys(doc_ids: pl.Series) -> np.ndarray:
+    """64-bit hash of every ``doc_id`` (xxh3): a row-order-free key for samples and ids."""
+    return np.fromiter((xxhash.xxh3_64_intdigest(d.encode()) for d in doc_ids.to_list()), dtype=np.uint64, count=len(doc_ids))
+
+
+def spin_frequency(cluster: np.ndarray, texts: pl.Series, doc_ids: pl.Series, config: PipelineConfig) -> dict[str, int]:
+    """``direction``'s corpus-wide word frequencies: in how many clusters (copies count once) each word occurs.
+
+    Counted over every member of a multi-document cluster and a bottom-k
+    sample of singletons (``direction.frequency_sample``), in batches of whole
+    clusters.  Corpus-wide by nature: an incremental run recomputes it and
+    re-traces only the clusters whose consulted comparisons it flips.
+    """
+    n = len(cluster)
+    members = np.flatnonzero(np.bincount(cluster, minlength=n)[cluster] > 1)
+    batches = _cluster_batches(cluster, members, config.batch_size)
+    sample = direction.frequency_sample(cluster, doc_keys(doc_ids))
+    parts = [direction.cluster_frequency(cluster, texts, rows) for rows in [*batches, sample]]
+    counts = pl.concat(parts).group_by("token").agg(pl.col("n").sum())
+    return dict(zip(counts["token"].to_list(), counts["n"].to_list()))
+
+
+def orient(
+    cluster: np.ndarray,
+    rank: np.ndarray,
+    prepared: Prepared,
+    config: PipelineConfig,
+    frequency: dict[str, int] | None,
+    consulted: list[tuple[int, str, str, int]] | None = None,
+) -> np.ndarray:
     """Re-rank every multi-member cluster by direction of derivation (``direction``).
 
     The origin is the round-robin winner of alignment evidence among the most
-    complete members (skipped when publication dates are known: they order
-    versions better than text can); the other members follow by edit depth
-    from the origin, so a candidate parent has fewer derived changes than its
-    child.  One alignment per member plus ``TOP_K^2`` per cluster, in batches
-    of whole clusters so that only one batch's tokens are in memory at once.
+    complete members (skipped, ``frequency=None``, when publication dates are
+    known: they order versions better than text can); the other members follow
+    by edit depth from the origin, so a candidate parent has fewer derived
+    changes than its child.  One alignment per member plus ``TOP_K^2`` per
+    cluster, in batches of whole clusters so that only one batch's tokens are
+    in memory at once.  ``consulted`` collects the frequency comparisons made
+    (``cluster, word, word, sign``).
     """
     n = len(cluster)
     sizes = np.bincount(cluster, minlength=n)
@@ -398,21 +420,18 @@ def orient(cluster: np.ndarray, rank: np.ndarray, prepared: Prepared, config: Pi
     boilerplate = prepared.boilerplate if prepared.boilerplate is not None else pl.DataFrame(schema={"doc": pl.UInt32, "line": pl.Int32})
     members = np.flatnonzero(sizes[cluster] > 1)
     batches = _cluster_batches(cluster, members, config.batch_size)
-    frequency: dict[str, int] = {}
-    if not date_known:
-        counts = pl.concat(
-            [direction.cluster_frequency(cluster, texts, rows) for rows in [*batches, direction.frequency_sample(cluster)]]
-        ).group_by("token").agg(pl.col("n").sum())
-        frequency = dict(zip(counts["token"].to_list(), counts["n"].to_list()))
     rank = rank.copy()
     depth = np.zeros(n)
     for rows in batches:
-        _, local_cluster = np.unique(cluster[rows], return_inverse=True)
+        clusters_here, local_cluster = np.unique(cluster[rows], return_inverse=True)
         words = direction.doc_words(texts, rows, boilerplate)
         local_words = {i: words[int(r)] for i, r in enumerate(rows.tolist())}
         local_rank = rank[rows]
-        if not date_known:
-            local_rank = direction.refine_origins(local_cluster, local_rank, local_words, frequency)
+        if frequency is not None:
+            seen: list[tuple[int, str, str, int]] | None = [] if consulted is not None else None
+            local_rank = direction.refine_origins(local_cluster, local_rank, local_words, frequency, seen)
+            if consulted is not None and seen:
+                consulted.extend((int(clusters_here[c]), wa, wb, sign) for c, wa, wb, sign in seen)
         rank[rows] = local_rank
         depth[rows] = direction.edit_depth(local_cluster, local_rank, local_words)
     return direction.order_by_depth(cluster, rank, depth)
@@ -441,74 +460,200 @@ def lineage_of_members(texts: pl.Series, cluster: np.ndarray, config: PipelineCo
     return shingle.ShingleSets(hashes, offsets)
 
 
+@dataclass
+class CorpusFacts:
+    """What the per-cluster trace needs to know about the whole corpus."""
+
+    #: ``direction``'s word frequencies; ``None`` when publication dates decide origins.
+    frequency: dict[str, int] | None
+    #: Publication time (µs) per row, or ``None`` when the corpus has no dates.
+    published: np.ndarray | None
+
+
+def corpus_facts(documents: pl.DataFrame, cluster: np.ndarray, config: PipelineConfig) -> CorpusFacts:
+    published = _published(documents)
+    frequency = None if published is not None else spin_frequency(cluster, documents["text"], documents["doc_id"], config)
+    return CorpusFacts(frequency, published)
+
+
+def dense_clusters(roots: np.ndarray) -> np.ndarray:
+    """Cluster numbers 0.. in order of first appearance (row order): deterministic."""
+    _, first, cluster = np.unique(roots, return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first))[cluster] if len(first) else cluster
+
+
+@dataclass
+class ClusterTrace:
+    """Trace of some whole clusters, in corpus rows.
+
+    ``placement``: ``row, is_origin, parent_row (-1: none), depth, completeness``;
+    ``edges``: ``parent, child`` rows with similarity and change statistics;
+    ``consulted``: ``origin_row, word_a, word_b, sign``, the frequency
+    comparisons behind each origin choice.
+    """
+
+    placement: pl.DataFrame
+    edges: pl.DataFrame
+    consulted: pl.DataFrame
+
+
+CONSULTED_SCHEMA = pl.Schema({"origin_row": pl.Int64, "word_a": pl.String, "word_b": pl.String, "sign": pl.Int8})
+
+
+def _sub_corpus(prepared: Prepared, pairs: pl.DataFrame, rows: np.ndarray) -> tuple[Prepared, pl.DataFrame]:
+    """``prepared`` and ``pairs`` restricted to ``rows`` (sorted), renumbered 0..len(rows)."""
+    local = np.full(prepared.documents.height, -1, dtype=np.int64)
+    local[rows] = np.arange(len(rows))
+    views = {name: sets.take(rows) for name, sets in prepared.views.items()}
+    boilerplate = None
+    if prepared.boilerplate is not None:
+        bp = prepared.boilerplate
+        doc = local[bp["doc"].to_numpy().astype(np.int64)]
+        boilerplate = bp.with_columns(pl.Series("doc", np.maximum(doc, 0), dtype=pl.UInt32)).filter(pl.Series(doc >= 0))
+    a = local[pairs["a"].to_numpy().astype(np.int64)]
+    b = local[pairs["b"].to_numpy().astype(np.int64)]
+    inside = (a >= 0) & (b >= 0)
+    sub_pairs = pairs.filter(pl.Series(inside)).with_columns(
+        pl.Series("a", a[inside], dtype=pl.UInt32), pl.Series("b", b[inside], dtype=pl.UInt32)
+    )
+    sub = Prepared(prepared.documents[pl.Series(rows)], prepared.rejects, views, {}, boilerplate)
+    return sub, sub_pairs
+
+
+def trace_clusters(
+    prepared: Prepared,
+    pairs: pl.DataFrame,
+    cluster: np.ndarray,
+    facts: CorpusFacts,
+    config: PipelineConfig,
+    rows: np.ndarray | None = None,
+) -> ClusterTrace:
+    """Completeness, origin, parents, depths and edge statistics of the clusters made of ``rows``.
+
+    ``rows`` (sorted, whole clusters; default: every row) lets an incremental
+    run re-trace only changed clusters; everything here is local to a cluster
+    except ``facts``, so the result for a cluster does not depend on which
+    other clusters are traced with it.
+    """
+    if rows is None:
+        sub, sub_pairs, sub_cluster, published = prepared, pairs, cluster, facts.published
+        rows = np.arange(prepared.documents.height)
+    else:
+        sub, sub_pairs = _sub_corpus(prepared, pairs, rows)
+        sub_cluster = dense_clusters(cluster[rows])
+        published = facts.published[rows] if facts.published is not None else None
+    docs = sub.documents
+    n = docs.height
+    complete = origin.completeness(sub_cluster, sub.views)
+    rank = origin.origin_rank(sub_cluster, complete, docs["n_tokens"].to_numpy(), published)
+    consulted: list[tuple[int, str, str, int]] = []
+    rank = orient(sub_cluster, rank, sub, config, facts.frequency, consulted)
+    views = dict(sub.views)
+    views["lineage"] = lineage_of_members(docs["text"], sub_cluster, config)
+    parents = tree.choose_parents(sub_cluster, rank, sub_pairs, views, view="lineage")
+    parent_of = np.full(n, -1, dtype=np.int64)
+    parent_of[parents["child"].to_numpy()] = parents["parent"].to_numpy()
+    depth = tree.depths(parent_of)
+    placement = pl.DataFrame(
+        {
+            "row": rows.astype(np.int64),
+            "is_origin": rank == 0,
+            "parent_row": np.where(parent_of >= 0, rows[np.maximum(parent_of, 0)], -1).astype(np.int64),
+            "depth": depth.astype(np.int32),
+            "completeness": np.round(complete, 6),
+        }
+    )
+
+    child = parents["child"].to_numpy()
+    parent = parents["parent"].to_numpy()
+    words = sub.views["words"]
+    inter = verify.intersection_sizes(words, child, parent).astype(np.float64)
+    sc, sp = words.sizes()[child].astype(np.float64), words.sizes()[parent].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jac = np.where(sc + sp - inter > 0, inter / (sc + sp - inter), 0.0)
+        c_in_p = np.where(sc > 0, inter / sc, 0.0)
+        p_in_c = np.where(sp > 0, inter / sp, 0.0)
+    edge_rows = parents.select("parent", "child")
+    stats = pl.concat(
+        [
+            changes.edge_changes(edge_rows.slice(lo, config.batch_size), docs["text"])
+            for lo in range(0, max(edge_rows.height, 1), config.batch_size)
+        ]
+    )
+    edges = pl.DataFrame(
+        {
+            "parent": rows[parent].astype(np.int64),
+            "child": rows[child].astype(np.int64),
+            "confidence": parents["confidence"].round(6),
+            "similarity": parents["score"].round(6),
+            "jaccard": np.round(jac, 6),
+            "containment_child_in_parent": np.round(c_in_p, 6),
+            "containment_parent_in_child": np.round(p_in_c, 6),
+        }
+    ).hstack(stats)
+    origin_row = np.full(n, -1, dtype=np.int64)
+    origin_row[sub_cluster[rank == 0]] = rows[np.flatnonzero(rank == 0)]
+    consulted_frame = (
+        pl.DataFrame(consulted, schema=["cluster", "word_a", "word_b", "sign"], orient="row")
+        .select(pl.Series("origin_row", origin_row[np.array([c for c, *_ in consulted], dtype=np.int64)]), "word_a", "word_b", pl.col("sign").cast(pl.Int8))
+        .unique()
+        .sort(pl.all())
+        if consulted
+        else pl.DataFrame(schema=CONSULTED_SCHEMA)
+    )
+    return ClusterTrace(placement, edges, consulted_frame)
+
+
+def fresh_cluster_ids(doc_ids: pl.Series, cluster: np.ndarray, is_origin: np.ndarray) -> np.ndarray:
+    """Ids of clusters seen for the first time: ``c`` + 16 hex digits of the hash of the origin's doc_id."""
+    by_cluster = np.empty(len(cluster), dtype=object)
+    origins = np.flatnonzero(is_origin)
+    by_cluster[cluster[origins]] = ["c" + xxhash.xxh3_64_hexdigest(d.encode()) for d in doc_ids.gather(origins).to_list()]
+    return by_cluster[cluster]
+
+
+def assemble_tables(documents: pl.DataFrame, placement: pl.DataFrame, edges: pl.DataFrame, ids: np.ndarray) -> Traced:
+    """Output tables from per-row placement and row-numbered edges (any row order) and each row's cluster id."""
+    placement = placement.sort("row")
+    doc_ids = documents["doc_id"]
+    parent_row = placement["parent_row"].to_numpy()
+    out_docs = documents.with_columns(
+        pl.Series("cluster_id", ids, dtype=pl.String),
+        placement["is_origin"],
+        pl.when(pl.Series(parent_row >= 0)).then(doc_ids.gather(np.maximum(parent_row, 0))).alias("parent_id"),
+        placement["depth"],
+        placement["completeness"],
+    )
+    child = edges["child"].to_numpy()
+    out_edges = edges.select(
+        pl.Series("cluster_id", ids[child] if len(child) else np.array([], dtype=object), dtype=pl.String),
+        pl.Series("parent_id", doc_ids.gather(edges["parent"].to_numpy()) if len(child) else [], dtype=pl.String),
+        pl.Series("child_id", doc_ids.gather(child) if len(child) else [], dtype=pl.String),
+        pl.exclude("parent", "child"),
+    ).sort("cluster_id", "parent_id", "child_id")
+    clusters = summarize_clusters(out_docs, out_edges)
+    return Traced(out_docs.sort("cluster_id", "depth", "doc_id"), out_edges, clusters)
+
+
 def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> tuple[Traced, StageReport]:
     """Completeness, origins, parents, depths and per-edge change statistics."""
     docs = prepared.documents
     report = StageReport("trace", rows_in=docs.height)
     with _timed(report):
-        # Dense cluster numbers in order of first appearance: deterministic.
-        _, first, cluster = np.unique(linked.roots, return_index=True, return_inverse=True)
-        cluster = np.argsort(np.argsort(first))[cluster] if len(first) else cluster
-        complete = origin.completeness(cluster, prepared.views)
-        published = _published(docs)
-        rank = origin.origin_rank(cluster, complete, docs["n_tokens"].to_numpy(), published)
-        rank = orient(cluster, rank, prepared, config, date_known=published is not None)
-        views = dict(prepared.views)
-        views["lineage"] = lineage_of_members(docs["text"], cluster, config)
-        parents = tree.choose_parents(cluster, rank, linked.pairs, views, view="lineage")
-        parent_of = np.full(docs.height, -1, dtype=np.int64)
-        parent_of[parents["child"].to_numpy()] = parents["parent"].to_numpy()
-        depth = tree.depths(parent_of)
-        ids = cluster_ids(docs, cluster, rank)
-        doc_ids = docs["doc_id"]
-        documents = docs.with_columns(
-            pl.Series("cluster_id", ids, dtype=pl.String),
-            pl.Series("is_origin", rank == 0),
-            pl.when(pl.Series(parent_of >= 0)).then(doc_ids.gather(np.maximum(parent_of, 0))).alias("parent_id"),
-            pl.Series("depth", depth, dtype=pl.Int32),
-            pl.Series("completeness", np.round(complete, 6)),
-        )
-
-        child = parents["child"].to_numpy()
-        parent = parents["parent"].to_numpy()
-        words = prepared.views["words"]
-        inter = verify.intersection_sizes(words, child, parent).astype(np.float64)
-        sc, sp = words.sizes()[child].astype(np.float64), words.sizes()[parent].astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            jac = np.where(sc + sp - inter > 0, inter / (sc + sp - inter), 0.0)
-            c_in_p = np.where(sc > 0, inter / sc, 0.0)
-            p_in_c = np.where(sp > 0, inter / sp, 0.0)
-        edge_rows = parents.select("parent", "child")
-        stats = pl.concat(
-            [
-                changes.edge_changes(edge_rows.slice(lo, config.batch_size), docs["text"])
-                for lo in range(0, max(edge_rows.height, 1), config.batch_size)
-            ]
-        )
-        edges = pl.DataFrame(
-            {
-                "cluster_id": ids[child] if len(child) else np.array([], dtype=object),
-                "parent_id": doc_ids.gather(parent) if len(parent) else pl.Series([], dtype=pl.String),
-                "child_id": doc_ids.gather(child) if len(child) else pl.Series([], dtype=pl.String),
-                "confidence": parents["confidence"].round(6),
-                "similarity": parents["score"].round(6),
-                "jaccard": np.round(jac, 6),
-                "containment_child_in_parent": np.round(c_in_p, 6),
-                "containment_parent_in_child": np.round(p_in_c, 6),
-            },
-            schema_overrides={"cluster_id": pl.String},
-        ).hstack(stats)
-        edges = edges.sort("cluster_id", "parent_id", "child_id")
-        clusters = summarize_clusters(documents, edges)
-        documents = documents.sort("cluster_id", "depth", "doc_id")
-        report.rows_out = edges.height
+        cluster = dense_clusters(linked.roots)
+        facts = corpus_facts(docs, cluster, config)
+        traced = trace_clusters(prepared, linked.pairs, cluster, facts, config)
+        is_origin = traced.placement.sort("row")["is_origin"].to_numpy()
+        ids = fresh_cluster_ids(docs["doc_id"], cluster, is_origin)
+        tables = assemble_tables(docs, traced.placement, traced.edges, ids)
+        report.rows_out = tables.edges.height
         report.stats = {
-            "clusters": clusters.height,
-            "multi_document_clusters": int((clusters["size"] > 1).sum()),
-            "largest_cluster": int(clusters["size"].max() or 0),
-            "edges": edges.height,
+            "clusters": tables.clusters.height,
+            "multi_document_clusters": int((tables.clusters["size"] > 1).sum()),
+            "largest_cluster": int(tables.clusters["size"].max() or 0),
+            "edges": tables.edges.height,
         }
-    return Traced(documents, edges, clusters), report
+    return tables, report
 
 
 def summarize_clusters(documents: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
