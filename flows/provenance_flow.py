@@ -2,9 +2,15 @@
 
 Run ad hoc with ``python -m flows.provenance_flow [INPUT ...] [--out DIR]`` or
 ``provenance run``; with no ``PREFECT_API_URL`` Prefect starts its own
-temporary local server.  Stages hold the corpus in memory between tasks, so
-results are not persisted by Prefect; ``run.json`` and the Parquet outputs are
-the record of a run.
+temporary local server.
+
+Caching: the expensive tasks (signature batches, link, trace) are cached by
+Prefect on a fingerprint of their input (the batch's texts, or every
+document's id and content hash, plus the options), with results persisted
+under ``PREFECT_LOCAL_STORAGE_PATH`` for a day, so a retried flow run does
+not redo finished stages.  I/O tasks (ingest, write, report) retry.  With
+``store`` the run is one incremental task: the store itself is the cache
+(documents already in it are not prepared again), so it is not cached twice.
 """
 
 # No ``from __future__ import annotations`` here: ``flow.serve`` (``provenance serve``) hands the
@@ -13,17 +19,22 @@ the record of a run.
 
 import flows  # noqa: F401  (offline/quiet Prefect defaults)
 
+import hashlib
 import sys
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+import xxhash
+
+import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.params import Inputs, OutDir, PipelineOptions, options_dict
 from flows.runners import default_task_runner
-from provenance import pipeline, schemas, summary
+from provenance import incremental, pipeline, schemas, summary
 from provenance import report as html_report
 from provenance.config import PipelineConfig
 from provenance.ingest import Ingested
@@ -42,12 +53,52 @@ def ingest_task(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, p
     return result, report
 
 
-@task(name="summarize-batch", cache_policy=NO_CACHE, persist_result=False)
+#: How long a cached stage result stays valid.
+CACHE_FOR = timedelta(days=1)
+#: Bump to invalidate every cached result (e.g. when a stage's output changes meaning).
+CACHE_VERSION = "1"
+
+
+def _texts_fingerprint(texts: Any) -> str:
+    digest = xxhash.xxh3_128()
+    for text in texts.to_list():
+        digest.update(text.encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256("\x1f".join(map(str, (CACHE_VERSION, *parts))).encode()).hexdigest()
+
+
+def _options_key(config: PipelineConfig) -> str:
+    return repr(sorted(config.to_dict().items()))
+
+
+def _summarize_key(_: Any, p: dict[str, Any]) -> str:
+    return _key("summarize", _texts_fingerprint(p["texts"]), p["lo"], p["seed"])
+
+
+def _shingle_key(_: Any, p: dict[str, Any]) -> str:
+    keys = p["keys"]
+    return _key("shingle", _texts_fingerprint(p["texts"]), p["lo"], xxhash.xxh3_64_hexdigest(keys.tobytes()), _options_key(p["config"]))
+
+
+def _corpus_key(stage: str):
+    def key(_: Any, p: dict[str, Any]) -> str:
+        docs = p["prepared"].documents
+        fingerprint = pipeline.input_fingerprint(docs, p["prepared"].rejects)
+        return _key(stage, fingerprint, docs.height, _options_key(p["config"]))
+
+    return key
+
+
+@task(name="summarize-batch", cache_key_fn=_summarize_key, persist_result=True, cache_expiration=CACHE_FOR)
 def summarize_batch_task(texts: Any, lo: int, seed: int) -> pipeline.BatchSummary:
     return pipeline.summarize_batch(texts, lo, seed)
 
 
-@task(name="shingle-batch", cache_policy=NO_CACHE, persist_result=False)
+@task(name="shingle-batch", cache_key_fn=_shingle_key, persist_result=True, cache_expiration=CACHE_FOR)
 def shingle_batch_task(texts: Any, lo: int, keys: Any, config: PipelineConfig) -> pipeline.BatchViews:
     return pipeline.shingle_batch(texts, lo, keys, config)
 
@@ -68,14 +119,14 @@ def prepare_task(ingested: Ingested, config: PipelineConfig) -> tuple[pipeline.P
     return result, report
 
 
-@task(name="link", cache_policy=NO_CACHE, persist_result=False)
+@task(name="link", cache_key_fn=_corpus_key("link"), persist_result=True, cache_expiration=CACHE_FOR)
 def link_task(prepared: pipeline.Prepared, config: PipelineConfig) -> tuple[pipeline.Linked, pipeline.StageReport]:
     result, report = pipeline.link_stage(prepared, config)
     _log(report)
     return result, report
 
 
-@task(name="trace", cache_policy=NO_CACHE, persist_result=False)
+@task(name="trace", cache_key_fn=_corpus_key("trace"), persist_result=True, cache_expiration=CACHE_FOR)
 def trace_task(
     prepared: pipeline.Prepared, linked: pipeline.Linked, config: PipelineConfig
 ) -> tuple[pipeline.Traced, pipeline.StageReport]:
@@ -91,6 +142,13 @@ def write_task(traced: pipeline.Traced, rejects: Any, out_dir: Path, info: dict[
     return paths
 
 
+@task(name="incremental-run", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE, persist_result=False)
+def incremental_task(inputs: list[Path], out_dir: Path, store_dir: Path, config: PipelineConfig, wait: float) -> dict[str, Any]:
+    """The whole run against a store: crash-safe and idempotent, so a retry simply runs it again."""
+    result = incremental.run_with_store(inputs, out_dir, store_dir, config, wait_seconds=wait, on_stage=_log)
+    return result.info
+
+
 @task(name="report", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
 def report_task(out_dir: Path) -> str:
     info = html_report.write_report(out_dir)
@@ -104,6 +162,8 @@ def provenance_flow(
     inputs: Inputs = ["seeds"],  # noqa: B006 - Prefect parameters must be JSON defaults
     out: OutDir = "data/output",
     options: PipelineOptions | None = None,
+    store: Optional[str] = None,
+    wait: float = 0.0,
 ) -> dict[str, Any]:
     """Cluster the documents of ``inputs``, trace origins and trees, write Parquet to ``out``.
 
@@ -116,19 +176,25 @@ def provenance_flow(
     config = pipeline.make_config(options_dict(options))
     paths_in = [Path(p) for p in inputs]
     out_dir = Path(out)
-    schemas.check_output_dir(out_dir)
-
-    ingested, r_ingest = ingest_task(paths_in, config)
-    prepared, r_prepare = prepare_task(ingested, config)
-    if prepared.documents.height == 0:
-        traced, reports = pipeline.empty_trace(prepared), [r_ingest, r_prepare]
+    if store:
+        info = incremental_task(paths_in, out_dir, Path(store), config, wait)
+        paths = dict(info["outputs"])
+        paths["report"] = str(out_dir / html_report.REPORT_NAME)
+        tables = {name: pl.read_parquet(out_dir / f"{name}.parquet") for name in ("documents", "clusters", "edges")}
+        traced = pipeline.Traced(tables["documents"], tables["edges"], tables["clusters"])
     else:
-        linked, r_link = link_task(prepared, config)
-        traced, r_trace = trace_task(prepared, linked, config)
-        reports = [r_ingest, r_prepare, r_link, r_trace]
-    info = pipeline.run_info(config, paths_in, prepared, traced, reports)
-    paths = write_task(traced, prepared.rejects, out_dir, info)
-    paths["report"] = report_task(out_dir)
+        schemas.check_output_dir(out_dir)
+        ingested, r_ingest = ingest_task(paths_in, config)
+        prepared, r_prepare = prepare_task(ingested, config)
+        if prepared.documents.height == 0:
+            traced, reports = pipeline.empty_trace(prepared), [r_ingest, r_prepare]
+        else:
+            linked, r_link = link_task(prepared, config)
+            traced, r_trace = trace_task(prepared, linked, config)
+            reports = [r_ingest, r_prepare, r_link, r_trace]
+        info = pipeline.run_info(config, paths_in, prepared, traced, reports)
+        paths = write_task(traced, prepared.rejects, out_dir, info)
+        paths["report"] = report_task(out_dir)
     create_link_artifact(
         Path(paths["report"]).resolve().as_uri(), link_text=html_report.REPORT_NAME, key="provenance-report",
         description=f"Clusters, derivation trees and highlighted changes, one offline HTML file ({out_dir})",

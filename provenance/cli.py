@@ -69,6 +69,8 @@ def run(
     runner: Annotated[Optional[str], typer.Option(help="Task runner of the flow: 'threads' or 'dask' (default: $PROVENANCE_TASK_RUNNER or threads).")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (default: a LocalCluster).")] = None,
     dask_workers: Annotated[Optional[int], typer.Option(help="Workers of the LocalCluster started for --runner dask.")] = None,
+    store_dir: Annotated[Optional[Path], typer.Option("--store", help="Incremental store folder: add the inputs to it, redo only what they change; --out becomes a link to the store's tables.")] = None,
+    wait: Annotated[float, typer.Option(help="With --store: seconds to wait for another run holding the store (default: exit at once).")] = 0.0,
 ) -> None:
     """Cluster documents, find each cluster's origin and derivation tree, write Parquet."""
     options: dict[str, Any] = {
@@ -87,16 +89,26 @@ def run(
             raise ProvenanceError(f"--engine must be 'prefect' or 'local', got {engine!r}")
         if engine == "local" and (runner or dask_address or dask_workers):
             raise ProvenanceError("--runner, --dask-address and --dask-workers need --engine prefect")
-        preflight(paths, out_dir, config)
+        if wait < 0:
+            raise ProvenanceError(f"--wait must be >= 0 seconds, got {wait}")
+        preflight(paths, out_dir, config, store_dir=store_dir)
         if engine == "local":
-            result = pipeline.run(paths, out_dir, config)
+            if store_dir is not None:
+                from provenance import incremental
+
+                result = incremental.run_with_store(paths, out_dir, store_dir, config, wait_seconds=wait)
+            else:
+                result = pipeline.run(paths, out_dir, config)
+                html_report.write_report(out_dir)  # the flow writes it too (after its write task)
             counts = result.info["counts"]
-            html_report.write_report(out_dir)  # the flow writes it too (after its write task)
         else:
             from flows.provenance_flow import flow_on
 
             the_flow = flow_on(runner, dask_address, dask_workers)
-            counts = the_flow(inputs=[str(p) for p in paths], out=str(out_dir), options=options)["counts"]
+            counts = the_flow(
+                inputs=[str(p) for p in paths], out=str(out_dir), options=options,
+                store=str(store_dir) if store_dir is not None else None, wait=wait,
+            )["counts"]
     except ProvenanceError as exc:
         fail(str(exc))
         return

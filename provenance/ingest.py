@@ -260,7 +260,7 @@ def _columns(path: Path) -> list[str] | None:
         return None
 
 
-def preflight(inputs: list[Path], out_dir: Path, config: PipelineConfig) -> None:
+def preflight(inputs: list[Path], out_dir: Path, config: PipelineConfig, *, store_dir: Path | None = None) -> None:
     """Check run-level problems before any work starts (one-line errors).
 
     Paths exist and have a known format, every table has the id and text
@@ -281,4 +281,11 @@ def preflight(inputs: list[Path], out_dir: Path, config: PipelineConfig) -> None
                         f"{path} has no {column!r} column (columns: {', '.join(columns[:12])}); "
                         f"name the right one with {option}"
                     )
-    check_output_dir(Path(out_dir))
+    if store_dir is None:
+        check_output_dir(Path(out_dir))
+        return
+    from provenance.store import check_publishable
+
+    check_publishable(Path(out_dir))
+    if Path(store_dir).exists() and not Path(store_dir).is_dir():
+        raise ProvenanceError(f"--store {store_dir} exists and is not a folder")

@@ -116,3 +116,35 @@ def candidate_pairs(
     packed = found
     a, b = unpack(packed)
     return pl.DataFrame({"a": a, "b": b}, schema=PAIRS_SCHEMA)
+
+
+def sharing_buckets(signatures: np.ndarray, probes: np.ndarray, *, threshold: float, window: int) -> np.ndarray:
+    """Per row of ``signatures``: whether it shares a crowded bucket of some band with a row of ``probes``.
+
+    An incremental run asks this of the documents that left the corpus (old
+    versions).  In a bucket that lost a member, two remaining members may now
+    be within ``window`` of each other, so their pairs must be looked at
+    afresh; a bucket of at most ``window + 1`` members paired everyone anyway,
+    so only larger ones count (most chance collisions are pairs and triples).
+    """
+    n, num_perm = signatures.shape
+    out = np.zeros(n, dtype=bool)
+    probes = probes[~(probes == EMPTY).all(axis=1)]
+    if n == 0 or len(probes) == 0:
+        return out
+    bands, rows = band_params(threshold, num_perm)
+    nonempty = ~(signatures == EMPTY).all(axis=1)
+    for first in range(0, bands, BANDS_PER_CHUNK):
+        stop = min(bands, first + BANDS_PER_CHUNK)
+        keys = band_keys(signatures[:, first * rows : stop * rows], stop - first, rows)
+        probe_keys = band_keys(probes[:, first * rows : stop * rows], stop - first, rows)
+        for column in range(stop - first):
+            key = np.where(nonempty, keys[:, column], np.uint64(0))
+            both = np.sort(np.concatenate([key[nonempty], probe_keys[:, column]]))
+            hit = np.isin(key, sorted_unique(probe_keys[:, column]), kind="sort") & nonempty
+            if not hit.any():
+                continue
+            # Members of each hit bucket, the departed included.
+            size = np.searchsorted(both, key[hit], side="right") - np.searchsorted(both, key[hit], side="left")
+            out[np.flatnonzero(hit)[size > window + 1]] = True
+    return out

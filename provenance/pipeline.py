@@ -207,18 +207,25 @@ def assemble_prepared(docs: pl.DataFrame, rejects: pl.DataFrame, parts: list[Bat
         name: np.concatenate([p.signatures[name] for p in parts]) if parts else np.zeros((0, 0), np.uint32)
         for name in ("words", "anchors")
     }
-    # Exact duplicates (same canonical text) get the first one's anchors, so
-    # a copy in capitals cannot differ; their lower-case word views are equal
-    # already, and copying those too would double the memory of a big corpus.
-    first_copy = (
-        docs.select("content_hash").with_row_index("row")
-        .select(pl.col("row").min().over("content_hash"))["row"].to_numpy().astype(np.int64)
-    )
-    if (first_copy != np.arange(docs.height)).any():
-        views["anchors"] = views["anchors"].take(first_copy)
-        signatures["anchors"] = signatures["anchors"][first_copy]
+    share_exact_copies(docs["content_hash"], views, signatures)
     boilerplate = pl.concat([p.boilerplate for p in parts]) if parts else None
     return Prepared(docs, rejects, views, signatures, boilerplate)
+
+
+def share_exact_copies(content_hash: pl.Series, views: dict[str, shingle.ShingleSets], signatures: dict[str, np.ndarray]) -> None:
+    """Give exact duplicates (same canonical text) the first one's anchors, in place.
+
+    A copy in capitals then cannot differ; their lower-case word views are
+    equal already, and copying those too would double the memory of a big
+    corpus.
+    """
+    first_copy = (
+        pl.DataFrame({"content_hash": content_hash}).with_row_index("row")
+        .select(pl.col("row").min().over("content_hash"))["row"].to_numpy().astype(np.int64)
+    )
+    if (first_copy != np.arange(len(content_hash))).any():
+        views["anchors"] = views["anchors"].take(first_copy)
+        signatures["anchors"] = signatures["anchors"][first_copy]
 
 
 def prepare_stage(
@@ -276,14 +283,36 @@ def exact_duplicate_pairs(content_hash: pl.Series) -> pl.DataFrame:
     return _pair_frame(grouped["first"].to_numpy(), grouped["row"].to_numpy())
 
 
-def link_stage(prepared: Prepared, config: PipelineConfig) -> tuple[Linked, StageReport]:
+@dataclass
+class KnownPairs:
+    """What an earlier run already verified, so an incremental run re-verifies only what may differ.
+
+    A candidate pair between two rows not flagged in ``relink`` was a
+    candidate in the earlier run too (see ``incremental``), on the very same
+    shingle sets, so it passes exactly when it is in ``verified`` (sorted
+    ``a << 32 | b`` codes).
+    """
+
+    relink: np.ndarray
+    verified: np.ndarray
+
+
+def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    if len(sorted_set) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[at] == values
+
+
+def link_stage(prepared: Prepared, config: PipelineConfig, known: KnownPairs | None = None) -> tuple[Linked, StageReport]:
     """LSH candidates from every view, verified as they are found, then clustering.
 
     Each chunk of bands' new candidates is first cut on the signatures (drop
     pairs whose estimated containment is more than ``PREFILTER_SIGMAS``
     standard errors below the floor in every view), then verified on the
     exact sets; only verified pairs are kept, so memory holds edges, not the
-    far larger crowd of chance collisions.
+    far larger crowd of chance collisions.  With ``known`` pairs, only
+    candidates touching a ``relink`` row are verified; the others are looked up.
     """
     report = StageReport("link", rows_in=prepared.documents.height)
     with _timed(report):
@@ -297,8 +326,16 @@ def link_stage(prepared: Prepared, config: PipelineConfig) -> tuple[Linked, Stag
             return (contained >= config.min_containment) & (jaccard >= config.min_jaccard)
 
         def accept(packed: np.ndarray) -> np.ndarray:
-            a, b = lsh.unpack(packed)
             seen["candidates"] += len(packed)
+            if known is not None:
+                a, b = lsh.unpack(packed)
+                fresh = known.relink[a] | known.relink[b]
+                looked_up = packed[~fresh & _in_sorted(packed, known.verified)]
+                return np.sort(np.concatenate([looked_up, verify_fresh(packed[fresh])]))
+            return verify_fresh(packed)
+
+        def verify_fresh(packed: np.ndarray) -> np.ndarray:
+            a, b = lsh.unpack(packed)
             hopeful = np.zeros(len(a), dtype=bool)
             for name in ("words", "anchors"):
                 estimate, error = verify.estimated_containment(prepared.signatures[name], views[name].sizes(), a, b)

@@ -85,6 +85,32 @@ REJECTS = pl.Schema(
     }
 )
 
+#: Store runs only (``--store``): what happened to cluster ids, run by run.
+CLUSTER_HISTORY = pl.Schema(
+    {
+        "generation": pl.Int32,
+        "event": pl.String,
+        "cluster_id": pl.String,
+        "other_cluster_id": pl.String,
+        "origin_id": pl.String,
+        "size": pl.Int32,
+    }
+)
+
+#: Store runs only: every version of every document; superseded versions keep their text.
+DOCUMENT_VERSIONS = pl.Schema(
+    {
+        "doc_id": pl.String,
+        "version": pl.Int32,
+        "content_hash": pl.String,
+        "fingerprint": pl.String,
+        "first_generation": pl.Int32,
+        "superseded_generation": pl.Int32,
+        "cluster_id": pl.String,
+        "text": pl.String,
+    }
+)
+
 #: Reasons a document is set aside (``rejects.reason``).
 REJECT_REASONS = (
     "empty_text",
@@ -103,6 +129,8 @@ TABLES: Mapping[str, pl.Schema] = {
     "clusters": CLUSTERS,
     "edges": EDGES,
     "rejects": REJECTS,
+    "cluster_history": CLUSTER_HISTORY,
+    "document_versions": DOCUMENT_VERSIONS,
 }
 
 
@@ -176,6 +204,10 @@ def write_json_atomic(data: Mapping[str, Any], path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def write_table(frame: pl.DataFrame, name: str, out_dir: Path) -> Path:

@@ -1,0 +1,380 @@
+"""The persistent store of an incremental corpus: segments, generations, a manifest and a lock.
+
+Layout of a store folder::
+
+    MANIFEST.json          format version, signature scheme, options, current generation, live segments
+    LOCK                   flock'd by the run that holds the store; says its pid, host and start time
+    segments/<g>.*.parquet per-document data prepared in generation g (immutable once written)
+    gen-<g>/               derived tables of generation g: verified pairs, spin decisions,
+                           boilerplate keys, and ``out/`` (the run's published output tables)
+
+Why segments: a daily run over a year of documents must not rewrite a year
+of shingles.  A segment holds the documents (re)prepared by one run: their
+text and metadata, content hash, short-line keys, boilerplate lines, shingle
+sets and MinHash signatures, as flat arrays with per-document offsets.  A
+document's live row is its row in the newest segment that holds it; a
+later version of the document, or a re-preparation after the corpus-wide
+boilerplate changed, simply lands in a later segment.  When more than half of
+the stored rows are stale, the live rows are compacted into one segment.
+
+Why generations: ``MANIFEST.json`` is replaced atomically (temp file, fsync,
+rename) and is the commit point of a run.  Everything a run writes goes into
+new files first; a crash (even SIGKILL) before the manifest is replaced leaves
+the previous generation in force, and the next run sweeps the leftovers.
+The output folder a user reads is a symlink to ``gen-<g>/out``, swapped
+atomically after the commit, so readers see the old tables or the new ones,
+never a mixture.  Band keys are not stored: they are a fixed function of the
+stored signatures (``lsh.band_keys``) and cheaper to recompute than to read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from provenance import schemas
+from provenance.config import PipelineConfig
+from provenance.errors import ProvenanceError
+from provenance.minhash import SignatureScheme
+from provenance.shingle import ShingleSets
+
+#: Bump when the store layout changes; a store of another format is refused.
+FORMAT_VERSION = 1
+MANIFEST = "MANIFEST.json"
+LOCK = "LOCK"
+#: Options that do not change results and may differ between runs on one store.
+FREE_OPTIONS = ("batch_size",)
+#: Flat per-document arrays of a segment, with their element types.
+RAGGED = {"words": np.uint32, "anchors": np.uint32, "line_keys": np.uint64, "boilerplate": np.int32}
+#: Per-document bookkeeping columns of a segment besides the input's own columns.
+META = {"version": pl.Int32, "fingerprint": pl.String, "content_hash": pl.String, "n_tokens": pl.Int32, "n_chars": pl.Int32}
+
+
+# ---------------------------------------------------------------------------- lock
+
+
+@contextmanager
+def locked(store_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold the store's lock for the ``with`` body; wait up to ``wait_seconds`` for another run.
+
+    ``flock`` is released by the kernel when its holder dies, even by
+    SIGKILL, so a crashed run never leaves the store locked.  The file's text
+    (pid, host, start) is only there to tell the waiting user who holds it.
+    """
+    store_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(store_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + max(0.0, wait_seconds)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another run"
+                    raise ProvenanceError(
+                        f"store {store_dir} is in use by {holder}; wait for it to finish or pass --wait SECONDS"
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()} since {started}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------- manifest
+
+
+def result_options(config: PipelineConfig) -> dict[str, Any]:
+    """The options a store's results depend on (every option but :data:`FREE_OPTIONS`)."""
+    return {k: v for k, v in config.to_dict().items() if k not in FREE_OPTIONS}
+
+
+@dataclass
+class Manifest:
+    generation: int
+    segments: list[int]
+    signature: dict[str, Any]
+    options: dict[str, Any]
+    #: ``published``-date mode of the last run (see ``incremental``): a change re-traces everything.
+    facts_mode: str
+    runs: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "generation": self.generation,
+            "segments": self.segments,
+            "signature": self.signature,
+            "options": self.options,
+            "facts_mode": self.facts_mode,
+            "runs": self.runs,
+        }
+
+
+def read_manifest(store_dir: Path, config: PipelineConfig) -> Manifest | None:
+    """The store's manifest, or ``None`` for a new store; refuses a store this run cannot extend."""
+    path = store_dir / MANIFEST
+    if not path.exists():
+        if any(p.name != LOCK and not p.name.startswith((".", "gen-", "segments")) for p in store_dir.iterdir()):
+            raise ProvenanceError(f"{store_dir} is not a provenance store (no {MANIFEST}) and is not empty; pass an empty or new folder to --store")
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ProvenanceError(f"cannot read {path}: {exc}") from None
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ProvenanceError(
+            f"store {store_dir} has format version {version}, this provenance reads version {FORMAT_VERSION}; "
+            "run a matching provenance or start a new --store"
+        )
+    wanted = SignatureScheme(config.num_perm, config.seed).to_dict()
+    if data.get("signature") != wanted:
+        raise ProvenanceError(
+            f"store {store_dir} was signed with {_describe(data.get('signature'))} but this run uses "
+            f"{_describe(wanted)}; mixing signature schemes gives wrong similarities: "
+            "use the store's options or start a new --store"
+        )
+    options = result_options(config)
+    stored = data.get("options", {})
+    differ = sorted(k for k in set(options) | set(stored) if options.get(k) != stored.get(k))
+    if differ:
+        shown = ", ".join(f"{k}={stored.get(k)!r} (now {options.get(k)!r})" for k in differ)
+        raise ProvenanceError(f"store {store_dir} was built with {shown}; pass the same options or start a new --store")
+    return Manifest(data["generation"], list(data["segments"]), data["signature"], stored, data.get("facts_mode", ""), list(data.get("runs", [])))
+
+
+def _describe(signature: Any) -> str:
+    if not isinstance(signature, dict):
+        return "an unknown signature scheme"
+    return f"scheme {signature.get('scheme')} (num_perm={signature.get('num_perm')}, seed={signature.get('seed')})"
+
+
+def commit(store_dir: Path, manifest: Manifest) -> None:
+    """Make ``manifest`` (and the generation it names) the store's current state: the commit point."""
+    _fsync_dir(store_dir / "segments")
+    _fsync_dir(generation_dir(store_dir, manifest.generation))
+    schemas.write_json_atomic(manifest.to_dict(), store_dir / MANIFEST)
+    _fsync_dir(store_dir)
+
+
+def _fsync_dir(path: Path) -> None:
+    if path.is_dir():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def generation_dir(store_dir: Path, generation: int) -> Path:
+    return store_dir / f"gen-{generation:06d}"
+
+
+def sweep(store_dir: Path, manifest: Manifest | None) -> None:
+    """Delete what no committed state refers to: a crashed run's files, superseded generations and segments.
+
+    The current and the previous generation are kept (a reader may still be
+    reading the previous output through an old symlink).
+    """
+    current = manifest.generation if manifest else 0
+    live = set(manifest.segments) if manifest else set()
+    for path in store_dir.glob("gen-*"):
+        try:
+            g = int(path.name[4:])
+        except ValueError:
+            continue
+        if g > current or g < current - 1:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in (store_dir / "segments").glob("*.parquet"):
+        try:
+            g = int(path.name.split(".")[0])
+        except ValueError:
+            continue
+        if g not in live:
+            path.unlink(missing_ok=True)
+    for path in [*store_dir.glob(".*.tmp"), *(store_dir / "segments").glob(".*.tmp")]:
+        path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------- segments
+
+
+@dataclass
+class Segment:
+    """Documents prepared by one run: a frame (one row each) and flat per-document arrays.
+
+    ``ragged[name]`` holds every document's array back to back (rows in the
+    frame's order); ``signatures[view]`` is ``(rows, num_perm)``.
+    """
+
+    documents: pl.DataFrame
+    ragged: dict[str, ShingleSets]
+    signatures: dict[str, np.ndarray]
+
+    def take(self, rows: np.ndarray) -> "Segment":
+        rows = np.asarray(rows, dtype=np.int64)
+        return Segment(
+            self.documents[pl.Series(rows)] if len(rows) else self.documents.clear(),
+            {k: v.take(rows) for k, v in self.ragged.items()},
+            {k: v[rows] for k, v in self.signatures.items()},
+        )
+
+    @staticmethod
+    def concat(parts: list["Segment"]) -> "Segment":
+        return Segment(
+            pl.concat([p.documents for p in parts], how="diagonal_relaxed"),
+            {k: ShingleSets.concat([p.ragged[k] for p in parts]) for k in RAGGED},
+            {k: np.concatenate([p.signatures[k] for p in parts]) for k in ("words", "anchors")},
+        )
+
+
+def _segment_path(store_dir: Path, generation: int, part: str) -> Path:
+    return store_dir / "segments" / f"{generation:06d}.{part}.parquet"
+
+
+def write_segment(store_dir: Path, generation: int, segment: Segment) -> None:
+    """Write ``segment`` as generation ``generation``'s files (each atomically; the manifest commits them)."""
+    docs = segment.documents
+    for name in RAGGED:
+        sizes = segment.ragged[name].sizes()
+        docs = docs.with_columns(pl.Series(f"{name}_len", sizes, dtype=pl.Int64))
+        flat = pl.DataFrame({"v": segment.ragged[name].hashes.astype(RAGGED[name], copy=False)})
+        _write_flat(flat, _segment_path(store_dir, generation, name))
+    for view, sig in segment.signatures.items():
+        _write_flat(pl.DataFrame({"v": np.ascontiguousarray(sig).reshape(-1)}), _segment_path(store_dir, generation, f"sig_{view}"))
+    schemas.write_parquet_atomic(docs, _segment_path(store_dir, generation, "docs"))
+
+
+def _write_flat(frame: pl.DataFrame, path: Path) -> None:
+    """Hashes do not compress: write them plain (fast to write and to read back)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.write_parquet(tmp, compression="uncompressed", statistics=False)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_segment(store_dir: Path, generation: int, num_perm: int, columns: list[str] | None = None) -> Segment:
+    """One segment back in memory (``columns`` limits the documents frame, e.g. to leave texts on disk)."""
+    docs = pl.read_parquet(_segment_path(store_dir, generation, "docs"))
+    ragged = {}
+    for name, dtype in RAGGED.items():
+        flat = pl.read_parquet(_segment_path(store_dir, generation, name))["v"].to_numpy().astype(dtype, copy=False)
+        offsets = np.zeros(docs.height + 1, dtype=np.int64)
+        np.cumsum(docs[f"{name}_len"].to_numpy(), out=offsets[1:])
+        ragged[name] = ShingleSets(flat, offsets)
+    signatures = {
+        view: pl.read_parquet(_segment_path(store_dir, generation, f"sig_{view}"))["v"].to_numpy().astype(np.uint32, copy=False).reshape(docs.height, num_perm)
+        for view in ("words", "anchors")
+    }
+    docs = docs.drop([f"{name}_len" for name in RAGGED])
+    if columns is not None:
+        docs = docs.select([c for c in docs.columns if c in columns])
+    return Segment(docs, ragged, signatures)
+
+
+def read_live(store_dir: Path, manifest: Manifest, num_perm: int) -> Segment:
+    """Every document's live row (newest segment wins), sorted by ``doc_id``."""
+    parts = [read_segment(store_dir, g, num_perm) for g in manifest.segments]
+    if not parts:
+        return empty_segment(num_perm)
+    whole = Segment.concat(parts)
+    order = (
+        whole.documents.select("doc_id").with_row_index("row")
+        .unique("doc_id", keep="last", maintain_order=True)
+        .sort("doc_id")["row"].to_numpy()
+    )
+    return whole if len(order) == whole.documents.height and (np.diff(order) > 0).all() else whole.take(order)
+
+
+def empty_segment(num_perm: int) -> Segment:
+    docs = pl.DataFrame(schema={"doc_id": pl.String, "text": pl.String, "title": pl.String, "source": pl.String, **META})
+    return Segment(
+        docs,
+        {k: ShingleSets(np.zeros(0, dtype=t), np.zeros(1, dtype=np.int64)) for k, t in RAGGED.items()},
+        {k: np.zeros((0, num_perm), dtype=np.uint32) for k in ("words", "anchors")},
+    )
+
+
+def stored_rows(store_dir: Path, manifest: Manifest) -> int:
+    """Rows over all live segments (stale ones included): what compaction compares with the live count."""
+    return sum(pl.scan_parquet(_segment_path(store_dir, g, "docs")).select(pl.len()).collect().item() for g in manifest.segments)
+
+
+# ---------------------------------------------------------------------------- derived tables
+
+
+def read_table(store_dir: Path, generation: int, name: str, schema: pl.Schema) -> pl.DataFrame:
+    """A derived table of ``generation`` (empty with ``schema`` if that generation has none)."""
+    path = generation_dir(store_dir, generation) / f"{name}.parquet"
+    return pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=schema)
+
+
+def write_table(store_dir: Path, generation: int, name: str, frame: pl.DataFrame) -> None:
+    schemas.write_parquet_atomic(frame, generation_dir(store_dir, generation) / f"{name}.parquet")
+
+
+# ---------------------------------------------------------------------------- published outputs
+
+
+OUTPUT_FILES = (
+    "documents.parquet", "clusters.parquet", "edges.parquet", "rejects.parquet", "run.json",
+    "cluster_history.parquet", "document_versions.parquet", "report.html",
+)
+
+
+def publish(out_dir: Path, target: Path) -> None:
+    """Point ``out_dir`` (a symlink) at ``target`` atomically: readers see the old tables or the new ones.
+
+    An ``out_dir`` that is a real folder holding only earlier provenance
+    outputs is replaced by the link; any other existing path is refused.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_symlink():
+        check_publishable(out_dir)
+        for name in os.listdir(out_dir):
+            (out_dir / name).unlink()
+        out_dir.rmdir()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    relative = os.path.relpath(target, out_dir.parent)
+    tmp = out_dir.with_name(f".{out_dir.name}.link.tmp")
+    tmp.unlink(missing_ok=True)
+    os.symlink(relative, tmp)
+    os.replace(tmp, out_dir)
+    _fsync_dir(out_dir.parent)
+
+
+def check_publishable(out_dir: Path) -> None:
+    """Fail early, with one line, if ``out_dir`` cannot become the store's output link."""
+    if out_dir.is_symlink() or not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise ProvenanceError(f"output path {out_dir} exists and is not a folder")
+    foreign = [n for n in os.listdir(out_dir) if n not in OUTPUT_FILES]
+    if foreign:
+        raise ProvenanceError(
+            f"output folder {out_dir} holds files provenance did not write ({foreign[0]}); "
+            "with --store the output folder becomes a link to the store's tables: pass a new --out"
+        )
