@@ -35,6 +35,12 @@ Inputs = Annotated[
 OutDir = Annotated[str, Field(min_length=1, description="Output folder for the Parquet tables and run.json.")]
 
 
+#: Incremental store folder (README, "Incremental runs"); none: a from-scratch run.
+StoreDir = Annotated[str, Field(min_length=1, description="Incremental store folder: each run adds what is new.")]
+#: Seconds to wait for another run holding the store.
+WaitSeconds = Annotated[float, Field(ge=0, description="Seconds to wait for another run holding the store.")]
+
+
 class PipelineOptions(BaseModel):
     """Options of a run (``provenance.config.PipelineConfig`` fields); omitted ones keep their defaults."""
 

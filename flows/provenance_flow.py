@@ -32,7 +32,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.params import Inputs, OutDir, PipelineOptions, options_dict
+from flows.params import Inputs, OutDir, PipelineOptions, StoreDir, WaitSeconds, options_dict
 from flows.runners import default_task_runner
 from provenance import incremental, pipeline, schemas, summary
 from provenance import report as html_report
@@ -162,8 +162,8 @@ def provenance_flow(
     inputs: Inputs = ["seeds"],  # noqa: B006 - Prefect parameters must be JSON defaults
     out: OutDir = "data/output",
     options: PipelineOptions | None = None,
-    store: Optional[str] = None,
-    wait: float = 0.0,
+    store: Optional[StoreDir] = None,
+    wait: WaitSeconds = 0.0,
 ) -> dict[str, Any]:
     """Cluster the documents of ``inputs``, trace origins and trees, write Parquet to ``out``.
 

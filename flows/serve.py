@@ -69,7 +69,7 @@ def schedule_of(cron: str | None, interval: float | None, timezone: str = "UTC")
         ) from None
 
 
-def deployment_parameters(inputs: list[Path], out_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
+def deployment_parameters(inputs: list[Path], out_dir: Path, options: dict[str, Any], store_dir: Path | None = None) -> dict[str, Any]:
     """The deployment's default parameters, checked as a run would check them (one-line errors)."""
     from pydantic import ValidationError
 
@@ -83,10 +83,13 @@ def deployment_parameters(inputs: list[Path], out_dir: Path, options: dict[str, 
         raise ProvenanceError(f"option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     paths = [Path(p).expanduser().resolve() for p in inputs]
     out_dir = Path(out_dir).expanduser().resolve()
-    preflight(paths, out_dir, config)
+    store = Path(store_dir).expanduser().resolve() if store_dir is not None else None
+    preflight(paths, out_dir, config, store_dir=store)
     params: dict[str, Any] = {"inputs": [str(p) for p in paths], "out": str(out_dir)}
     if options:
         params["options"] = options
+    if store is not None:
+        params["store"] = str(store)
     return params
 
 
@@ -119,6 +122,7 @@ def serve(
     options: dict[str, Any] | None = None,
     limit: int = 1,
     paused: bool = False,
+    store_dir: Path | None = None,
 ) -> None:
     """Register ``provenance/<name>`` with its schedule and execute its runs until stopped.
 
@@ -134,7 +138,7 @@ def serve(
     if limit < 1:
         raise ProvenanceError(f"--limit must be >= 1, got {limit}")
     schedule = schedule_of(cron, interval, timezone)
-    parameters = deployment_parameters(inputs, out_dir, dict(options or {}))
+    parameters = deployment_parameters(inputs, out_dir, dict(options or {}), store_dir)
     api_url()
     # Prefect's SIGTERM handler calls an async stop() without awaiting it (a RuntimeWarning) and
     # exits before its own pause of the schedule completes; the finally below pauses it for sure.

@@ -129,6 +129,7 @@ def serve(
     name: Annotated[str, typer.Option(help="Deployment name (the deployment is provenance/NAME).")] = "scheduled",
     option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Pipeline option NAME=VALUE (repeatable), e.g. num_perm=256.")] = None,
     limit: Annotated[int, typer.Option(help="Runs executed at once by this process.")] = 1,
+    store_dir: Annotated[Optional[Path], typer.Option("--store", help="Incremental store: each run adds what is new in the inputs (see README, 'Incremental runs').")] = None,
 ) -> None:
     """Serve the flow as a scheduled deployment on a running Prefect server (PREFECT_API_URL) until stopped."""
     try:
@@ -136,7 +137,7 @@ def serve(
 
         serve_flow(
             list(inputs) if inputs else [Path("seeds")], out_dir, cron=cron, interval=interval, timezone=timezone,
-            name=name, options=parse_options(option), limit=limit,
+            name=name, options=parse_options(option), limit=limit, store_dir=store_dir,
         )
     except ProvenanceError as exc:
         fail(str(exc))

@@ -129,6 +129,10 @@ TABLES: Mapping[str, pl.Schema] = {
     "clusters": CLUSTERS,
     "edges": EDGES,
     "rejects": REJECTS,
+}
+
+#: Tables only runs with a store write.
+STORE_TABLES: Mapping[str, pl.Schema] = {
     "cluster_history": CLUSTER_HISTORY,
     "document_versions": DOCUMENT_VERSIONS,
 }
@@ -212,7 +216,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def write_table(frame: pl.DataFrame, name: str, out_dir: Path) -> Path:
     """Conform ``frame`` to table ``name``'s contract and write it atomically."""
-    schema = TABLES[name]
+    schema = {**TABLES, **STORE_TABLES}[name]
     path = out_dir / f"{name}.parquet"
     write_parquet_atomic(conform(frame, schema, keep_extra=(name == "documents")), path)
     return path

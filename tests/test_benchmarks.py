@@ -29,6 +29,20 @@ def test_speed_benchmark_writes_its_tables(tmp_path: Path) -> None:
     assert "ratio" in (tmp_path / "out" / "speed-400.md").read_text()
 
 
+def test_incremental_benchmark_matches_the_full_run(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.incremental", "--docs", "600", "--new-share", "0.2",
+         "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    result = json.loads((tmp_path / "out" / "incremental-600.json").read_text())
+    assert result["equal_to_full_run"] is True and 0 < result["new"] < 600
+    assert set(result["seconds"]) == {
+        "full run, no store", "first run into an empty store", "incremental run of the new documents", "the same input again"
+    }
+
+
 @pytest.mark.skipif(not (SHARED_EVAL / "seeds" / "labels.parquet").exists(), reason="../shared/eval is not beside the repo")
 def test_accuracy_benchmark_prints_both_systems() -> None:
     proc = subprocess.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -80,3 +81,44 @@ def test_flow_on_a_two_worker_dask_cluster_matches_the_single_process_run(harnes
         local = pl.read_parquet(tmp_path / "local" / f"{name}.parquet")
         dask = pl.read_parquet(tmp_path / "dask" / f"{name}.parquet")
         assert local.equals(dask), name
+
+
+def test_second_flow_run_on_the_same_input_takes_stages_from_the_cache(harness, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.provenance_flow import provenance_flow
+
+    # An option value of this test run only, so results cached by an earlier session cannot answer.
+    options = {"max_chars": 1_000_000 + time.time_ns() % 1_000_000}
+
+    def task_states(out: Path) -> dict[str, set[str]]:
+        state = provenance_flow(inputs=[str(SEEDS)], out=str(out), options=options, return_state=True)
+        assert state.is_completed()
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        states: dict[str, set[str]] = {}
+        for run in runs:
+            states.setdefault(run.name.rsplit("-", 1)[0], set()).add(run.state.name)
+        return states
+
+    first = task_states(tmp_path / "first")
+    second = task_states(tmp_path / "second")
+    assert first["link"] == {"Completed"} and first["trace"] == {"Completed"}
+    for name in ("summarize-batch", "shingle-batch", "link", "trace"):
+        assert second[name] == {"Cached"}, (name, second)
+    assert second["write"] == {"Completed"}  # I/O is not cached: the second folder gets its tables
+    assert pl.read_parquet(tmp_path / "second" / "edges.parquet").equals(pl.read_parquet(tmp_path / "first" / "edges.parquet"))
+
+
+def test_flow_with_a_store_runs_incrementally(harness, tmp_path: Path) -> None:
+    import json
+
+    from flows.provenance_flow import provenance_flow
+
+    out, store_dir = tmp_path / "out", tmp_path / "store"
+    first = provenance_flow(inputs=[str(SEEDS)], out=str(out), store=str(store_dir))
+    again = provenance_flow(inputs=[str(SEEDS)], out=str(out), store=str(store_dir))
+    assert first["counts"] == again["counts"] and first["counts"]["documents"] == 5
+    assert json.loads((store_dir / "MANIFEST.json").read_text())["generation"] == 1
+    assert out.is_symlink() and (out / "report.html").exists() and (out / "cluster_history.parquet").exists()
