@@ -56,7 +56,7 @@ def ingest_task(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, p
 #: How long a cached stage result stays valid.
 CACHE_FOR = timedelta(days=1)
 #: Bump to invalidate every cached result (e.g. when a stage's output changes meaning).
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def _texts_fingerprint(texts: Any) -> str:
@@ -85,10 +85,16 @@ def _shingle_key(_: Any, p: dict[str, Any]) -> str:
 
 
 def _corpus_key(stage: str):
+    """Every document's id, source, text and metadata (a table carries them all), plus the rejects and options."""
+
     def key(_: Any, p: dict[str, Any]) -> str:
         docs = p["prepared"].documents
-        fingerprint = pipeline.input_fingerprint(docs, p["prepared"].rejects)
-        return _key(stage, fingerprint, docs.height, _options_key(p["config"]))
+        digest = xxhash.xxh3_128()
+        rows = zip(docs["doc_id"].to_list(), docs["source"].cast(pl.String).to_list(), incremental.fingerprints(docs).to_list())
+        for doc_id, source, fingerprint in rows:
+            digest.update(f"{doc_id}\x1f{source}\x1f{fingerprint}\x1e".encode())
+        rejects = pipeline.input_fingerprint(docs.clear().select("doc_id", "content_hash"), p["prepared"].rejects)
+        return _key(stage, digest.hexdigest(), rejects, docs.height, _options_key(p["config"]))
 
     return key
 

@@ -92,8 +92,8 @@ def test_second_flow_run_on_the_same_input_takes_stages_from_the_cache(harness, 
     # An option value of this test run only, so results cached by an earlier session cannot answer.
     options = {"max_chars": 1_000_000 + time.time_ns() % 1_000_000}
 
-    def task_states(out: Path) -> dict[str, set[str]]:
-        state = provenance_flow(inputs=[str(SEEDS)], out=str(out), options=options, return_state=True)
+    def task_states(out: Path, source: Path = SEEDS) -> dict[str, set[str]]:
+        state = provenance_flow(inputs=[str(source)], out=str(out), options=options, return_state=True)
         assert state.is_completed()
         with get_client(sync_client=True) as client:
             runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
@@ -109,6 +109,14 @@ def test_second_flow_run_on_the_same_input_takes_stages_from_the_cache(harness, 
         assert second[name] == {"Cached"}, (name, second)
     assert second["write"] == {"Completed"}  # I/O is not cached: the second folder gets its tables
     assert pl.read_parquet(tmp_path / "second" / "edges.parquet").equals(pl.read_parquet(tmp_path / "first" / "edges.parquet"))
+    # The same texts from another folder: batches come from the cache, but the tables carry the new sources.
+    import shutil
+
+    copy = shutil.copytree(SEEDS, tmp_path / "seeds-copy")
+    third = task_states(tmp_path / "third", copy)
+    assert third["shingle-batch"] == {"Cached"} and third["trace"] == {"Completed"}
+    sources = pl.read_parquet(tmp_path / "third" / "documents.parquet")["source"]
+    assert sources.str.starts_with(str(copy)).all()
 
 
 def test_flow_with_a_store_runs_incrementally(harness, tmp_path: Path) -> None:
