@@ -93,8 +93,9 @@ def _corpus_key(stage: str):
         rows = zip(docs["doc_id"].to_list(), docs["source"].cast(pl.String).to_list(), incremental.fingerprints(docs).to_list())
         for doc_id, source, fingerprint in rows:
             digest.update(f"{doc_id}\x1f{source}\x1f{fingerprint}\x1e".encode())
-        rejects = pipeline.input_fingerprint(docs.clear().select("doc_id", "content_hash"), p["prepared"].rejects)
-        return _key(stage, digest.hexdigest(), rejects, docs.height, _options_key(p["config"]))
+        for row in p["prepared"].rejects.sort(["source", "doc_id"], nulls_last=True).iter_rows():
+            digest.update(("\x1f".join(map(str, row)) + "\x1e").encode())
+        return _key(stage, digest.hexdigest(), docs.height, _options_key(p["config"]))
 
     return key
 

@@ -81,9 +81,14 @@ class _Fresh:
 
     segment: store.Segment
     rejects: pl.DataFrame
+    #: Ids of stored documents that arrived with another text or metadata (new versions).
+    changed_ids: pl.Series
     n_new: int
-    n_changed: int
     n_boilerplate_dirty: int
+
+    @property
+    def n_changed(self) -> int:
+        return len(self.changed_ids)
 
 
 def _ragged_from_index(doc: np.ndarray, values: np.ndarray, n_docs: int, dtype: type) -> ShingleSets:
@@ -180,13 +185,7 @@ def run_with_store(
         prepared = _prepared(combined, fresh.rejects)
         doc_ids = prepared.documents["doc_id"]
         is_fresh = doc_ids.is_in(fresh.segment.documents["doc_id"].implode()).to_numpy()
-        # Arrivals replacing a stored row with another text (re-prepared rows keep their fingerprint).
-        replaced_fp = live.documents.select("doc_id", "fingerprint")[pl.Series(removed_rows)] if len(removed_rows) else live.documents.select("doc_id", "fingerprint").clear()
-        new_version = prepared.documents.select("doc_id").join(
-            combined.documents.select("doc_id", "fingerprint"), on="doc_id", how="left", maintain_order="left"
-        ).join(replaced_fp.rename({"fingerprint": "old_fp"}), on="doc_id", how="left", maintain_order="left").select(
-            (pl.col("old_fp").is_not_null() & (pl.col("old_fp") != pl.col("fingerprint"))).alias("v")
-        )["v"].to_numpy()
+        new_version = doc_ids.is_in(fresh.changed_ids.implode()).to_numpy()
         # Rows whose own anchors may now come from another copy: their exact-duplicate group changed.
         removed = live.take(removed_rows)
         touched_hashes = pl.concat([fresh.segment.documents["content_hash"], removed.documents["content_hash"]])
@@ -250,18 +249,17 @@ def run_with_store(
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "new": fresh.n_new, "changed": fresh.n_changed, "documents": traced.documents.height,
         }]
-        store.commit(
-            store_dir,
-            store.Manifest(generation, segments, pipeline.minhash.SignatureScheme(config.num_perm, config.seed).to_dict(),
-                           store.result_options(config), mode, runs[-50:]),
+        committed = store.Manifest(
+            generation, segments, pipeline.minhash.SignatureScheme(config.num_perm, config.seed).to_dict(),
+            store.result_options(config), mode, runs[-50:],
         )
+        store.commit(store_dir, committed)
         checkpoint("commit")
         store.publish(out_dir, out)
         checkpoint("publish")
         report.seconds = time.perf_counter() - start
         report.rows_out = traced.documents.height
         note(report)
-        committed = store.read_manifest(store_dir, config)
         store.sweep(store_dir, committed)
         info = schemas.read_json(out / "run.json")
         return RunResult(out_dir, traced.documents, traced.clusters, traced.edges, fresh.rejects, info)
@@ -357,8 +355,8 @@ def _prepare(
     )
     fresh = _Fresh(
         segment, rejects,
+        changed_ids=accepted.filter(pl.col("old_version").is_not_null())["doc_id"],
         n_new=int(accepted["old_version"].is_null().sum()),
-        n_changed=int(accepted["old_version"].is_not_null().sum()),
         n_boilerplate_dirty=len(dirty_rows),
     )
     whole = store.Segment.concat([live.take(clean_rows), segment])
@@ -417,7 +415,7 @@ def _trace(
     keys = pipeline.doc_keys(doc_ids)
     cluster = pipeline.dense_clusters(linked.roots)
     n_clusters = int(cluster.max()) + 1 if n else 0
-    facts = pipeline.corpus_facts(docs, cluster, config)
+    facts = pipeline.corpus_facts(docs, cluster, config, keys)
     mode = facts_mode(docs, facts)
 
     old_docs = _read_out(store_dir, manifest, "documents", schemas.DOCUMENTS).select(

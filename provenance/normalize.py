@@ -308,7 +308,7 @@ def stopword_hashes(seed: int) -> np.ndarray:
     return np.unique(_tokenize_folded(words, seed, with_stop=False).hash)
 
 
-def _sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+def sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """``values in sorted_set`` by binary search: O(n log k), unlike ``np.isin``'s sort of both."""
     if len(sorted_set) == 0:
         return np.zeros(len(values), dtype=bool)
@@ -384,7 +384,7 @@ def boilerplate_keys(line_doc: np.ndarray, line_key: np.ndarray, min_docs: int) 
 
 def boilerplate_lines(tokens: Tokens, keys: np.ndarray) -> np.ndarray:
     """Per line (with tokens): whether it is boilerplate (its key is in ``keys``)."""
-    return _sorted_member(tokens.line_key, keys) & (tokens.line_key != 0)
+    return sorted_member(tokens.line_key, keys) & (tokens.line_key != 0)
 
 
 def boilerplate_tokens(tokens: Tokens, keys: np.ndarray) -> np.ndarray:

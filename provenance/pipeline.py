@@ -297,13 +297,6 @@ class KnownPairs:
     verified: np.ndarray
 
 
-def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    if len(sorted_set) == 0:
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[at] == values
-
-
 def link_stage(prepared: Prepared, config: PipelineConfig, known: KnownPairs | None = None) -> tuple[Linked, StageReport]:
     """LSH candidates from every view, verified as they are found, then clustering.
 
@@ -330,7 +323,7 @@ def link_stage(prepared: Prepared, config: PipelineConfig, known: KnownPairs | N
             if known is not None:
                 a, b = lsh.unpack(packed)
                 fresh = known.relink[a] | known.relink[b]
-                looked_up = packed[~fresh & _in_sorted(packed, known.verified)]
+                looked_up = packed[~fresh & normalize.sorted_member(packed, known.verified)]
                 return np.sort(np.concatenate([looked_up, verify_fresh(packed[fresh])]))
             return verify_fresh(packed)
 
@@ -413,7 +406,7 @@ def doc_keys(doc_ids: pl.Series) -> np.ndarray:
     return np.fromiter((xxhash.xxh3_64_intdigest(d.encode()) for d in doc_ids.to_list()), dtype=np.uint64, count=len(doc_ids))
 
 
-def spin_frequency(cluster: np.ndarray, texts: pl.Series, doc_ids: pl.Series, config: PipelineConfig) -> dict[str, int]:
+def spin_frequency(cluster: np.ndarray, texts: pl.Series, keys: np.ndarray, config: PipelineConfig) -> dict[str, int]:
     """``direction``'s corpus-wide word frequencies: in how many clusters (copies count once) each word occurs.
 
     Counted over every member of a multi-document cluster and a bottom-k
@@ -424,7 +417,7 @@ def spin_frequency(cluster: np.ndarray, texts: pl.Series, doc_ids: pl.Series, co
     n = len(cluster)
     members = np.flatnonzero(np.bincount(cluster, minlength=n)[cluster] > 1)
     batches = _cluster_batches(cluster, members, config.batch_size)
-    sample = direction.frequency_sample(cluster, doc_keys(doc_ids))
+    sample = direction.frequency_sample(cluster, keys)
     parts = [direction.cluster_frequency(cluster, texts, rows) for rows in [*batches, sample]]
     counts = pl.concat(parts).group_by("token").agg(pl.col("n").sum())
     return dict(zip(counts["token"].to_list(), counts["n"].to_list()))
@@ -507,9 +500,12 @@ class CorpusFacts:
     published: np.ndarray | None
 
 
-def corpus_facts(documents: pl.DataFrame, cluster: np.ndarray, config: PipelineConfig) -> CorpusFacts:
+def corpus_facts(documents: pl.DataFrame, cluster: np.ndarray, config: PipelineConfig, keys: np.ndarray | None = None) -> CorpusFacts:
+    """Dates and word frequencies; ``keys`` are the rows' :func:`doc_keys` if the caller has them already."""
     published = _published(documents)
-    frequency = None if published is not None else spin_frequency(cluster, documents["text"], documents["doc_id"], config)
+    frequency = None if published is not None else spin_frequency(
+        cluster, documents["text"], doc_keys(documents["doc_id"]) if keys is None else keys, config
+    )
     return CorpusFacts(frequency, published)
 
 

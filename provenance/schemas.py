@@ -173,7 +173,7 @@ def _readable(path: str) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
+def write_parquet_atomic(frame: pl.DataFrame, path: Path, *, compression: str = "zstd", statistics: bool = True) -> None:
     """Write ``frame`` to ``path`` via a temp file in the same folder + rename.
 
     ``os.replace`` is atomic on POSIX within one file system, so a reader (or a
@@ -184,7 +184,7 @@ def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
     try:
         # Row groups of 16k rows let readers skip data by statistics and keep
         # memory bounded when they scan a column of a large table.
-        frame.write_parquet(tmp, compression="zstd", statistics=True, row_group_size=ROW_GROUP_ROWS)
+        frame.write_parquet(tmp, compression=compression, statistics=statistics, row_group_size=ROW_GROUP_ROWS)
         _readable(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

@@ -268,12 +268,7 @@ def write_segment(store_dir: Path, generation: int, segment: Segment) -> None:
 
 def _write_flat(frame: pl.DataFrame, path: Path) -> None:
     """Hashes do not compress: write them plain (fast to write and to read back)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.write_parquet(tmp, compression="uncompressed", statistics=False)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    schemas.write_parquet_atomic(frame, path, compression="uncompressed", statistics=False)
 
 
 def read_segment(store_dir: Path, generation: int, num_perm: int, columns: list[str] | None = None) -> Segment:
