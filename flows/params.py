@@ -61,6 +61,7 @@ class PipelineOptions(BaseModel):
     min_tokens: int = Field(_D.min_tokens, ge=1, description="Shorter documents are rejected (too_short).")
     max_chars: int = Field(_D.max_chars, ge=1, description="Longer documents are rejected (too_large).")
     batch_size: int = Field(_D.batch_size, ge=1, description="Documents per batch in the signature stage.")
+    spill_over_mib: int = Field(_D.spill_over_mib, ge=0, description="Texts over this many MiB wait on disk mid-run.")
     id_column: str = Field(_D.id_column, min_length=1, description="Id column of tabular inputs.")
     text_column: str = Field(_D.text_column, min_length=1, description="Text column of tabular inputs.")
 

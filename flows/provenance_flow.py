@@ -34,7 +34,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.params import Inputs, OutDir, PipelineOptions, StoreDir, WaitSeconds, options_dict
 from flows.runners import default_task_runner
-from provenance import incremental, pipeline, schemas, summary
+from provenance import incremental, pipeline, schemas, spill, summary
 from provenance import report as html_report
 from provenance.config import PipelineConfig
 from provenance.ingest import Ingested
@@ -56,12 +56,12 @@ def ingest_task(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, p
 #: How long a cached stage result stays valid.
 CACHE_FOR = timedelta(days=1)
 #: Bump to invalidate every cached result (e.g. when a stage's output changes meaning).
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 
 
 def _texts_fingerprint(texts: Any) -> str:
     digest = xxhash.xxh3_128()
-    for text in texts.to_list():
+    for text in spill.texts_of(texts).to_list():
         digest.update(text.encode())
         digest.update(b"\x1e")
     return digest.hexdigest()
@@ -84,13 +84,26 @@ def _shingle_key(_: Any, p: dict[str, Any]) -> str:
     return _key("shingle", _texts_fingerprint(p["texts"]), p["lo"], xxhash.xxh3_64_hexdigest(keys.tobytes()), _options_key(p["config"]))
 
 
+def _fingerprints(prepared: pipeline.Prepared) -> list[str]:
+    """Every document's fingerprint; texts on disk are read back a batch at a time."""
+    docs = prepared.documents
+    if prepared.texts is None:
+        return incremental.fingerprints(docs).to_list()
+    size = 20_000
+    out: list[str] = []
+    for lo in range(0, docs.height, size):
+        part = docs.slice(lo, size).with_columns(prepared.texts.slice(lo, size).alias("text"))
+        out += incremental.fingerprints(part).to_list()
+    return out
+
+
 def _corpus_key(stage: str):
     """Every document's id, source, text and metadata (a table carries them all), plus the rejects and options."""
 
     def key(_: Any, p: dict[str, Any]) -> str:
         docs = p["prepared"].documents
         digest = xxhash.xxh3_128()
-        rows = zip(docs["doc_id"].to_list(), docs["source"].cast(pl.String).to_list(), incremental.fingerprints(docs).to_list())
+        rows = zip(docs["doc_id"].to_list(), docs["source"].cast(pl.String).to_list(), _fingerprints(p["prepared"]))
         for doc_id, source, fingerprint in rows:
             digest.update(f"{doc_id}\x1f{source}\x1f{fingerprint}\x1e".encode())
         for row in p["prepared"].rejects.sort(["source", "doc_id"], nulls_last=True).iter_rows():
@@ -106,8 +119,8 @@ def summarize_batch_task(texts: Any, lo: int, seed: int) -> pipeline.BatchSummar
 
 
 @task(name="shingle-batch", cache_key_fn=_shingle_key, persist_result=True, cache_expiration=CACHE_FOR)
-def shingle_batch_task(texts: Any, lo: int, keys: Any, config: PipelineConfig) -> pipeline.BatchViews:
-    return pipeline.shingle_batch(texts, lo, keys, config)
+def shingle_batch_task(texts: Any, lo: int, keys: Any, config: PipelineConfig, n_tokens: Any = None) -> pipeline.BatchViews:
+    return pipeline.shingle_batch(texts, lo, keys, config, n_tokens)
 
 
 _BATCH_TASKS = {pipeline.summarize_batch: summarize_batch_task, pipeline.shingle_batch: shingle_batch_task}
@@ -119,9 +132,14 @@ def _map_on_task_runner(fn: Any, *iterables: Any) -> list[Any]:
     return [future.result() for future in futures]
 
 
-def prepare_task(ingested: Ingested, config: PipelineConfig) -> tuple[pipeline.Prepared, pipeline.StageReport]:
-    """The prepare stage, its batches fanned out as tasks (``config.batch_size`` documents each)."""
-    result, report = pipeline.prepare_stage(ingested, config, map_fn=_map_on_task_runner)
+def prepare_task(
+    ingested: Ingested, config: PipelineConfig, texts: spill.TextSpill | None = None
+) -> tuple[pipeline.Prepared, pipeline.StageReport]:
+    """The prepare stage, its batches fanned out as tasks (``config.batch_size`` documents each).
+
+    With texts on disk, a batch task gets the rows to read, not the texts.
+    """
+    result, report = pipeline.prepare_stage(ingested, config, map_fn=_map_on_task_runner, texts=texts)
     _log(report)
     return result, report
 
@@ -192,13 +210,23 @@ def provenance_flow(
     else:
         schemas.check_output_dir(out_dir)
         ingested, r_ingest = ingest_task(paths_in, config)
-        prepared, r_prepare = prepare_task(ingested, config)
-        if prepared.documents.height == 0:
-            traced, reports = pipeline.empty_trace(prepared), [r_ingest, r_prepare]
-        else:
-            linked, r_link = link_task(prepared, config)
-            traced, r_trace = trace_task(prepared, linked, config)
-            reports = [r_ingest, r_prepare, r_link, r_trace]
+        ingested, texts = pipeline.spill_stage(ingested, config)
+        r_ingest.stats["texts_on_disk"] = texts is not None
+        try:
+            prepared, r_prepare = prepare_task(ingested, config, texts)
+            del ingested
+            if prepared.documents.height == 0:
+                traced, reports = pipeline.empty_trace(prepared), [r_ingest, r_prepare]
+            else:
+                linked, r_link = link_task(prepared, config)
+                prepared.signatures.clear()  # link was their only reader
+                traced, r_trace = trace_task(prepared, linked, config)
+                reports = [r_ingest, r_prepare, r_link, r_trace]
+            prepared.views.clear()
+            traced = pipeline.restore_texts(traced, prepared)
+        finally:
+            if texts is not None:
+                texts.remove()
         info = pipeline.run_info(config, paths_in, prepared, traced, reports)
         paths = write_task(traced, prepared.rejects, out_dir, info)
         paths["report"] = report_task(out_dir)

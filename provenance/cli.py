@@ -66,6 +66,7 @@ def run(
     id_column: Annotated[str, typer.Option(help="Id column of tabular inputs.")] = _D.id_column,
     text_column: Annotated[str, typer.Option(help="Text column of tabular inputs.")] = _D.text_column,
     batch_size: Annotated[int, typer.Option(help="Documents per batch (one task each in the prepare stage).")] = _D.batch_size,
+    spill_over_mib: Annotated[int, typer.Option(help="Texts over this many MiB in all wait on disk while the middle stages run (same results, less memory).")] = _D.spill_over_mib,
     runner: Annotated[Optional[str], typer.Option(help="Task runner of the flow: 'threads' or 'dask' (default: $PROVENANCE_TASK_RUNNER or threads).")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (default: a LocalCluster).")] = None,
     dask_workers: Annotated[Optional[int], typer.Option(help="Workers of the LocalCluster started for --runner dask.")] = None,
@@ -78,7 +79,7 @@ def run(
         "words_threshold": words_threshold, "anchors_threshold": anchors_threshold,
         "min_containment": min_containment, "min_jaccard": min_jaccard, "bucket_window": bucket_window,
         "min_tokens": min_tokens, "max_chars": max_chars, "id_column": id_column, "text_column": text_column,
-        "batch_size": batch_size,
+        "batch_size": batch_size, "spill_over_mib": spill_over_mib,
     }
     paths = list(inputs) if inputs else [Path("seeds")]
     try:

@@ -56,6 +56,9 @@ class PipelineConfig:
     max_chars: int = 1_000_000
     #: Documents processed per batch in the signature stage (memory bound).
     batch_size: int = 20_000
+    #: Texts larger than this many MiB in all wait on disk while the middle
+    #: stages run (``provenance.spill``): the same results in less memory.
+    spill_over_mib: int = 1024
     #: Input column names for tabular inputs (.jsonl, .csv, .parquet).
     id_column: str = "id"
     text_column: str = "text"
@@ -74,6 +77,7 @@ class PipelineConfig:
             (0.0 <= self.min_jaccard <= 1.0, f"--min-jaccard must be in [0, 1], got {self.min_jaccard}"),
             (self.bucket_window >= 1, f"--bucket-window must be >= 1, got {self.bucket_window}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.spill_over_mib >= 0, f"--spill-over-mib must be >= 0, got {self.spill_over_mib}"),
             (self.max_chars >= 1, f"--max-chars must be >= 1, got {self.max_chars}"),
             (
                 self.min_tokens >= max(self.word_ngram, 1),

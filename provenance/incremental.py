@@ -100,7 +100,10 @@ def _prepare_rows(documents: pl.DataFrame, keys: np.ndarray, config: PipelineCon
     """Own shingle views, signatures and boilerplate-line ordinals of ``documents`` (boilerplate ``keys``)."""
     n = documents.height
     batches = pipeline._batches(n, config.batch_size)
-    parts = [pipeline.shingle_batch(documents["text"].slice(lo, hi - lo), lo, keys, config) for lo, hi in batches]
+    n_tokens = documents["n_tokens"].to_numpy()
+    parts = [
+        pipeline.shingle_batch(documents["text"].slice(lo, hi - lo), lo, keys, config, n_tokens[lo:hi]) for lo, hi in batches
+    ]
     views = {name: ShingleSets.concat([p.views[name] for p in parts]) for name in ("words", "anchors")}
     signatures = {
         name: np.concatenate([p.signatures[name] for p in parts]) if parts else np.zeros((0, config.num_perm), np.uint32)

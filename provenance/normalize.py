@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import re
 import unicodedata
 
 import numba
@@ -78,13 +79,16 @@ def canonical_expr(text: pl.Expr) -> pl.Expr:
 # built once from Python's own ``str`` methods over the Basic Multilingual
 # Plane; code points beyond it count as separators.
 
+_NFKC_BIT = 16
+#: Mathematical alphanumerics (beyond the BMP) that NFKC maps to plain letters and digits.
+_NFKC_ASTRAL = (0x1D400, 0x1D7FF)
 _FNV_PRIME = np.uint64(0x100000001B3)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 @lru_cache(maxsize=1)
 def _tables() -> tuple[np.ndarray, np.ndarray]:
-    """Per BMP code point: class bits (1 word, 2 upper, 4 digit, 8 lower) and lower-case mapping.
+    """Per BMP code point: class bits (1 word, 2 upper, 4 digit, 8 lower, 16 NFKC-sensitive) and lower-case map.
 
     Word characters are Unicode's ``\\w``: letters, digits, connector
     punctuation and combining marks (so Devanagari or Thai words with vowel
@@ -93,6 +97,7 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
     """
     cls = np.zeros(0x10000, dtype=np.uint8)
     lower = np.arange(0x10000, dtype=np.uint32)
+    sensitive = re.compile(_NFKC_SENSITIVE)
     for c in range(0x10000):
         if 0xD800 <= c <= 0xDFFF:
             continue
@@ -107,6 +112,8 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
             bits |= 4
         if ch.islower():
             bits |= 8
+        if sensitive.match(ch):
+            bits |= _NFKC_BIT
         cls[c] = bits
         low = ch.lower()
         if low != ch and ord(low[0]) < 0x10000:
@@ -125,6 +132,18 @@ def _mix(h):  # pragma: no cover - compiled
     return h
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _in_table(table, h):  # pragma: no cover - compiled
+    """Whether ``h`` is in an open-addressing table of :func:`_hash_table` (0 marks an empty slot)."""
+    mask = np.uint64(len(table) - 1)
+    slot = h & mask
+    while table[slot] != 0:
+        if table[slot] == h:
+            return True
+        slot = (slot + np.uint64(1)) & mask
+    return False
+
+
 @numba.njit(cache=True, nogil=True)
 def _decode(buf, i, end):  # pragma: no cover - compiled
     """(code point, byte length) at ``buf[i]``; invalid bytes decode to U+FFFD."""
@@ -135,15 +154,16 @@ def _decode(buf, i, end):  # pragma: no cover - compiled
         return ((b0 & 0x1F) << 6) | (np.int64(buf[i + 1]) & 0x3F), 2
     if b0 >> 4 == 0b1110 and i + 2 < end:
         return ((b0 & 0x0F) << 12) | ((np.int64(buf[i + 1]) & 0x3F) << 6) | (np.int64(buf[i + 2]) & 0x3F), 3
-    if b0 >> 3 == 0b11110 and i + 3 < end:
-        return 0x10000, 4  # beyond the BMP: a separator
+    if b0 >> 3 == 0b11110 and i + 3 < end:  # beyond the BMP: a separator (callers look up only BMP classes)
+        return (((b0 & 0x07) << 18) | ((np.int64(buf[i + 1]) & 0x3F) << 12) | ((np.int64(buf[i + 2]) & 0x3F) << 6)
+                | (np.int64(buf[i + 3]) & 0x3F)), 4
     return 0xFFFD, 1
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_doc(buf, start, end, cls, lower, start_h, stop_table, max_key_tokens, fill, nt, nl,
+def _scan_doc(buf, start, end, cls, lower, start_h, stop_table, max_key_tokens, fill_tokens, fill_lines, nt, nl,
               t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d, d_out):  # pragma: no cover - compiled
-    """Count (``fill`` False) or write (True) the tokens and lines of one document.
+    """Count, and write if asked (``fill_tokens``, ``fill_lines``), the tokens and lines of one document.
 
     ``nt``/``nl`` are where its first token/line go.  Returns (tokens, lines).
     A token is a maximal run of word characters; its hash is FNV-1a over its
@@ -183,29 +203,21 @@ def _scan_doc(buf, start, end, cls, lower, start_h, stop_table, max_key_tokens, 
         elif in_tok:
             in_tok = False
             h = _mix(tok_h ^ np.uint64(tok_len))
-            if fill:
+            if fill_tokens:
                 t_hash[nt] = h
                 t_doc[nt] = d
                 t_line[nt] = nl
-                # Stopword? Open addressing in a power-of-two table (0 = empty slot).
-                mask = np.uint64(len(stop_table) - 1)
-                slot = h & mask
-                stop = False
-                while stop_table[slot] != 0:
-                    if stop_table[slot] == h:
-                        stop = True
-                        break
-                    slot = (slot + np.uint64(1)) & mask
-                t_anchor[nt] = np.uint8(4) if stop else tok_anchor
+                t_anchor[nt] = np.uint8(4) if _in_table(stop_table, h) else tok_anchor
             doc_h = _mix(doc_h * _GOLDEN + h)
             line_h = _mix(line_h * _GOLDEN + h)
             nt += 1
             line_tokens += 1
         if cp == 10:  # end of a line (or of the document)
             if line_tokens > 0:
-                if fill:
+                if fill_lines:
                     l_doc[nl] = d
                     l_key[nl] = line_h if line_tokens <= max_key_tokens else np.uint64(0)
+                if fill_tokens:
                     if not line_has_lower and line_tokens >= 4:
                         for k in range(line_first, nt):
                             if t_anchor[k] == 1:  # capitalised, not a number
@@ -218,7 +230,7 @@ def _scan_doc(buf, start, end, cls, lower, start_h, stop_table, max_key_tokens, 
             if at_end:
                 break
         i += size
-    if fill:
+    if fill_lines:
         d_out[d] = doc_h
     return nt - t0, nl - l0
 
@@ -231,7 +243,7 @@ def _count(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens):  # pr
     e64, e32, ei, eb = np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.int64), np.zeros(0, np.uint8)
     for d in numba.prange(n):
         tokens[d], lines[d] = _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens,
-                                        False, 0, 0, e64, e32, ei, eb, ei, e64, d, e64)
+                                        False, False, 0, 0, e64, e32, ei, eb, ei, e64, d, e64)
     return tokens, lines
 
 
@@ -239,8 +251,85 @@ def _count(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens):  # pr
 def _fill(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens, t_start, l_start,
           t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d_hash):  # pragma: no cover - compiled
     for d in numba.prange(len(offsets) - 1):
-        _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens, True,
+        _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens, True, True,
                   t_start[d], l_start[d], t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d, d_hash)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _nfkc_rows(buf, offsets, cls):  # pragma: no cover - compiled
+    """Per document: whether it holds a character NFKC would turn into other word characters."""
+    n = len(offsets) - 1
+    out = np.zeros(n, dtype=np.bool_)
+    for d in numba.prange(n):
+        i, end = offsets[d], offsets[d + 1]
+        while i < end:
+            if buf[i] < 0x80:  # every such character is beyond ASCII
+                i += 1
+                continue
+            cp, size = _decode(buf, i, end)
+            if (cp < 0x10000 and (cls[cp] & _NFKC_BIT) != 0) or (_NFKC_ASTRAL[0] <= cp <= _NFKC_ASTRAL[1]):
+                out[d] = True
+                break
+            i += size
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _line_bounds(buf, offsets):  # pragma: no cover - compiled
+    """Per document: an upper bound of its lines (newlines + 1)."""
+    n = len(offsets) - 1
+    out = np.ones(n, dtype=np.int64)
+    for d in numba.prange(n):
+        count = 1
+        for i in range(offsets[d], offsets[d + 1]):
+            if buf[i] == 10:
+                count += 1
+        out[d] = count
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _summarize(buf, offsets, cls, lower, start_h, max_key_tokens, l_start, l_key, d_tokens, d_hash):  # pragma: no cover - compiled
+    """Token counts, content hashes and line keys (at ``l_start[d]`` on) without writing a single token."""
+    e64, e32, ei, eb = np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.int64), np.zeros(0, np.uint8)
+    l_doc = np.zeros(len(l_key), dtype=np.int64)
+    for d in numba.prange(len(offsets) - 1):
+        d_tokens[d], _ = _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, e64, max_key_tokens, False, True,
+                                   0, l_start[d], e64, e32, ei, eb, l_doc, l_key, d, d_hash)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What must be known of a batch before shingling it, with no per-token array.
+
+    Per document: ``n_tokens`` and ``content_hash`` (as in :class:`Tokens`).
+    Per *short* line (at most :data:`BOILERPLATE_MAX_TOKENS` tokens), the only
+    lines that can be boilerplate: ``line_doc``, ``line_ordinal`` (its rank
+    among the document's lines with tokens) and ``line_key``.
+    """
+
+    n_tokens: np.ndarray
+    content_hash: np.ndarray
+    line_doc: np.ndarray
+    line_ordinal: np.ndarray
+    line_key: np.ndarray
+
+
+def summarize(texts: pl.Series, seed: int) -> Summary:
+    """:class:`Summary` of every text: one compiled pass that hashes tokens but stores none."""
+    buf, offsets = token_buffer(texts)
+    cls, lower = _tables()
+    bounds = _line_bounds(buf, offsets)
+    l_start = np.zeros(len(bounds) + 1, dtype=np.int64)
+    np.cumsum(bounds, out=l_start[1:])
+    l_key = np.zeros(int(l_start[-1]), dtype=np.uint64)
+    n = len(offsets) - 1
+    n_tokens, content_hash = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.uint64)
+    _summarize(buf, offsets, cls, lower, _start_hash(seed), BOILERPLATE_MAX_TOKENS, l_start, l_key, n_tokens, content_hash)
+    # Slots past a document's last line, and long lines, keep key 0.
+    short = np.flatnonzero(l_key)
+    line_doc = np.searchsorted(l_start, short, side="right") - 1
+    return Summary(n_tokens, content_hash, line_doc, short - l_start[line_doc], l_key[short])
 
 
 @dataclass(frozen=True)
@@ -271,8 +360,24 @@ def _utf8_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     lengths = texts.str.len_bytes().fill_null(0).to_numpy().astype(np.int64)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    joined = texts.fill_null("").str.join("").item() if len(texts) else ""
-    return np.frombuffer(joined.encode("utf-8"), dtype=np.uint8), offsets
+    # As bytes, not str: no UTF-8 decode into a Python string and encode back.
+    joined = texts.fill_null("").str.join("").cast(pl.Binary).item() if len(texts) else b""
+    return np.frombuffer(joined, dtype=np.uint8), offsets
+
+
+def token_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes the tokeniser reads (:func:`token_text_expr` of every text) and their offsets.
+
+    The check for characters NFKC would change runs compiled over the raw
+    bytes; only the rare texts holding one go through polars' NFKC.
+    """
+    buf, offsets = _utf8_buffer(texts)
+    needs = _nfkc_rows(buf, offsets, _tables()[0])
+    if not needs.any():
+        return buf, offsets
+    rows = pl.Series(np.flatnonzero(needs), dtype=pl.UInt32)
+    folded = pl.DataFrame({"t": texts.gather(rows)}).select(token_text_expr(pl.col("t")))["t"]
+    return _utf8_buffer(texts.clone().scatter(rows, folded))
 
 
 #: Characters whose NFKC form tokenises differently (full-width forms, ligatures,
@@ -305,7 +410,7 @@ def token_text_expr(text: pl.Expr) -> pl.Expr:
 def stopword_hashes(seed: int) -> np.ndarray:
     """Sorted hashes of :data:`STOPWORDS` under ``seed`` (the tokeniser's own hash)."""
     words = pl.Series([" ".join(sorted(STOPWORDS))])
-    return np.unique(_tokenize_folded(words, seed, with_stop=False).hash)
+    return np.unique(_tokenize_buffer(*_utf8_buffer(words), seed, with_stop=False).hash)
 
 
 def sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -316,23 +421,32 @@ def sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[at] == values
 
 
-def _stop_table(hashes: np.ndarray) -> np.ndarray:
-    """Open-addressing table (power of two, at most 1/4 full) of non-zero hashes."""
+@numba.njit(cache=True, nogil=True)
+def _fill_table(table, hashes):  # pragma: no cover - compiled
+    mask = np.uint64(len(table) - 1)
+    for h in hashes:
+        slot = h & mask
+        while table[slot] != 0 and table[slot] != h:
+            slot = (slot + np.uint64(1)) & mask
+        table[slot] = h
+
+
+def _hash_table(hashes: np.ndarray) -> np.ndarray:
+    """Open-addressing table (power of two, at most 1/4 full) of non-zero hashes, for :func:`_in_table`."""
     size = 1 << max(4, int(np.ceil(np.log2(max(1, len(hashes)) * 4))))
     table = np.zeros(size, dtype=np.uint64)
-    for h in hashes.tolist():
-        slot = h & (size - 1)
-        while table[slot] != 0:
-            slot = (slot + 1) & (size - 1)
-        table[slot] = h
+    _fill_table(table, np.asarray(hashes, dtype=np.uint64))
     return table
 
 
-def _tokenize_folded(folded: pl.Series, seed: int, *, with_stop: bool = True) -> Tokens:
-    buf, offsets = _utf8_buffer(folded)
+def _start_hash(seed: int) -> np.uint64:
+    return np.uint64(xxhash.xxh64_intdigest(b"provenance-token", seed))
+
+
+def _tokenize_buffer(buf: np.ndarray, offsets: np.ndarray, seed: int, *, with_stop: bool = True) -> Tokens:
     cls, lower = _tables()
-    start_h = np.uint64(xxhash.xxh64_intdigest(b"provenance-token", seed))
-    stop_table = _stop_table(stopword_hashes(seed)) if with_stop else np.zeros(16, dtype=np.uint64)
+    start_h = _start_hash(seed)
+    stop_table = _hash_table(stopword_hashes(seed)) if with_stop else np.zeros(16, dtype=np.uint64)
     per_doc_tokens, per_doc_lines = _count(buf, offsets, cls, lower, start_h, stop_table, BOILERPLATE_MAX_TOKENS)
     t_start = np.zeros(len(per_doc_tokens) + 1, dtype=np.int64)
     l_start = np.zeros(len(per_doc_lines) + 1, dtype=np.int64)
@@ -355,8 +469,7 @@ def token_hashes(words: list[str], seed: int) -> np.ndarray:
 
     Each entry must be exactly one token: anything else is a caller's mistake.
     """
-    texts = pl.DataFrame({"t": pl.Series(words, dtype=pl.String)}).select(token_text_expr(pl.col("t")))["t"]
-    out = _tokenize_folded(texts, seed, with_stop=False)
+    out = _tokenize_buffer(*token_buffer(pl.Series(words, dtype=pl.String)), seed, with_stop=False)
     if (out.n_tokens != 1).any():
         bad = [w for w, n in zip(words, out.n_tokens.tolist()) if n != 1]
         raise ValueError(f"token_hashes takes single tokens; not one token: {bad[:3]!r}")
@@ -365,7 +478,7 @@ def token_hashes(words: list[str], seed: int) -> np.ndarray:
 
 def tokenize(texts: pl.Series, seed: int) -> Tokens:
     """Tokens of every text in ``texts`` (see :class:`Tokens`), in one compiled pass."""
-    return _tokenize_folded(pl.DataFrame({"t": texts}).select(token_text_expr(pl.col("t")))["t"], seed)
+    return _tokenize_buffer(*token_buffer(texts), seed)
 
 
 def boilerplate_keys(line_doc: np.ndarray, line_key: np.ndarray, min_docs: int) -> np.ndarray:

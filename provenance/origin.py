@@ -27,6 +27,7 @@ A ``published_at`` column, when present, breaks near-ties (within
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -37,22 +38,56 @@ DATE_TIE = 0.05
 VIEW_WEIGHTS = {"anchors": 0.5, "words": 0.5}
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _cluster_cover(hashes, offsets, members, starts, out):  # pragma: no cover - compiled
+    """cover(d) of every member, one cluster at a time (``members[starts[c]:starts[c+1]]``, rows ascending).
+
+    Per cluster: every (shingle, member) entry sorted by shingle; a run of
+    equal shingles adds ``W(s) - 1/|S_d|`` to each member ``d`` holding it.
+    Memory and time are linear in the cluster's shingles (times a log).
+    """
+    for c in numba.prange(len(starts) - 1):
+        lo, hi = starts[c], starts[c + 1]
+        k = hi - lo
+        total = 0
+        for m in range(k):
+            total += offsets[members[lo + m] + 1] - offsets[members[lo + m]]
+        inverse = np.empty(k, dtype=np.float64)
+        entries = np.empty(total, dtype=np.uint64)  # shingle << 32 | member
+        at = 0
+        for m in range(k):
+            row = members[lo + m]
+            size = offsets[row + 1] - offsets[row]
+            inverse[m] = 1.0 / max(size, 1)
+            for i in range(offsets[row], offsets[row + 1]):
+                entries[at] = (np.uint64(hashes[i]) << np.uint64(32)) | np.uint64(m)
+                at += 1
+        entries.sort()
+        cover = np.zeros(k, dtype=np.float64)
+        i = 0
+        while i < total:
+            shingle = entries[i] >> np.uint64(32)
+            j = i
+            weight = 0.0
+            while j < total and (entries[j] >> np.uint64(32)) == shingle:
+                weight += inverse[entries[j] & np.uint64(0xFFFFFFFF)]
+                j += 1
+            for e in range(i, j):
+                m = entries[e] & np.uint64(0xFFFFFFFF)
+                cover[m] += weight - inverse[m]
+            i = j
+        for m in range(k):
+            out[members[lo + m]] = min(max(cover[m] / max(k - 1, 1), 0.0), 1.0)
+
+
 def _view_cover(cluster: np.ndarray, sets: ShingleSets, rows: np.ndarray) -> np.ndarray:
-    """cover(d) of every row (see module docstring), in the order of ``rows``."""
-    sub = sets.take(rows)
-    sizes = sub.sizes()
-    doc = np.repeat(np.arange(len(rows)), sizes)
-    inverse = np.repeat(1.0 / np.maximum(sizes, 1), sizes)
-    frame = pl.DataFrame({"doc": doc, "cluster": cluster[rows][doc], "h": sub.hashes, "inv": inverse})
-    held = (
-        frame.with_columns(pl.col("inv").sum().over("cluster", "h").alias("w"))
-        .group_by("doc")
-        .agg((pl.col("w") - pl.col("inv")).sum().alias("cover"))
-    )
-    cover = np.zeros(len(rows))
-    cover[held["doc"].to_numpy()] = held["cover"].to_numpy()
-    others = np.bincount(cluster, minlength=len(cluster))[cluster[rows]] - 1
-    return np.clip(cover / np.maximum(others, 1), 0.0, 1.0)
+    """cover(d) of every row (see module docstring), in the order of ``rows``; ``rows`` hold whole clusters."""
+    order = rows[np.argsort(cluster[rows], kind="stable")]
+    grouped = cluster[order]
+    starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1], [True]))) if len(order) else np.zeros(1, np.int64)
+    out = np.zeros(len(cluster), dtype=np.float64)
+    _cluster_cover(sets.hashes, sets.offsets, order.astype(np.int64), starts.astype(np.int64), out)
+    return out[rows]
 
 
 def completeness(cluster: np.ndarray, views: dict[str, ShingleSets]) -> np.ndarray:

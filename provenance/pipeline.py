@@ -18,7 +18,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 import xxhash
 
-from provenance import changes, cluster, direction, lsh, minhash, normalize, origin, schemas, shingle, tree, verify
+from provenance import changes, cluster, direction, lsh, minhash, normalize, origin, schemas, shingle, spill, tree, verify
 from provenance.config import PipelineConfig
 from provenance.errors import ProvenanceError
 from provenance.ingest import Ingested, ingest
@@ -76,6 +76,8 @@ class Prepared:
     signatures: dict[str, np.ndarray]
     #: ``doc, line`` of every boilerplate line (left out of the views).
     boilerplate: pl.DataFrame | None = None
+    #: The texts, when they wait on disk (``documents`` then has no ``text``).
+    texts: spill.TextSpill | None = None
 
 
 @dataclass
@@ -109,6 +111,29 @@ def ingest_stage(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, 
     return result, report
 
 
+def spill_stage(ingested: Ingested, config: PipelineConfig, folder: Path | None = None) -> tuple[Ingested, spill.TextSpill | None]:
+    """Move the texts to disk when they exceed ``config.spill_over_mib`` (see ``provenance.spill``).
+
+    Returns the documents without their ``text`` column (with ``n_chars``,
+    which needs it) and the spill, or the input unchanged and ``None``.
+    """
+    texts = ingested.documents["text"]
+    if ingested.documents.height == 0 or spill.text_bytes(texts) <= config.spill_over_mib * 2**20:
+        return ingested, None
+    spilled = spill.spill_texts(texts, config.batch_size, folder if folder is not None else spill.default_folder())
+    documents = ingested.documents.with_columns(pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars")).drop("text")
+    return replace(ingested, documents=documents), spilled
+
+
+def restore_texts(traced: Traced, prepared: Prepared) -> Traced:
+    """The documents table with every text again, after a run whose texts waited on disk."""
+    if prepared.texts is None:
+        return traced
+    texts = pl.DataFrame({"doc_id": prepared.documents["doc_id"], "text": prepared.texts.load()})
+    documents = traced.documents.drop("text", strict=False).join(texts, on="doc_id", how="left", maintain_order="left")
+    return replace(traced, documents=documents)
+
+
 # ---------------------------------------------------------------------------- prepare
 
 
@@ -138,33 +163,36 @@ class BatchViews:
     n_boilerplate: int
 
 
-def summarize_batch(texts: pl.Series, lo: int, seed: int) -> BatchSummary:
+def summarize_batch(texts: pl.Series | spill.TextRows, lo: int, seed: int) -> BatchSummary:
     """Token counts, content hashes and short-line keys of one batch (rows ``lo`` on)."""
-    tokens = normalize.tokenize(texts, seed)
-    short = tokens.line_key != 0
-    return BatchSummary(lo, tokens.n_tokens, tokens.content_hash, tokens.line_doc[short] + lo, tokens.line_key[short])
+    summary = normalize.summarize(spill.texts_of(texts), seed)
+    return BatchSummary(lo, summary.n_tokens, summary.content_hash, summary.line_doc + lo, summary.line_key)
 
 
-def shingle_batch(texts: pl.Series, lo: int, boilerplate_keys: np.ndarray, config: PipelineConfig) -> BatchViews:
-    """Views (boilerplate lines left out) and signatures of one batch."""
-    tokens = normalize.tokenize(texts, config.seed)
-    n = len(texts)
-    flagged = normalize.boilerplate_tokens(tokens, boilerplate_keys)
-    views = shingle.shingle_views(
-        tokens, n, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram, boilerplate=flagged
+def shingle_batch(
+    texts: pl.Series | spill.TextRows, lo: int, boilerplate_keys: np.ndarray, config: PipelineConfig,
+    n_tokens: np.ndarray | None = None,
+) -> BatchViews:
+    """Views (boilerplate lines left out) and signatures of one batch.
+
+    ``n_tokens`` (pass 1's counts of these texts) saves counting them again.
+    """
+    texts = spill.texts_of(texts)
+    if n_tokens is None:
+        n_tokens = normalize.summarize(texts, config.seed).n_tokens
+    out = shingle.text_views(
+        texts, n_tokens, boilerplate_keys, seed=config.seed, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram
     )
-    signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in views.items()}
+    signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in out.views.items()}
     # Boilerplate lines as (document, ordinal among its lines with tokens), for ``direction``.
-    is_bp = normalize.boilerplate_lines(tokens, boilerplate_keys)
-    first_line = np.searchsorted(tokens.line_doc, np.arange(n))
-    lines = np.flatnonzero(is_bp)
+    lines = out.boilerplate_lines
     boilerplate = pl.DataFrame(
         {
-            "doc": (tokens.line_doc[lines] + lo).astype(np.uint32),
-            "line": (lines - first_line[tokens.line_doc[lines]]).astype(np.int32),
+            "doc": (np.repeat(np.arange(len(texts), dtype=np.int64), lines.sizes()) + lo).astype(np.uint32),
+            "line": lines.hashes.astype(np.int32),
         }
     )
-    return BatchViews(lo, views, signatures, boilerplate, int(flagged.sum()))
+    return BatchViews(lo, out.views, signatures, boilerplate, out.boilerplate_tokens)
 
 
 def combine_summaries(
@@ -190,25 +218,42 @@ def combine_summaries(
     kept_lines = ~too_short[line_doc] if len(line_doc) else np.zeros(0, dtype=bool)
     keys = normalize.boilerplate_keys(line_doc[kept_lines], line_key[kept_lines], BOILERPLATE_MIN_DOCS)
     keep = ~too_short
-    docs = docs.filter(pl.Series(keep, dtype=pl.Boolean)).with_columns(
+    if too_short.any():  # a filter copies every text: only when something is set aside
+        docs = docs.filter(pl.Series(keep, dtype=pl.Boolean))
+    docs = docs.with_columns(
         pl.Series("content_hash", [f"{h:016x}" for h in content[keep].tolist()], dtype=pl.String),
         pl.Series("n_tokens", n_tokens[keep], dtype=pl.Int32),
-        pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars"),
+        # Counted before a spill took the texts away (``spill_stage``).
+        pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars") if "text" in docs.columns else pl.col("n_chars"),
     )
     return docs, rejects, keys
 
 
 def assemble_prepared(docs: pl.DataFrame, rejects: pl.DataFrame, parts: list[BatchViews]) -> Prepared:
-    """Concatenate per-batch views and signatures; exact duplicates share the first copy's."""
-    parts = sorted(parts, key=lambda b: b.lo)
-    names = ("words", "anchors")
-    views = {name: shingle.ShingleSets.concat([p.views[name] for p in parts]) for name in names}
-    signatures = {
-        name: np.concatenate([p.signatures[name] for p in parts]) if parts else np.zeros((0, 0), np.uint32)
-        for name in ("words", "anchors")
-    }
-    share_exact_copies(docs["content_hash"], views, signatures)
+    """Concatenate per-batch views and signatures; exact duplicates share the first copy's.
+
+    ``parts`` is emptied as it is copied, so the batches' arrays are freed one
+    by one instead of the whole corpus' views and signatures existing twice.
+    """
+    parts.sort(key=lambda b: b.lo)
     boilerplate = pl.concat([p.boilerplate for p in parts]) if parts else None
+    n = docs.height
+    names = ("words", "anchors")
+    sizes = {name: np.concatenate([p.views[name].sizes() for p in parts]) if parts else np.zeros(0, np.int64) for name in names}
+    offsets = {name: np.concatenate(([0], np.cumsum(sizes[name]))).astype(np.int64) for name in names}
+    hashes = {name: np.empty(int(offsets[name][-1]), dtype=np.uint32) for name in names}
+    width = parts[0].signatures["words"].shape[1] if parts else 0
+    signatures = {name: np.empty((n, width), dtype=np.uint32) for name in names}
+    while parts:
+        part = parts.pop(0)
+        hi = part.lo + part.views["words"].n_docs
+        for name in names:
+            start = offsets[name][part.lo]
+            hashes[name][start : start + len(part.views[name].hashes)] = part.views[name].hashes
+            signatures[name][part.lo : hi] = part.signatures[name]
+        del part
+    views = {name: shingle.ShingleSets(hashes[name], offsets[name]) for name in names}
+    share_exact_copies(docs["content_hash"], views, signatures)
     return Prepared(docs, rejects, views, signatures, boilerplate)
 
 
@@ -229,7 +274,11 @@ def share_exact_copies(content_hash: pl.Series, views: dict[str, shingle.Shingle
 
 
 def prepare_stage(
-    ingested: Ingested, config: PipelineConfig, *, map_fn: Callable[..., list[Any]] | None = None
+    ingested: Ingested,
+    config: PipelineConfig,
+    *,
+    map_fn: Callable[..., list[Any]] | None = None,
+    texts: spill.TextSpill | None = None,
 ) -> tuple[Prepared, StageReport]:
     """Normalise, drop boilerplate lines, shingle every view and sign it, batch by batch.
 
@@ -240,30 +289,46 @@ def prepare_stage(
     (:func:`shingle_batch`) shingles and signs each batch without its
     boilerplate.  Only flat arrays outlive a batch.  ``map_fn(fn, *iterables)``
     runs the batches (default: the built-in ``map``; the flow passes one that
-    fans them out to Prefect tasks, on threads or Dask).
+    fans them out to Prefect tasks, on threads or Dask).  With ``texts`` (a
+    spill, see :func:`spill_stage`) each batch reads its own texts from disk.
     """
     run_all = map_fn or (lambda fn, *its: list(map(fn, *its)))
     report = StageReport("prepare", rows_in=ingested.documents.height)
+
+    def batch_texts(source: pl.Series | spill.TextSpill, lo: int, hi: int) -> pl.Series | spill.TextRows:
+        if isinstance(source, spill.TextSpill):
+            return spill.TextRows(source, np.arange(lo, hi, dtype=np.int64))
+        return source.slice(lo, hi - lo)
+
     with _timed(report):
-        texts = ingested.documents["text"]
-        batches = _batches(len(texts), config.batch_size)
+        source = texts if texts is not None else ingested.documents["text"]
+        batches = _batches(ingested.documents.height, config.batch_size)
         summaries = run_all(
-            summarize_batch, [texts.slice(lo, hi - lo) for lo, hi in batches], [lo for lo, _ in batches],
+            summarize_batch, [batch_texts(source, lo, hi) for lo, hi in batches], [lo for lo, _ in batches],
             [config.seed] * len(batches),
         )
         docs, rejects, keys = combine_summaries(ingested, summaries, config)
+        if texts is not None:
+            if docs.height < ingested.documents.height:  # too-short documents were set aside (as in combine_summaries)
+                counts = np.concatenate([b.n_tokens for b in sorted(summaries, key=lambda b: b.lo)])
+                texts = texts.take(np.flatnonzero(counts >= config.min_tokens))
+            source = texts
+        else:
+            source = docs["text"]
         batches = _batches(docs.height, config.batch_size)
+        n_tokens = docs["n_tokens"].to_numpy()
         parts = run_all(
-            shingle_batch, [docs["text"].slice(lo, hi - lo) for lo, hi in batches], [lo for lo, _ in batches],
-            [keys] * len(batches), [config] * len(batches),
+            shingle_batch, [batch_texts(source, lo, hi) for lo, hi in batches], [lo for lo, _ in batches],
+            [keys] * len(batches), [config] * len(batches), [n_tokens[lo:hi] for lo, hi in batches],
         )
-        prepared = assemble_prepared(docs, rejects, parts)
+        boilerplate_tokens = sum(p.n_boilerplate for p in parts)
+        prepared = replace(assemble_prepared(docs, rejects, parts), texts=texts)
         report.rows_out = docs.height
         report.stats = {
             "batches": len(batches),
             "rejected_too_short": int(ingested.documents.height - docs.height),
             "tokens": int(docs["n_tokens"].sum() or 0),
-            "boilerplate_tokens": sum(p.n_boilerplate for p in parts),
+            "boilerplate_tokens": boilerplate_tokens,
             **{f"{name}_shingles": int(len(sets.hashes)) for name, sets in prepared.views.items()},
         }
     return prepared, report
@@ -668,13 +733,37 @@ def assemble_tables(documents: pl.DataFrame, placement: pl.DataFrame, edges: pl.
     return Traced(out_docs.sort("cluster_id", "depth", "doc_id"), out_edges, clusters)
 
 
+def with_trace_texts(prepared: Prepared, cluster: np.ndarray, keys: np.ndarray | None) -> Prepared:
+    """``prepared`` with a ``text`` column holding just what trace reads, when its texts wait on disk.
+
+    Trace reads the members of multi-document clusters and, for word
+    frequencies (``keys`` given), :func:`direction.frequency_sample`'s
+    singletons; every other row gets a null.
+    """
+    if prepared.texts is None:
+        return prepared
+    n = len(cluster)
+    rows = np.flatnonzero(np.bincount(cluster, minlength=n)[cluster] > 1)
+    if keys is not None:
+        rows = np.union1d(rows, direction.frequency_sample(cluster, keys))
+    return replace(prepared, documents=prepared.documents.with_columns(prepared.texts.sparse(rows).alias("text")))
+
+
 def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> tuple[Traced, StageReport]:
-    """Completeness, origins, parents, depths and per-edge change statistics."""
+    """Completeness, origins, parents, depths and per-edge change statistics.
+
+    With texts on disk (``prepared.texts``) only the rows trace reads are
+    loaded, and the documents table comes out with null texts elsewhere:
+    :func:`restore_texts` puts them back.
+    """
     docs = prepared.documents
     report = StageReport("trace", rows_in=docs.height)
     with _timed(report):
         cluster = dense_clusters(linked.roots)
-        facts = corpus_facts(docs, cluster, config)
+        keys = doc_keys(docs["doc_id"]) if _published(docs) is None else None
+        prepared = with_trace_texts(prepared, cluster, keys)
+        docs = prepared.documents
+        facts = corpus_facts(docs, cluster, config, keys)
         traced = trace_clusters(prepared, linked.pairs, cluster, facts, config)
         is_origin = traced.placement.sort("row")["is_origin"].to_numpy()
         ids = fresh_cluster_ids(docs["doc_id"], cluster, is_origin)
@@ -834,16 +923,26 @@ def run(
             on_stage(report)
 
     ingested, r = ingest_stage(inputs, config)
+    ingested, texts = spill_stage(ingested, config)
+    r.stats["texts_on_disk"] = texts is not None
     note(r)
-    prepared, r = prepare_stage(ingested, config)
-    note(r)
-    if prepared.documents.height == 0:
-        traced = empty_trace(prepared)
-    else:
-        linked, r = link_stage(prepared, config)
+    try:
+        prepared, r = prepare_stage(ingested, config, texts=texts)
         note(r)
-        traced, r = trace_stage(prepared, linked, config)
-        note(r)
+        del ingested
+        if prepared.documents.height == 0:
+            traced = empty_trace(prepared)
+        else:
+            linked, r = link_stage(prepared, config)
+            note(r)
+            prepared.signatures.clear()  # link was their only reader: free them for trace
+            traced, r = trace_stage(prepared, linked, config)
+            note(r)
+        prepared.views.clear()
+        traced = restore_texts(traced, prepared)
+    finally:
+        if texts is not None:
+            texts.remove()
     info = run_info(config, inputs, prepared, traced, reports)
     _, r = write_stage(traced, prepared.rejects, out_dir, info)
     note(r)

@@ -56,7 +56,7 @@ FORMAT_VERSION = 1
 MANIFEST = "MANIFEST.json"
 LOCK = "LOCK"
 #: Options that do not change results and may differ between runs on one store.
-FREE_OPTIONS = ("batch_size",)
+FREE_OPTIONS = ("batch_size", "spill_over_mib")
 #: Flat per-document arrays of a segment, with their element types.
 RAGGED = {"words": np.uint32, "anchors": np.uint32, "line_keys": np.uint64, "boilerplate": np.int32}
 #: Per-document bookkeeping columns of a segment besides the input's own columns.

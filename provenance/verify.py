@@ -30,15 +30,13 @@ def _inter(hashes: np.ndarray, offsets: np.ndarray, x: int, y: int) -> int:  # p
     i, i_end = offsets[x], offsets[x + 1]
     j, j_end = offsets[y], offsets[y + 1]
     count = 0
+    # Branch-free merge: which side advances is data, not a jump the CPU must guess.
     while i < i_end and j < j_end:
-        if hashes[i] == hashes[j]:
-            count += 1
-            i += 1
-            j += 1
-        elif hashes[i] < hashes[j]:
-            i += 1
-        else:
-            j += 1
+        a = hashes[i]
+        b = hashes[j]
+        count += a == b
+        i += a <= b
+        j += b <= a
     return count
 
 

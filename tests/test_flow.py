@@ -69,14 +69,16 @@ def test_module_entry_point_runs_offline_and_quietly(tmp_path: Path) -> None:
 
 
 def test_flow_on_a_two_worker_dask_cluster_matches_the_single_process_run(harness, tmp_path: Path) -> None:
-    """Batches of 2 documents on a 2-worker LocalCluster give exactly the library's tables."""
+    """Batches of 2 documents on a 2-worker LocalCluster, texts read from disk by the workers, give exactly
+    the library's in-memory tables."""
     from flows.provenance_flow import flow_on
     from provenance import schemas
     from provenance.config import PipelineConfig
     from provenance.pipeline import run
 
     run([SEEDS], tmp_path / "local", PipelineConfig(batch_size=2))
-    flow_on("dask", workers=2)(inputs=[str(SEEDS)], out=str(tmp_path / "dask"), options={"batch_size": 2})
+    options = {"batch_size": 2, "spill_over_mib": 0}
+    flow_on("dask", workers=2)(inputs=[str(SEEDS)], out=str(tmp_path / "dask"), options=options)
     for name in schemas.TABLES:
         local = pl.read_parquet(tmp_path / "local" / f"{name}.parquet")
         dask = pl.read_parquet(tmp_path / "dask" / f"{name}.parquet")

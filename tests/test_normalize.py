@@ -489,3 +489,43 @@ def test_long_line_is_never_boilerplate(factory):
     # The paragraph's lines have no key at all.
     first_lines = np.searchsorted(toks.line_doc, np.arange(6))
     assert toks.line_key[first_lines].tolist() == [0] * 6
+
+
+# ---------------------------------------------------------------------------- summarize (pass 1, no token arrays)
+
+
+def test_summarize_equals_what_tokenize_reports():
+    from provenance.normalize import summarize
+
+    texts = pl.Series(
+        [
+            "Leave a Reply\n\nThe Serra river flooded 42 homes in Kellan, officials said on Monday evening after the storm.",
+            "",
+            "\uff30\uff4f\uff52\uff54\uff56\uff41\uff4c\uff45 \u00b4bridge\u00b4\n\n\nshort line\n" + "word " * 30,
+            "\U0001d40f\U0001d428\U0001d42b\U0001d42d",
+            None,
+        ],
+        dtype=pl.String,
+    )
+    toks = tokenize(texts, 7)
+    out = summarize(texts, 7)
+    assert out.n_tokens.tolist() == toks.n_tokens.tolist()
+    assert out.content_hash.tolist() == toks.content_hash.tolist()
+    short = toks.line_key != 0
+    first_line = np.searchsorted(toks.line_doc, np.arange(len(texts)))
+    assert out.line_doc.tolist() == toks.line_doc[short].tolist()
+    assert out.line_key.tolist() == toks.line_key[short].tolist()
+    assert out.line_ordinal.tolist() == (np.flatnonzero(short) - first_line[toks.line_doc[short]]).tolist()
+
+
+def test_nfkc_is_applied_exactly_to_the_texts_that_need_it():
+    # Mixed batch: the NFKC path for some texts must not change the others' tokens.
+    plain = ["Portvale bridge reopens", "caf\u00e9 \u00b4quoted\u00b4"]
+    special = ["\uff30\uff4f\uff52\uff54\uff56\uff41\uff4c\uff45 bridge", "\U0001d40f\U0001d428\U0001d42b\U0001d42d bridge"]
+    together = tokenize(pl.Series(plain + special), 1)
+    for i, text in enumerate(plain + special):
+        alone = tokenize(pl.Series([text]), 1)
+        assert together.hash[together.doc == i].tolist() == alone.hash.tolist()
+    # Full-width and mathematical bold letters read as plain letters.
+    assert together.hash[together.doc == 2][0] == together.hash[together.doc == 0][0]
+    assert together.hash[together.doc == 3][0] == tokenize(pl.Series(["port"]), 1).hash[0]

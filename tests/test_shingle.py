@@ -252,3 +252,50 @@ def test_word_ngram_length_is_honoured(n):
 def test_anchor_ngram_length_is_honoured(n):
     text = "Mayor Elena Marquez closed the Halden Bridge in 2024"  # 6 anchors
     assert views(text, anchor_ngram=n)["anchors"].sizes().tolist() == [6 - n + 1]
+
+
+# ---------------------------------------------------------------------------- fused text -> views
+
+_MIXED = [
+    "Portvale Mayor Ana Reyes said on Monday the bridge would reopen.\nLeave a Reply\nShare this",
+    "SHARE THIS ARTICLE NOW PLEASE\nThe Serra river flooded 42 homes in Kellan.\nLeave a Reply",
+    "\uff30\uff4f\uff52\uff54\uff56\uff41\uff4c\uff45 mayor \ufb01nal Cafe\u0301 caf\u00e9 \u00b4quoted\u00b4 text",
+    "Leave a Reply\nShare this\n",  # boilerplate only
+    "",
+    "of the in the and",  # stopwords only: no informative word n-gram
+    "\U0001d40f\U0001d428\U0001d42b\U0001d42d mayor Reyes",  # mathematical bold letters
+    "x",
+]
+
+
+@pytest.mark.parametrize("word_ngram,anchor_ngram", [(2, 2), (3, 1), (1, 3)])
+def test_text_views_equal_views_of_the_token_arrays(word_ngram, anchor_ngram):
+    from provenance.normalize import summarize
+    from provenance.shingle import text_views
+
+    texts = pl.Series(_MIXED * 2, dtype=pl.String)
+    toks = tokenize(texts, SEED)
+    keys = boilerplate_keys(toks.line_doc, toks.line_key, 3)
+    assert len(keys) == 2  # "Leave a Reply", "Share this"
+    flagged = boilerplate_tokens(toks, keys)
+    expected = shingle_views(toks, len(texts), word_ngram=word_ngram, anchor_ngram=anchor_ngram, boilerplate=flagged)
+    out = text_views(texts, summarize(texts, SEED).n_tokens, keys, seed=SEED, word_ngram=word_ngram, anchor_ngram=anchor_ngram)
+    for name in ("words", "anchors"):
+        assert out.views[name].offsets.tolist() == expected[name].offsets.tolist(), name
+        assert out.views[name].hashes.tolist() == expected[name].hashes.tolist(), name
+    assert out.boilerplate_tokens == int(flagged.sum())
+    # Boilerplate lines as ordinals among each document's lines with tokens.
+    first_line = np.searchsorted(toks.line_doc, np.arange(len(texts)))
+    lines = np.flatnonzero(boilerplate_tokens(toks, keys)[np.searchsorted(toks.line, np.arange(len(toks.line_doc)))])
+    assert out.boilerplate_lines.sizes().sum() == len(lines)
+    assert out.boilerplate_lines.hashes.tolist() == (lines - first_line[toks.line_doc[lines]]).tolist()
+
+
+def test_text_views_refuses_token_counts_that_do_not_match_the_texts():
+    from provenance.shingle import text_views
+
+    texts = pl.Series(["one two three four", "five six"])
+    with pytest.raises(ValueError, match="n_tokens does not match text 0"):
+        text_views(texts, np.array([2, 2]), np.zeros(0, np.uint64), seed=SEED, word_ngram=2, anchor_ngram=2)
+    with pytest.raises(ValueError, match="one token count per text"):
+        text_views(texts, np.array([4]), np.zeros(0, np.uint64), seed=SEED, word_ngram=2, anchor_ngram=2)

@@ -1,0 +1,127 @@
+"""Texts on disk while the middle stages run, so a big corpus fits in memory.
+
+A million news articles are about 3.5 GiB of text, as much again as their
+shingle views and signatures together; holding all three at once is what
+would push a run past 8 GiB.  Yet the texts are needed only a batch at a time
+(``prepare``), for the members of multi-document clusters (``trace``, about a
+fifth of a news crawl) and at the very end (the ``documents`` table).
+
+:class:`TextSpill` writes the text column once to a Parquet file whose row
+groups are the prepare batches (LZ4: cheap to write and to read back) and
+answers those three kinds of request from it.  Results are identical with and
+without a spill; ``PipelineConfig.spill_over_mib`` decides when to use one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+
+@dataclass(frozen=True)
+class TextSpill:
+    """The texts of a corpus in ``path``: row ``i`` is file row ``index[i]`` (or ``i`` without an index)."""
+
+    path: Path
+    n_file: int
+    index: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.n_file if self.index is None else len(self.index)
+
+    def take(self, rows: np.ndarray) -> "TextSpill":
+        """The spill seen through ``rows`` (ascending): e.g. the documents kept after some were set aside."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return TextSpill(self.path, self.n_file, rows if self.index is None else self.index[rows])
+
+    def _file_rows(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows if self.index is None else self.index[rows]
+
+    def slice(self, lo: int, length: int) -> pl.Series:
+        """Texts of rows ``lo .. lo + length`` (only the row groups holding them are read)."""
+        return self.gather(np.arange(lo, min(len(self), lo + length), dtype=np.int64))
+
+    def gather(self, rows: np.ndarray) -> pl.Series:
+        """Texts of ``rows`` (ascending), reading only the span they cover, or streaming the file when sparse."""
+        wanted = self._file_rows(rows)
+        if len(wanted) == 0:
+            return pl.Series("text", [], dtype=pl.String)
+        if len(wanted) > 1 and (np.diff(wanted) <= 0).any():
+            raise ValueError("TextSpill.gather needs strictly ascending rows")
+        first, span = int(wanted[0]), int(wanted[-1] - wanted[0]) + 1
+        if span <= 4 * len(wanted):
+            texts = pl.scan_parquet(self.path).slice(first, span).collect()["text"]
+            return texts if span == len(wanted) else texts.gather(wanted - first)
+        keep = pl.Series("row", wanted, dtype=pl.UInt32)
+        return (
+            pl.scan_parquet(self.path).with_row_index("row").filter(pl.col("row").is_in(keep))
+            .select("text").collect(engine="streaming")["text"]
+        )
+
+    def sparse(self, rows: np.ndarray) -> pl.Series:
+        """A full-length text column holding the texts of ``rows`` (ascending) and nulls elsewhere."""
+        rows = np.asarray(rows, dtype=np.int64)
+        index = pl.DataFrame({"row": rows, "text": self.gather(rows)})
+        full = pl.DataFrame({"row": np.arange(len(self), dtype=np.int64)})
+        return full.join(index, on="row", how="left", maintain_order="left")["text"]
+
+    def load(self) -> pl.Series:
+        """Every text, in row order."""
+        texts = pl.read_parquet(self.path, columns=["text"])["text"]
+        return texts if self.index is None else texts.gather(self.index)
+
+    def remove(self) -> None:
+        """Delete the spill file and its folder."""
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class TextRows:
+    """Some rows of a spill, read when a batch runs (small to pass to a task; the texts stay on disk)."""
+
+    spill: TextSpill
+    rows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def read(self) -> pl.Series:
+        return self.spill.gather(self.rows)
+
+
+def texts_of(texts: pl.Series | TextRows) -> pl.Series:
+    """``texts`` itself, or the texts a :class:`TextRows` points at."""
+    return texts.read() if isinstance(texts, TextRows) else texts
+
+
+def spill_texts(texts: pl.Series, rows_per_group: int, folder: Path | None = None) -> TextSpill:
+    """Write ``texts`` to a fresh folder (under ``folder``, default the system temp) and return the spill.
+
+    Row groups of ``rows_per_group`` rows: a prepare batch is one row group.
+    """
+    if folder is not None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    where = Path(tempfile.mkdtemp(prefix="provenance-texts-", dir=folder))
+    path = where / "texts.parquet"
+    pl.DataFrame({"text": texts}).write_parquet(
+        path, compression="lz4", row_group_size=max(1, rows_per_group), statistics=False
+    )
+    return TextSpill(path, len(texts))
+
+
+def text_bytes(texts: pl.Series) -> int:
+    """UTF-8 bytes of all texts: what holding them costs."""
+    return int(texts.str.len_bytes().sum() or 0)
+
+
+def default_folder() -> Path | None:
+    """``PROVENANCE_SPILL_DIR`` if set (e.g. a fast local disk), else the system temp folder."""
+    value = os.environ.get("PROVENANCE_SPILL_DIR")
+    return Path(value) if value else None

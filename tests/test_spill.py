@@ -1,0 +1,101 @@
+"""spill: texts on disk while the middle stages run; the same tables as a run that keeps them in memory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from provenance import pipeline
+from provenance.config import PipelineConfig
+from provenance.spill import TextRows, TextSpill, spill_texts, texts_of
+
+TABLES = ("documents", "clusters", "edges", "rejects")
+
+
+@pytest.fixture
+def spilled(tmp_path: Path) -> TextSpill:
+    texts = pl.Series("text", [f"text number {i}" for i in range(250)])
+    return spill_texts(texts, 40, tmp_path)
+
+
+def test_slice_gather_and_load_read_back_the_texts(spilled: TextSpill):
+    assert len(spilled) == 250
+    assert spilled.slice(38, 4).to_list() == [f"text number {i}" for i in (38, 39, 40, 41)]
+    assert spilled.slice(248, 10).to_list() == ["text number 248", "text number 249"]
+    # Dense and sparse requests take different read paths; both give the rows asked for.
+    assert spilled.gather(np.array([5, 6, 8])).to_list() == ["text number 5", "text number 6", "text number 8"]
+    assert spilled.gather(np.array([0, 249])).to_list() == ["text number 0", "text number 249"]
+    assert spilled.gather(np.array([], dtype=np.int64)).to_list() == []
+    assert spilled.load().to_list() == [f"text number {i}" for i in range(250)]
+    with pytest.raises(ValueError, match="ascending"):
+        spilled.gather(np.array([3, 1]))
+
+
+def test_take_renumbers_rows_and_sparse_fills_the_rest_with_nulls(spilled: TextSpill):
+    kept = spilled.take(np.array([1, 5, 7, 200]))
+    assert len(kept) == 4
+    assert kept.slice(1, 2).to_list() == ["text number 5", "text number 7"]
+    assert kept.load().to_list() == ["text number 1", "text number 5", "text number 7", "text number 200"]
+    assert kept.sparse(np.array([0, 3])).to_list() == ["text number 1", None, None, "text number 200"]
+    rows = TextRows(kept, np.array([2, 3]))
+    assert len(rows) == 2 and texts_of(rows).to_list() == ["text number 7", "text number 200"]
+
+
+def test_remove_deletes_the_spill_folder(spilled: TextSpill):
+    folder = spilled.path.parent
+    assert folder.exists()
+    spilled.remove()
+    assert not folder.exists()
+
+
+def _corpus(tmp_path: Path, factory, dated: bool) -> Path:
+    """Clusters, singletons, a too-short text, an empty one and a duplicate id: every row-mapping case."""
+    rows = []
+    for story in range(4):
+        base = factory.make_article(story)
+        versions = [base, factory.truncate(base, 0.6), factory.spin(base, 0.3, seed=story), factory.noisy_copy(base)]
+        rows += [{"id": f"s{story}-{k}", "text": text} for k, text in enumerate(versions)]
+    rows += [{"id": f"single-{k}", "text": factory.make_article(10 + k)} for k in range(3)]
+    rows += [{"id": "short", "text": "too few words"}, {"id": "blank", "text": "   "}, {"id": "s0-0", "text": "dup id"}]
+    if dated:
+        for i, row in enumerate(rows):
+            row["published_at"] = f"2024-01-{1 + i % 28:02d}T08:00:00"
+    path = tmp_path / ("dated.jsonl" if dated else "corpus.jsonl")
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("dated", [False, True], ids=["word-frequencies", "dates"])
+def test_a_spilled_run_writes_the_same_tables(tmp_path: Path, factory, dated: bool):
+    corpus = _corpus(tmp_path, factory, dated)
+    in_memory = pipeline.run([corpus], tmp_path / "memory", PipelineConfig())
+    on_disk = pipeline.run([corpus], tmp_path / "disk", PipelineConfig(spill_over_mib=0))
+    assert in_memory.info["stages"]["ingest"]["texts_on_disk"] is False
+    assert on_disk.info["stages"]["ingest"]["texts_on_disk"] is True
+    assert on_disk.rejects.height == 2 + 1  # too short, blank, duplicate id
+    assert (on_disk.documents["text"].null_count(), on_disk.documents.height) == (0, 19)
+    assert int((on_disk.clusters["size"] > 1).sum()) == 4
+    for table in TABLES:
+        a = pl.read_parquet(tmp_path / "memory" / f"{table}.parquet")
+        b = pl.read_parquet(tmp_path / "disk" / f"{table}.parquet")
+        assert a.equals(b), table
+
+
+def test_the_spill_folder_is_removed_after_the_run(tmp_path: Path, factory, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PROVENANCE_SPILL_DIR", str(tmp_path / "spill"))
+    pipeline.run([_corpus(tmp_path, factory, False)], tmp_path / "out", PipelineConfig(spill_over_mib=0))
+    assert (tmp_path / "spill").is_dir() and not any((tmp_path / "spill").iterdir())
+
+
+def test_small_corpora_keep_their_texts_in_memory(tmp_path: Path, factory):
+    ingested, _ = pipeline.ingest_stage([_corpus(tmp_path, factory, False)], PipelineConfig())
+    same, texts = pipeline.spill_stage(ingested, PipelineConfig())
+    assert texts is None and same is ingested
+    moved, texts = pipeline.spill_stage(ingested, PipelineConfig(spill_over_mib=0), tmp_path / "spill")
+    assert texts is not None and "text" not in moved.documents.columns
+    assert moved.documents["n_chars"].to_list() == ingested.documents["text"].str.len_chars().to_list()
+    assert texts.load().to_list() == ingested.documents["text"].to_list()
