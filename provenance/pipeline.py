@@ -41,6 +41,8 @@ PREFILTER_SIGMAS = 4.0
 BOILERPLATE_MIN_DOCS = 3
 #: Word n-gram length of the parent-choice shingles (all tokens, boilerplate kept).
 LINEAGE_NGRAM = 3
+#: Documents per batch of ``orient``: its per-word Python objects cost ~60 KiB a document.
+ORIENT_BATCH = 5_000
 
 
 @dataclass
@@ -514,7 +516,7 @@ def orient(
     texts = prepared.documents["text"]
     boilerplate = prepared.boilerplate if prepared.boilerplate is not None else pl.DataFrame(schema={"doc": pl.UInt32, "line": pl.Int32})
     members = np.flatnonzero(sizes[cluster] > 1)
-    batches = _cluster_batches(cluster, members, config.batch_size)
+    batches = _cluster_batches(cluster, members, min(config.batch_size, ORIENT_BATCH))
     rank = rank.copy()
     depth = np.zeros(n)
     for rows in batches:

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from provenance.errors import ProvenanceError
+
 
 @dataclass(frozen=True)
 class TextSpill:
@@ -93,6 +95,11 @@ class TextRows:
         return len(self.rows)
 
     def read(self) -> pl.Series:
+        if not self.spill.path.exists():  # e.g. a Dask worker on another machine
+            raise ProvenanceError(
+                f"texts spilled to {self.spill.path} are not visible here: set PROVENANCE_SPILL_DIR to a folder "
+                "every worker can read, or raise --spill-over-mib above the corpus' size"
+            )
         return self.spill.gather(self.rows)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from provenance import pipeline
 from provenance.config import PipelineConfig
+from provenance.errors import ProvenanceError
 from provenance.spill import TextRows, TextSpill, spill_texts, texts_of
 
 TABLES = ("documents", "clusters", "edges", "rejects")
@@ -48,8 +49,12 @@ def test_take_renumbers_rows_and_sparse_fills_the_rest_with_nulls(spilled: TextS
 def test_remove_deletes_the_spill_folder(spilled: TextSpill):
     folder = spilled.path.parent
     assert folder.exists()
+    rows = TextRows(spilled, np.array([0]))
     spilled.remove()
     assert not folder.exists()
+    # A worker that cannot see the spill (another machine) gets a line saying what to set.
+    with pytest.raises(ProvenanceError, match="PROVENANCE_SPILL_DIR"):
+        rows.read()
 
 
 def _corpus(tmp_path: Path, factory, dated: bool) -> Path:
