@@ -86,11 +86,10 @@ def run_provenance(corpus: Path, out_dir: Path, config: PipelineConfig) -> tuple
     # The stages as ``pipeline.run`` chains them, memory hand-offs included.
     with stage(rows, "provenance", "ingest", n):
         ingested, _ = pipeline.ingest_stage([corpus], config)
-        ingested, texts = pipeline.spill_stage(ingested, config)
+    with stage(rows, "provenance", "prepare", n):
+        prepared, _ = pipeline.prepare_stage(ingested, config)
+    del ingested
     try:
-        with stage(rows, "provenance", "prepare", n):
-            prepared, _ = pipeline.prepare_stage(ingested, config, texts=texts)
-        del ingested
         with stage(rows, "provenance", "link", n):
             linked, _ = pipeline.link_stage(prepared, config)
         prepared.signatures.clear()
@@ -103,9 +102,9 @@ def run_provenance(corpus: Path, out_dir: Path, config: PipelineConfig) -> tuple
             info = pipeline.run_info(config, [corpus], prepared, traced, [])
             pipeline.write_stage(traced, prepared.rejects, out_dir, info)
     finally:
-        if texts is not None:
-            texts.remove()
-    return rows, edges, texts is not None
+        if prepared.texts is not None:
+            prepared.texts.remove()
+    return rows, edges, prepared.texts is not None
 
 
 def run_naive(corpus: Path, n_docs: int, num_perm: int = 128, threshold: float = 0.5) -> list[dict[str, Any]]:

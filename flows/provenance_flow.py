@@ -132,14 +132,12 @@ def _map_on_task_runner(fn: Any, *iterables: Any) -> list[Any]:
     return [future.result() for future in futures]
 
 
-def prepare_task(
-    ingested: Ingested, config: PipelineConfig, texts: spill.TextSpill | None = None
-) -> tuple[pipeline.Prepared, pipeline.StageReport]:
+def prepare_task(ingested: Ingested, config: PipelineConfig) -> tuple[pipeline.Prepared, pipeline.StageReport]:
     """The prepare stage, its batches fanned out as tasks (``config.batch_size`` documents each).
 
-    With texts on disk, a batch task gets the rows to read, not the texts.
+    With texts on disk (a big corpus), a pass-2 batch task gets the rows to read, not the texts.
     """
-    result, report = pipeline.prepare_stage(ingested, config, map_fn=_map_on_task_runner, texts=texts)
+    result, report = pipeline.prepare_stage(ingested, config, map_fn=_map_on_task_runner)
     _log(report)
     return result, report
 
@@ -210,11 +208,9 @@ def provenance_flow(
     else:
         schemas.check_output_dir(out_dir)
         ingested, r_ingest = ingest_task(paths_in, config)
-        ingested, texts = pipeline.spill_stage(ingested, config)
-        r_ingest.stats["texts_on_disk"] = texts is not None
+        prepared, r_prepare = prepare_task(ingested, config)
+        del ingested
         try:
-            prepared, r_prepare = prepare_task(ingested, config, texts)
-            del ingested
             if prepared.documents.height == 0:
                 traced, reports = pipeline.empty_trace(prepared), [r_ingest, r_prepare]
             else:
@@ -225,8 +221,8 @@ def provenance_flow(
             prepared.views.clear()
             traced = pipeline.restore_texts(traced, prepared)
         finally:
-            if texts is not None:
-                texts.remove()
+            if prepared.texts is not None:
+                prepared.texts.remove()
         info = pipeline.run_info(config, paths_in, prepared, traced, reports)
         paths = write_task(traced, prepared.rejects, out_dir, info)
         paths["report"] = report_task(out_dir)

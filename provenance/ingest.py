@@ -40,9 +40,13 @@ LINE = "__provenance_line"
 BASE_SCHEMA = pl.Schema({"doc_id": pl.String, "text": pl.String, "title": pl.String, "source": pl.String})
 
 
-@dataclass(frozen=True)
+@dataclass
 class Ingested:
-    """Accepted documents (``doc_id, text, title, source, *metadata``) and rejects."""
+    """Accepted documents (``doc_id, text, title, source, *metadata``) and rejects.
+
+    Mutable on purpose: ``pipeline.prepare_stage`` takes the texts out of a
+    big corpus once it has written them to disk.
+    """
 
     documents: pl.DataFrame
     rejects: pl.DataFrame

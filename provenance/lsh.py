@@ -27,6 +27,7 @@ from datasketch.lsh import _optimal_param
 
 from provenance.minhash import EMPTY
 from provenance.normalize import _mix as _fmix64
+from provenance.normalize import sorted_member
 from provenance.shingle import _GOLDEN, fmix64
 
 PAIRS_SCHEMA = pl.Schema({"a": pl.UInt32, "b": pl.UInt32})
@@ -209,7 +210,8 @@ def candidate_pairs(
         if len(chunk_pairs):
             fresh = sorted_unique(chunk_pairs)
             if accept is not None:
-                fresh = accept(fresh)
+                # A near-duplicate collides again in most chunks: what was accepted once stays accepted.
+                fresh = accept(fresh[~sorted_member(fresh, found)])
             found = sorted_unique(np.concatenate([found, fresh]))
     if len(found) == 0:
         return pl.DataFrame(schema=PAIRS_SCHEMA)

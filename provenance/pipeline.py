@@ -41,8 +41,9 @@ PREFILTER_SIGMAS = 4.0
 BOILERPLATE_MIN_DOCS = 3
 #: Word n-gram length of the parent-choice shingles (all tokens, boilerplate kept).
 LINEAGE_NGRAM = 3
-#: Documents per batch of ``orient``: its per-word Python objects cost ~60 KiB a document.
-ORIENT_BATCH = 5_000
+#: Documents (or edges) per batch of the trace steps that hold Python objects per word
+#: (``orient``, edge statistics): ~60 KiB a document, so a batch stays near 300 MiB.
+WORDS_BATCH = 5_000
 
 
 @dataclass
@@ -113,27 +114,18 @@ def ingest_stage(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, 
     return result, report
 
 
-def spill_stage(ingested: Ingested, config: PipelineConfig, folder: Path | None = None) -> tuple[Ingested, spill.TextSpill | None]:
-    """Move the texts to disk when they exceed ``config.spill_over_mib`` (see ``provenance.spill``).
-
-    Returns the documents without their ``text`` column (with ``n_chars``,
-    which needs it) and the spill, or the input unchanged and ``None``.
-    """
-    texts = ingested.documents["text"]
-    if ingested.documents.height == 0 or spill.text_bytes(texts) <= config.spill_over_mib * 2**20:
-        return ingested, None
-    spilled = spill.spill_texts(texts, config.batch_size, folder if folder is not None else spill.default_folder())
-    documents = ingested.documents.with_columns(pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars")).drop("text")
-    return replace(ingested, documents=documents), spilled
-
-
 def restore_texts(traced: Traced, prepared: Prepared) -> Traced:
-    """The documents table with every text again, after a run whose texts waited on disk."""
+    """The documents table with every text again, after a run whose texts waited on disk.
+
+    ``traced`` is updated in place (and returned): trace's partial texts are
+    dropped before the full ones are read, so both never take memory at once.
+    """
     if prepared.texts is None:
         return traced
+    traced.documents = traced.documents.drop("text", strict=False)
     texts = pl.DataFrame({"doc_id": prepared.documents["doc_id"], "text": prepared.texts.load()})
-    documents = traced.documents.drop("text", strict=False).join(texts, on="doc_id", how="left", maintain_order="left")
-    return replace(traced, documents=documents)
+    traced.documents = traced.documents.join(texts, on="doc_id", how="left", maintain_order="left")
+    return traced
 
 
 # ---------------------------------------------------------------------------- prepare
@@ -225,8 +217,7 @@ def combine_summaries(
     docs = docs.with_columns(
         pl.Series("content_hash", [f"{h:016x}" for h in content[keep].tolist()], dtype=pl.String),
         pl.Series("n_tokens", n_tokens[keep], dtype=pl.Int32),
-        # Counted before a spill took the texts away (``spill_stage``).
-        pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars") if "text" in docs.columns else pl.col("n_chars"),
+        pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars"),
     )
     return docs, rejects, keys
 
@@ -280,7 +271,7 @@ def prepare_stage(
     config: PipelineConfig,
     *,
     map_fn: Callable[..., list[Any]] | None = None,
-    texts: spill.TextSpill | None = None,
+    spill_folder: Path | None = None,
 ) -> tuple[Prepared, StageReport]:
     """Normalise, drop boilerplate lines, shingle every view and sign it, batch by batch.
 
@@ -291,46 +282,54 @@ def prepare_stage(
     (:func:`shingle_batch`) shingles and signs each batch without its
     boilerplate.  Only flat arrays outlive a batch.  ``map_fn(fn, *iterables)``
     runs the batches (default: the built-in ``map``; the flow passes one that
-    fans them out to Prefect tasks, on threads or Dask).  With ``texts`` (a
-    spill, see :func:`spill_stage`) each batch reads its own texts from disk.
+    fans them out to Prefect tasks, on threads or Dask).
+
+    Texts over ``config.spill_over_mib`` go to disk between the passes
+    (``provenance.spill``, in ``spill_folder``): they leave ``ingested`` and
+    the documents frame, pass 2's batches read their own rows back, and
+    ``Prepared.texts`` holds the spill (the caller removes it when done).
     """
     run_all = map_fn or (lambda fn, *its: list(map(fn, *its)))
     report = StageReport("prepare", rows_in=ingested.documents.height)
-
-    def batch_texts(source: pl.Series | spill.TextSpill, lo: int, hi: int) -> pl.Series | spill.TextRows:
-        if isinstance(source, spill.TextSpill):
-            return spill.TextRows(source, np.arange(lo, hi, dtype=np.int64))
-        return source.slice(lo, hi - lo)
-
     with _timed(report):
-        source = texts if texts is not None else ingested.documents["text"]
-        batches = _batches(ingested.documents.height, config.batch_size)
+        texts = ingested.documents["text"]
+        batches = _batches(len(texts), config.batch_size)
         summaries = run_all(
-            summarize_batch, [batch_texts(source, lo, hi) for lo, hi in batches], [lo for lo, _ in batches],
+            summarize_batch, [texts.slice(lo, hi - lo) for lo, hi in batches], [lo for lo, _ in batches],
             [config.seed] * len(batches),
         )
+        del texts
         docs, rejects, keys = combine_summaries(ingested, summaries, config)
-        if texts is not None:
-            if docs.height < ingested.documents.height:  # too-short documents were set aside (as in combine_summaries)
-                counts = np.concatenate([b.n_tokens for b in sorted(summaries, key=lambda b: b.lo)])
-                texts = texts.take(np.flatnonzero(counts >= config.min_tokens))
-            source = texts
-        else:
-            source = docs["text"]
-        batches = _batches(docs.height, config.batch_size)
-        n_tokens = docs["n_tokens"].to_numpy()
-        parts = run_all(
-            shingle_batch, [batch_texts(source, lo, hi) for lo, hi in batches], [lo for lo, _ in batches],
-            [keys] * len(batches), [config] * len(batches), [n_tokens[lo:hi] for lo, hi in batches],
-        )
-        boilerplate_tokens = sum(p.n_boilerplate for p in parts)
-        prepared = replace(assemble_prepared(docs, rejects, parts), texts=texts)
+        spilled = None
+        if docs.height and spill.text_bytes(docs["text"]) > config.spill_over_mib * 2**20:
+            spilled = spill.spill_texts(docs["text"], config.batch_size, spill_folder or spill.default_folder())
+            docs = docs.drop("text")
+            ingested.documents = ingested.documents.drop("text")  # the texts now live on disk only
+        try:
+            batches = _batches(docs.height, config.batch_size)
+            n_tokens = docs["n_tokens"].to_numpy()
+            batch_texts = [
+                spill.TextRows(spilled, np.arange(lo, hi, dtype=np.int64)) if spilled else docs["text"].slice(lo, hi - lo)
+                for lo, hi in batches
+            ]
+            parts = run_all(
+                shingle_batch, batch_texts, [lo for lo, _ in batches],
+                [keys] * len(batches), [config] * len(batches), [n_tokens[lo:hi] for lo, hi in batches],
+            )
+            del batch_texts
+            boilerplate_tokens = sum(p.n_boilerplate for p in parts)
+            prepared = replace(assemble_prepared(docs, rejects, parts), texts=spilled)
+        except BaseException:
+            if spilled is not None:
+                spilled.remove()
+            raise
         report.rows_out = docs.height
         report.stats = {
             "batches": len(batches),
             "rejected_too_short": int(ingested.documents.height - docs.height),
             "tokens": int(docs["n_tokens"].sum() or 0),
             "boilerplate_tokens": boilerplate_tokens,
+            "texts_on_disk": spilled is not None,
             **{f"{name}_shingles": int(len(sets.hashes)) for name, sets in prepared.views.items()},
         }
     return prepared, report
@@ -382,8 +381,7 @@ def link_stage(prepared: Prepared, config: PipelineConfig, known: KnownPairs | N
         seen = {"candidates": 0, "verified_exactly": 0}
 
         def passes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            contained, jaccard = verify.pair_scores(views, a, b, MIN_ANCHOR_SET)
-            return (contained >= config.min_containment) & (jaccard >= config.min_jaccard)
+            return verify.pairs_pass(views, a, b, MIN_ANCHOR_SET, config.min_containment, config.min_jaccard)
 
         def accept(packed: np.ndarray) -> np.ndarray:
             seen["candidates"] += len(packed)
@@ -398,8 +396,9 @@ def link_stage(prepared: Prepared, config: PipelineConfig, known: KnownPairs | N
             a, b = lsh.unpack(packed)
             hopeful = np.zeros(len(a), dtype=bool)
             for name in ("words", "anchors"):
-                estimate, error = verify.estimated_containment(prepared.signatures[name], views[name].sizes(), a, b)
-                hopeful |= estimate + PREFILTER_SIGMAS * error >= config.min_containment
+                verify.hopeful_pairs(
+                    prepared.signatures[name], views[name].sizes(), a, b, config.min_containment, PREFILTER_SIGMAS, hopeful
+                )
             seen["verified_exactly"] += int(hopeful.sum())
             kept = np.flatnonzero(hopeful)
             return packed[kept[passes(a[kept], b[kept])]]
@@ -516,7 +515,7 @@ def orient(
     texts = prepared.documents["text"]
     boilerplate = prepared.boilerplate if prepared.boilerplate is not None else pl.DataFrame(schema={"doc": pl.UInt32, "line": pl.Int32})
     members = np.flatnonzero(sizes[cluster] > 1)
-    batches = _cluster_batches(cluster, members, min(config.batch_size, ORIENT_BATCH))
+    batches = _cluster_batches(cluster, members, min(config.batch_size, WORDS_BATCH))
     rank = rank.copy()
     depth = np.zeros(n)
     for rows in batches:
@@ -674,11 +673,9 @@ def trace_clusters(
         c_in_p = np.where(sc > 0, inter / sc, 0.0)
         p_in_c = np.where(sp > 0, inter / sp, 0.0)
     edge_rows = parents.select("parent", "child")
+    size = min(config.batch_size, WORDS_BATCH)
     stats = pl.concat(
-        [
-            changes.edge_changes(edge_rows.slice(lo, config.batch_size), docs["text"])
-            for lo in range(0, max(edge_rows.height, 1), config.batch_size)
-        ]
+        [changes.edge_changes(edge_rows.slice(lo, size), docs["text"]) for lo in range(0, max(edge_rows.height, 1), size)]
     )
     edges = pl.DataFrame(
         {
@@ -925,13 +922,11 @@ def run(
             on_stage(report)
 
     ingested, r = ingest_stage(inputs, config)
-    ingested, texts = spill_stage(ingested, config)
-    r.stats["texts_on_disk"] = texts is not None
     note(r)
+    prepared, r = prepare_stage(ingested, config)
+    note(r)
+    del ingested
     try:
-        prepared, r = prepare_stage(ingested, config, texts=texts)
-        note(r)
-        del ingested
         if prepared.documents.height == 0:
             traced = empty_trace(prepared)
         else:
@@ -943,8 +938,8 @@ def run(
         prepared.views.clear()
         traced = restore_texts(traced, prepared)
     finally:
-        if texts is not None:
-            texts.remove()
+        if prepared.texts is not None:
+            prepared.texts.remove()
     info = run_info(config, inputs, prepared, traced, reports)
     _, r = write_stage(traced, prepared.rejects, out_dir, info)
     note(r)

@@ -3,8 +3,9 @@
 A million news articles are about 3.5 GiB of text, as much again as their
 shingle views and signatures together; holding all three at once is what
 would push a run past 8 GiB.  Yet the texts are needed only a batch at a time
-(``prepare``), for the members of multi-document clusters (``trace``, about a
-fifth of a news crawl) and at the very end (the ``documents`` table).
+(pass 2 of ``prepare``), for the members of multi-document clusters
+(``trace``, about a fifth of a news crawl) and at the very end (the
+``documents`` table).
 
 :class:`TextSpill` writes the text column once to a Parquet file whose row
 groups are the prepare batches (LZ4: cheap to write and to read back) and
@@ -28,40 +29,30 @@ from provenance.errors import ProvenanceError
 
 @dataclass(frozen=True)
 class TextSpill:
-    """The texts of a corpus in ``path``: row ``i`` is file row ``index[i]`` (or ``i`` without an index)."""
+    """The texts of a corpus in ``path``, row ``i`` being document row ``i``."""
 
     path: Path
-    n_file: int
-    index: np.ndarray | None = None
+    n: int
 
     def __len__(self) -> int:
-        return self.n_file if self.index is None else len(self.index)
-
-    def take(self, rows: np.ndarray) -> "TextSpill":
-        """The spill seen through ``rows`` (ascending): e.g. the documents kept after some were set aside."""
-        rows = np.asarray(rows, dtype=np.int64)
-        return TextSpill(self.path, self.n_file, rows if self.index is None else self.index[rows])
-
-    def _file_rows(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.int64)
-        return rows if self.index is None else self.index[rows]
+        return self.n
 
     def slice(self, lo: int, length: int) -> pl.Series:
         """Texts of rows ``lo .. lo + length`` (only the row groups holding them are read)."""
-        return self.gather(np.arange(lo, min(len(self), lo + length), dtype=np.int64))
+        return self.gather(np.arange(lo, min(self.n, lo + length), dtype=np.int64))
 
     def gather(self, rows: np.ndarray) -> pl.Series:
         """Texts of ``rows`` (ascending), reading only the span they cover, or streaming the file when sparse."""
-        wanted = self._file_rows(rows)
-        if len(wanted) == 0:
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
             return pl.Series("text", [], dtype=pl.String)
-        if len(wanted) > 1 and (np.diff(wanted) <= 0).any():
+        if len(rows) > 1 and (np.diff(rows) <= 0).any():
             raise ValueError("TextSpill.gather needs strictly ascending rows")
-        first, span = int(wanted[0]), int(wanted[-1] - wanted[0]) + 1
-        if span <= 4 * len(wanted):
+        first, span = int(rows[0]), int(rows[-1] - rows[0]) + 1
+        if span <= 4 * len(rows):
             texts = pl.scan_parquet(self.path).slice(first, span).collect()["text"]
-            return texts if span == len(wanted) else texts.gather(wanted - first)
-        keep = pl.Series("row", wanted, dtype=pl.UInt32)
+            return texts if span == len(rows) else texts.gather(rows - first)
+        keep = pl.Series("row", rows, dtype=pl.UInt32)
         return (
             pl.scan_parquet(self.path).with_row_index("row").filter(pl.col("row").is_in(keep))
             .select("text").collect(engine="streaming")["text"]
@@ -71,13 +62,12 @@ class TextSpill:
         """A full-length text column holding the texts of ``rows`` (ascending) and nulls elsewhere."""
         rows = np.asarray(rows, dtype=np.int64)
         index = pl.DataFrame({"row": rows, "text": self.gather(rows)})
-        full = pl.DataFrame({"row": np.arange(len(self), dtype=np.int64)})
+        full = pl.DataFrame({"row": np.arange(self.n, dtype=np.int64)})
         return full.join(index, on="row", how="left", maintain_order="left")["text"]
 
     def load(self) -> pl.Series:
         """Every text, in row order."""
-        texts = pl.read_parquet(self.path, columns=["text"])["text"]
-        return texts if self.index is None else texts.gather(self.index)
+        return pl.read_parquet(self.path, columns=["text"])["text"]
 
     def remove(self) -> None:
         """Delete the spill file and its folder."""

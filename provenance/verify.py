@@ -154,3 +154,104 @@ def estimated_containment(sig: np.ndarray, sizes: np.ndarray, a: np.ndarray, b: 
     error = np.sqrt(j_floor * (1.0 - j_floor) / m) * (sa + sb) / ((1.0 + j) ** 2 * small)
     empty = np.minimum(sa, sb) == 0
     return np.where(empty, 0.0, estimate), np.where(empty, 0.0, error)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _hopeful(sig, sizes, a, b, floor, sigmas, out):  # pragma: no cover - compiled
+    """``out[p] |= estimate + sigmas * error >= floor`` (see :func:`estimated_containment`), fused per pair."""
+    m = sig.shape[1]
+    for p in numba.prange(len(a)):
+        x, y = sig[a[p]], sig[b[p]]
+        equal = 0
+        for k in range(m):
+            if x[k] == y[k]:
+                equal += 1
+        sa, sb = float(sizes[a[p]]), float(sizes[b[p]])
+        if min(sa, sb) == 0:
+            estimate, error = 0.0, 0.0
+        else:
+            j = equal / m
+            small = max(min(sa, sb), 1.0)
+            estimate = j * (sa + sb) / (1.0 + j) / small
+            j_floor = max(j, 1.0 / m)
+            error = np.sqrt(j_floor * (1.0 - j_floor) / m) * (sa + sb) / ((1.0 + j) ** 2 * small)
+        if estimate + sigmas * error >= floor:
+            out[p] = True
+
+
+def hopeful_pairs(sig: np.ndarray, sizes: np.ndarray, a: np.ndarray, b: np.ndarray, floor: float, sigmas: float, out: np.ndarray) -> None:
+    """Mark in ``out`` the pairs whose MinHash containment estimate is within ``sigmas`` errors of ``floor``.
+
+    The same test as ``estimate + sigmas * error >= floor`` over
+    :func:`estimated_containment`, in one compiled pass without its temporaries.
+    """
+    _hopeful(sig, sizes, np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), floor, sigmas, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _inter_at_least(hashes, offsets, x, y, need):  # pragma: no cover - compiled
+    """``|S_x & S_y|``, or -1 as soon as it cannot reach ``need`` any more (checked every 64 steps)."""
+    i, i_end = offsets[x], offsets[x + 1]
+    j, j_end = offsets[y], offsets[y + 1]
+    count = 0
+    while i < i_end and j < j_end:
+        stop = min(i_end - i, j_end - j, 64)
+        for _ in range(stop):
+            a = hashes[i]
+            b = hashes[j]
+            count += a == b
+            i += a <= b
+            j += b <= a
+            if i >= i_end or j >= j_end:
+                break
+        if count + min(i_end - i, j_end - j) < need:
+            return -1
+    return count
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _passes(w_hashes, w_offsets, a_hashes, a_offsets, a, b, min_anchor_set, min_c, min_j):  # pragma: no cover - compiled
+    out = np.zeros(len(a), dtype=np.bool_)
+    for p in numba.prange(len(a)):
+        x, y = a[p], b[p]
+        best_c = 0.0
+        best_j = 0.0
+        ax = a_offsets[x + 1] - a_offsets[x]
+        ay = a_offsets[y + 1] - a_offsets[y]
+        if min(ax, ay) >= min_anchor_set:
+            inter = _inter(a_hashes, a_offsets, x, y)
+            best_c = inter / min(ax, ay)
+            best_j = inter / (ax + ay - inter)
+        if best_c >= min_c and best_j >= min_j:
+            out[p] = True
+            continue
+        sx = w_offsets[x + 1] - w_offsets[x]
+        sy = w_offsets[y + 1] - w_offsets[y]
+        if sx == 0 or sy == 0:
+            continue
+        # What the words view must reach for the pair to pass, less one shingle of margin against rounding.
+        need = 0.0
+        if best_c < min_c:
+            need = max(need, min_c * min(sx, sy) - 1.0)
+        if best_j < min_j:
+            need = max(need, min_j * (sx + sy) / (1.0 + min_j) - 1.0)
+        inter = _inter_at_least(w_hashes, w_offsets, x, y, need)
+        if inter < 0:
+            continue
+        c = inter / min(sx, sy)
+        j = inter / (sx + sy - inter)
+        out[p] = max(best_c, c) >= min_c and max(best_j, j) >= min_j
+    return out
+
+
+def pairs_pass(
+    views: dict[str, ShingleSets], a: np.ndarray, b: np.ndarray, min_anchor_set: int, min_containment: float, min_jaccard: float
+) -> np.ndarray:
+    """Whether each pair clears both floors on its best view: :func:`pair_scores` then the floors, but faster.
+
+    The anchors (small sets) are measured first; the words merge stops as
+    soon as the pair cannot pass any more, which is where most LSH chance
+    candidates end.  The answer is exactly that of the full scores.
+    """
+    return _passes(views["words"].hashes, views["words"].offsets, views["anchors"].hashes, views["anchors"].offsets,
+                   np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), min_anchor_set, min_containment, min_jaccard)

@@ -36,13 +36,10 @@ def test_slice_gather_and_load_read_back_the_texts(spilled: TextSpill):
         spilled.gather(np.array([3, 1]))
 
 
-def test_take_renumbers_rows_and_sparse_fills_the_rest_with_nulls(spilled: TextSpill):
-    kept = spilled.take(np.array([1, 5, 7, 200]))
-    assert len(kept) == 4
-    assert kept.slice(1, 2).to_list() == ["text number 5", "text number 7"]
-    assert kept.load().to_list() == ["text number 1", "text number 5", "text number 7", "text number 200"]
-    assert kept.sparse(np.array([0, 3])).to_list() == ["text number 1", None, None, "text number 200"]
-    rows = TextRows(kept, np.array([2, 3]))
+def test_sparse_fills_the_other_rows_with_nulls(spilled: TextSpill):
+    assert spilled.sparse(np.array([0, 3])).to_list()[:5] == ["text number 0", None, None, "text number 3", None]
+    assert len(spilled.sparse(np.array([1]))) == 250
+    rows = TextRows(spilled, np.array([7, 200]))
     assert len(rows) == 2 and texts_of(rows).to_list() == ["text number 7", "text number 200"]
 
 
@@ -79,8 +76,8 @@ def test_a_spilled_run_writes_the_same_tables(tmp_path: Path, factory, dated: bo
     corpus = _corpus(tmp_path, factory, dated)
     in_memory = pipeline.run([corpus], tmp_path / "memory", PipelineConfig())
     on_disk = pipeline.run([corpus], tmp_path / "disk", PipelineConfig(spill_over_mib=0))
-    assert in_memory.info["stages"]["ingest"]["texts_on_disk"] is False
-    assert on_disk.info["stages"]["ingest"]["texts_on_disk"] is True
+    assert in_memory.info["stages"]["prepare"]["texts_on_disk"] is False
+    assert on_disk.info["stages"]["prepare"]["texts_on_disk"] is True
     assert on_disk.rejects.height == 2 + 1  # too short, blank, duplicate id
     assert (on_disk.documents["text"].null_count(), on_disk.documents.height) == (0, 19)
     assert int((on_disk.clusters["size"] > 1).sum()) == 4
@@ -97,10 +94,15 @@ def test_the_spill_folder_is_removed_after_the_run(tmp_path: Path, factory, monk
 
 
 def test_small_corpora_keep_their_texts_in_memory(tmp_path: Path, factory):
-    ingested, _ = pipeline.ingest_stage([_corpus(tmp_path, factory, False)], PipelineConfig())
-    same, texts = pipeline.spill_stage(ingested, PipelineConfig())
-    assert texts is None and same is ingested
-    moved, texts = pipeline.spill_stage(ingested, PipelineConfig(spill_over_mib=0), tmp_path / "spill")
-    assert texts is not None and "text" not in moved.documents.columns
-    assert moved.documents["n_chars"].to_list() == ingested.documents["text"].str.len_chars().to_list()
-    assert texts.load().to_list() == ingested.documents["text"].to_list()
+    corpus = _corpus(tmp_path, factory, False)
+    ingested, _ = pipeline.ingest_stage([corpus], PipelineConfig())
+    prepared, report = pipeline.prepare_stage(ingested, PipelineConfig())
+    assert prepared.texts is None and "text" in prepared.documents.columns and "text" in ingested.documents.columns
+    # Over the limit, the texts move to disk: out of the ingested frame, into the spill, between the passes.
+    ingested, _ = pipeline.ingest_stage([corpus], PipelineConfig())
+    spilled, report = pipeline.prepare_stage(ingested, PipelineConfig(spill_over_mib=0), spill_folder=tmp_path / "spill")
+    assert report.stats["texts_on_disk"] and "text" not in ingested.documents.columns
+    assert "text" not in spilled.documents.columns
+    assert spilled.texts.load().to_list() == prepared.documents["text"].to_list()
+    assert spilled.documents["n_chars"].to_list() == prepared.documents["n_chars"].to_list()
+    spilled.texts.remove()

@@ -135,3 +135,50 @@ def test_prefilter_keeps_every_pair_that_exact_verification_keeps(factory, run_p
     finally:
         pipeline.PREFILTER_SIGMAS = strict
     assert result.documents.select("doc_id", "cluster_id").equals(unfiltered.documents.select("doc_id", "cluster_id"))
+
+
+# ---------------------------------------------------------------------------- fast paths give the same answers
+
+
+def _random_views(rng: np.random.Generator, n: int) -> dict[str, ShingleSets]:
+    """Documents drawn from a few shared pools, so overlaps span from none to near-total; some sets empty."""
+    views = {}
+    for name, (lo, hi) in {"words": (0, 400), "anchors": (0, 40)}.items():
+        pools = [rng.choice(2**32 - 1, size=hi * 2, replace=False).astype(np.uint32) for _ in range(3)]
+        sets = []
+        for i in range(n):
+            size = int(rng.integers(lo, hi)) if i % 17 else 0
+            pool = pools[i % 3]
+            sets.append(np.unique(rng.choice(pool, size=min(size, len(pool)), replace=False)))
+        offsets = np.concatenate(([0], np.cumsum([len(s) for s in sets]))).astype(np.int64)
+        views[name] = ShingleSets(np.concatenate(sets).astype(np.uint32), offsets)
+    return views
+
+
+def test_pairs_pass_equals_the_full_scores_against_the_floors():
+    from provenance.verify import pairs_pass
+
+    rng = np.random.default_rng(3)
+    views = _random_views(rng, 120)
+    a, b = np.triu_indices(120, 1)
+    contained, jaccard = pair_scores(views, a, b, 8)
+    for min_c, min_j in [(0.36, 0.05), (0.1, 0.0), (0.5, 0.2), (0.0, 0.0), (1.0, 1.0)]:
+        expected = (contained >= min_c) & (jaccard >= min_j)
+        assert expected.any() or min_c == 1.0
+        assert (pairs_pass(views, a, b, 8, min_c, min_j) == expected).all(), (min_c, min_j)
+
+
+def test_hopeful_pairs_equals_the_estimate_test():
+    from provenance.minhash import signatures
+    from provenance.verify import estimated_containment, hopeful_pairs
+
+    rng = np.random.default_rng(4)
+    views = _random_views(rng, 80)
+    a, b = np.triu_indices(80, 1)
+    for name in ("words", "anchors"):
+        sig = signatures(views[name], 64, 1)
+        estimate, error = estimated_containment(sig, views[name].sizes(), a, b)
+        for floor, sigmas in [(0.36, 4.0), (0.1, 0.0), (0.9, 2.0)]:
+            out = np.zeros(len(a), dtype=bool)
+            hopeful_pairs(sig, views[name].sizes(), a, b, floor, sigmas, out)
+            assert (out == (estimate + sigmas * error >= floor)).all(), (name, floor, sigmas)
