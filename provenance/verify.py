@@ -41,6 +41,17 @@ def _inter(hashes: np.ndarray, offsets: np.ndarray, x: int, y: int) -> int:  # p
 
 
 @numba.njit(cache=True, nogil=True)
+def _anchor_score(a_hashes, a_offsets, x, y, min_anchor_set):  # pragma: no cover - compiled
+    """(containment of the smaller, jaccard) of the anchors view; (0, 0) when a set is too thin to vouch."""
+    ax = a_offsets[x + 1] - a_offsets[x]
+    ay = a_offsets[y + 1] - a_offsets[y]
+    if min(ax, ay) < min_anchor_set:
+        return 0.0, 0.0
+    inter = _inter(a_hashes, a_offsets, x, y)
+    return inter / min(ax, ay), inter / (ax + ay - inter)
+
+
+@numba.njit(cache=True, nogil=True)
 def _pair_score(w_hashes, w_offsets, a_hashes, a_offsets, x, y, min_anchor_set):  # pragma: no cover - compiled
     """(containment of the smaller doc, jaccard) of the best view."""
     best_c = 0.0
@@ -51,17 +62,8 @@ def _pair_score(w_hashes, w_offsets, a_hashes, a_offsets, x, y, min_anchor_set):
         inter = _inter(w_hashes, w_offsets, x, y)
         best_c = inter / min(sx, sy)
         best_j = inter / (sx + sy - inter)
-    ax = a_offsets[x + 1] - a_offsets[x]
-    ay = a_offsets[y + 1] - a_offsets[y]
-    if min(ax, ay) >= min_anchor_set:
-        inter = _inter(a_hashes, a_offsets, x, y)
-        c = inter / min(ax, ay)
-        j = inter / (ax + ay - inter)
-        if c > best_c:
-            best_c = c
-        if j > best_j:
-            best_j = j
-    return best_c, best_j
+    c, j = _anchor_score(a_hashes, a_offsets, x, y, min_anchor_set)
+    return max(best_c, c), max(best_j, j)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -214,14 +216,7 @@ def _passes(w_hashes, w_offsets, a_hashes, a_offsets, a, b, min_anchor_set, min_
     out = np.zeros(len(a), dtype=np.bool_)
     for p in numba.prange(len(a)):
         x, y = a[p], b[p]
-        best_c = 0.0
-        best_j = 0.0
-        ax = a_offsets[x + 1] - a_offsets[x]
-        ay = a_offsets[y + 1] - a_offsets[y]
-        if min(ax, ay) >= min_anchor_set:
-            inter = _inter(a_hashes, a_offsets, x, y)
-            best_c = inter / min(ax, ay)
-            best_j = inter / (ax + ay - inter)
+        best_c, best_j = _anchor_score(a_hashes, a_offsets, x, y, min_anchor_set)
         if best_c >= min_c and best_j >= min_j:
             out[p] = True
             continue
