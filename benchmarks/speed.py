@@ -95,10 +95,9 @@ def run_provenance(corpus: Path, out_dir: Path, config: PipelineConfig) -> tuple
         prepared.signatures.clear()
         with stage(rows, "provenance", "trace", n):
             traced, report = pipeline.trace_stage(prepared, linked, config)
-        prepared.views.clear()
         edges = traced.edges.height
         with stage(rows, "provenance", "write", n):
-            traced = pipeline.restore_texts(traced, prepared)
+            traced = pipeline.ready_for_write(traced, prepared)
             info = pipeline.run_info(config, [corpus], prepared, traced, [])
             pipeline.write_stage(traced, prepared.rejects, out_dir, info)
     finally:

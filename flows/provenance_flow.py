@@ -218,8 +218,7 @@ def provenance_flow(
                 prepared.signatures.clear()  # link was their only reader
                 traced, r_trace = trace_task(prepared, linked, config)
                 reports = [r_ingest, r_prepare, r_link, r_trace]
-            prepared.views.clear()
-            traced = pipeline.restore_texts(traced, prepared)
+            traced = pipeline.ready_for_write(traced, prepared)
         finally:
             if prepared.texts is not None:
                 prepared.texts.remove()

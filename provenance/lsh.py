@@ -28,7 +28,7 @@ from datasketch.lsh import _optimal_param
 from provenance.minhash import EMPTY
 from provenance.normalize import _mix as _fmix64
 from provenance.normalize import sorted_member
-from provenance.shingle import _GOLDEN, fmix64
+from provenance.shingle import _GOLDEN
 
 PAIRS_SCHEMA = pl.Schema({"a": pl.UInt32, "b": pl.UInt32})
 #: Bands bucketed together: bounds the bucket table to this many rows per document.
@@ -51,21 +51,13 @@ def band_params(threshold: float, num_perm: int) -> tuple[int, int]:
 
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """``(n_docs, bands)`` uint64 keys, one hash per band of ``rows`` slots."""
-    n = signatures.shape[0]
-    keys = np.zeros((n, bands), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for band in range(bands):
-            h = np.full(n, np.uint64(band + 1), dtype=np.uint64)
-            for col in range(band * rows, (band + 1) * rows):
-                h = fmix64(h * np.uint64(0x9E3779B97F4A7C15) + signatures[:, col].astype(np.uint64))
-            keys[:, band] = h
-    return keys
+    """``(n_docs, bands)`` uint64 keys, one hash per band of ``rows`` slots (see :func:`_band_keys`)."""
+    return _band_keys(signatures, 0, bands, rows).T
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _band_keys(sig, first, stop, rows):  # pragma: no cover - compiled
-    """``(stop - first, n)`` keys: each band's ``rows`` slots chained through ``fmix64`` (as :func:`band_keys`)."""
+    """``(stop - first, n)`` keys: band ``b``'s ``rows`` slots chained through ``fmix64``, seeded with ``b + 1``."""
     n = sig.shape[0]
     keys = np.empty((stop - first, n), dtype=np.uint64)
     for i in numba.prange(n):  # row by row: each signature is read once, contiguously
@@ -159,8 +151,8 @@ def _bucket_pairs(keys, members, docs, window, starts, out):  # pragma: no cover
             for step in range(1, window + 1):
                 if i + step >= n or key[order[i + step]] != key[order[i]]:
                     break
-                x = np.uint64(docs[members[j, i]])
-                y = np.uint64(docs[members[j, i + step]])
+                x = np.uint64(docs[order[i]])
+                y = np.uint64(docs[order[i + step]])
                 out[at] = (min(x, y) << np.uint64(32)) | max(x, y)
                 at += 1
 

@@ -289,10 +289,9 @@ def _line_bounds(buf, offsets):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _summarize(buf, offsets, cls, lower, start_h, max_key_tokens, l_start, l_key, d_tokens, d_hash):  # pragma: no cover - compiled
-    """Token counts, content hashes and line keys (at ``l_start[d]`` on) without writing a single token."""
+def _summarize(buf, offsets, cls, lower, start_h, max_key_tokens, l_start, l_doc, l_key, d_tokens, d_hash):  # pragma: no cover - compiled
+    """Token counts, content hashes and lines (at ``l_start[d]`` on) without writing a single token."""
     e64, e32, ei, eb = np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.int64), np.zeros(0, np.uint8)
-    l_doc = np.zeros(len(l_key), dtype=np.int64)
     for d in numba.prange(len(offsets) - 1):
         d_tokens[d], _ = _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, e64, max_key_tokens, False, True,
                                    0, l_start[d], e64, e32, ei, eb, l_doc, l_key, d, d_hash)
@@ -322,13 +321,13 @@ def summarize(texts: pl.Series, seed: int) -> Summary:
     bounds = _line_bounds(buf, offsets)
     l_start = np.zeros(len(bounds) + 1, dtype=np.int64)
     np.cumsum(bounds, out=l_start[1:])
-    l_key = np.zeros(int(l_start[-1]), dtype=np.uint64)
+    l_doc, l_key = np.zeros(int(l_start[-1]), dtype=np.int64), np.zeros(int(l_start[-1]), dtype=np.uint64)
     n = len(offsets) - 1
     n_tokens, content_hash = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.uint64)
-    _summarize(buf, offsets, cls, lower, _start_hash(seed), BOILERPLATE_MAX_TOKENS, l_start, l_key, n_tokens, content_hash)
+    _summarize(buf, offsets, cls, lower, _start_hash(seed), BOILERPLATE_MAX_TOKENS, l_start, l_doc, l_key, n_tokens, content_hash)
     # Slots past a document's last line, and long lines, keep key 0.
     short = np.flatnonzero(l_key)
-    line_doc = np.searchsorted(l_start, short, side="right") - 1
+    line_doc = l_doc[short]
     return Summary(n_tokens, content_hash, line_doc, short - l_start[line_doc], l_key[short])
 
 

@@ -114,12 +114,16 @@ def ingest_stage(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, 
     return result, report
 
 
-def restore_texts(traced: Traced, prepared: Prepared) -> Traced:
-    """The documents table with every text again, after a run whose texts waited on disk.
+def ready_for_write(traced: Traced, prepared: Prepared) -> Traced:
+    """Ready the tables for writing: free the views and signatures, and give back every text.
 
-    ``traced`` is updated in place (and returned): trace's partial texts are
-    dropped before the full ones are read, so both never take memory at once.
+    After trace nothing reads the shingle views or signatures any more, so
+    they go first.  When the texts waited on disk, ``traced`` is updated in
+    place (and returned): trace's partial texts are dropped before the full
+    ones are read, so both never take memory at once.
     """
+    prepared.views.clear()
+    prepared.signatures.clear()
     if prepared.texts is None:
         return traced
     traced.documents = traced.documents.drop("text", strict=False)
@@ -157,9 +161,9 @@ class BatchViews:
     n_boilerplate: int
 
 
-def summarize_batch(texts: pl.Series | spill.TextRows, lo: int, seed: int) -> BatchSummary:
+def summarize_batch(texts: pl.Series, lo: int, seed: int) -> BatchSummary:
     """Token counts, content hashes and short-line keys of one batch (rows ``lo`` on)."""
-    summary = normalize.summarize(spill.texts_of(texts), seed)
+    summary = normalize.summarize(texts, seed)
     return BatchSummary(lo, summary.n_tokens, summary.content_hash, summary.line_doc + lo, summary.line_key)
 
 
@@ -467,6 +471,11 @@ def _cluster_batches(cluster: np.ndarray, members: np.ndarray, size: int) -> lis
     return [b for b in batches if len(b)]
 
 
+def multi_members(cluster: np.ndarray) -> np.ndarray:
+    """Rows (ascending) of every cluster with more than one document: all that trace reads texts of."""
+    return np.flatnonzero(np.bincount(cluster, minlength=len(cluster))[cluster] > 1)
+
+
 def doc_keys(doc_ids: pl.Series) -> np.ndarray:
     """64-bit hash of every ``doc_id`` (xxh3): a row-order-free key for samples and ids."""
     return np.fromiter((xxhash.xxh3_64_intdigest(d.encode()) for d in doc_ids.to_list()), dtype=np.uint64, count=len(doc_ids))
@@ -480,9 +489,7 @@ def spin_frequency(cluster: np.ndarray, texts: pl.Series, keys: np.ndarray, conf
     clusters.  Corpus-wide by nature: an incremental run recomputes it and
     re-traces only the clusters whose consulted comparisons it flips.
     """
-    n = len(cluster)
-    members = np.flatnonzero(np.bincount(cluster, minlength=n)[cluster] > 1)
-    batches = _cluster_batches(cluster, members, config.batch_size)
+    batches = _cluster_batches(cluster, multi_members(cluster), config.batch_size)
     sample = direction.frequency_sample(cluster, keys)
     parts = [direction.cluster_frequency(cluster, texts, rows) for rows in [*batches, sample]]
     counts = pl.concat(parts).group_by("token").agg(pl.col("n").sum())
@@ -509,12 +516,11 @@ def orient(
     (``cluster, word, word, sign``).
     """
     n = len(cluster)
-    sizes = np.bincount(cluster, minlength=n)
-    if not (sizes > 1).any():
+    members = multi_members(cluster)
+    if len(members) == 0:
         return rank
     texts = prepared.documents["text"]
     boilerplate = prepared.boilerplate if prepared.boilerplate is not None else pl.DataFrame(schema={"doc": pl.UInt32, "line": pl.Int32})
-    members = np.flatnonzero(sizes[cluster] > 1)
     batches = _cluster_batches(cluster, members, min(config.batch_size, WORDS_BATCH))
     rank = rank.copy()
     depth = np.zeros(n)
@@ -540,7 +546,7 @@ def lineage_of_members(texts: pl.Series, cluster: np.ndarray, config: PipelineCo
     documents that have copies instead of being kept for the whole corpus.
     """
     n = len(cluster)
-    members = np.flatnonzero(np.bincount(cluster, minlength=n)[cluster] > 1)
+    members = multi_members(cluster)
     sizes = np.zeros(n, dtype=np.int64)
     parts = []
     for lo in range(0, len(members), config.batch_size):
@@ -741,8 +747,7 @@ def with_trace_texts(prepared: Prepared, cluster: np.ndarray, keys: np.ndarray |
     """
     if prepared.texts is None:
         return prepared
-    n = len(cluster)
-    rows = np.flatnonzero(np.bincount(cluster, minlength=n)[cluster] > 1)
+    rows = multi_members(cluster)
     if keys is not None:
         rows = np.union1d(rows, direction.frequency_sample(cluster, keys))
     return replace(prepared, documents=prepared.documents.with_columns(prepared.texts.sparse(rows).alias("text")))
@@ -753,7 +758,7 @@ def trace_stage(prepared: Prepared, linked: Linked, config: PipelineConfig) -> t
 
     With texts on disk (``prepared.texts``) only the rows trace reads are
     loaded, and the documents table comes out with null texts elsewhere:
-    :func:`restore_texts` puts them back.
+    :func:`ready_for_write` puts them back.
     """
     docs = prepared.documents
     report = StageReport("trace", rows_in=docs.height)
@@ -935,8 +940,7 @@ def run(
             prepared.signatures.clear()  # link was their only reader: free them for trace
             traced, r = trace_stage(prepared, linked, config)
             note(r)
-        prepared.views.clear()
-        traced = restore_texts(traced, prepared)
+        traced = ready_for_write(traced, prepared)
     finally:
         if prepared.texts is not None:
             prepared.texts.remove()

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 import numba
+import numpy as np
 import polars as pl
 
 from provenance import normalize
