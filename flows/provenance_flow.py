@@ -56,7 +56,7 @@ def ingest_task(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, p
 #: How long a cached stage result stays valid.
 CACHE_FOR = timedelta(days=1)
 #: Bump to invalidate every cached result (e.g. when a stage's output changes meaning).
-CACHE_VERSION = "3"
+CACHE_VERSION = "4"
 
 
 def _texts_fingerprint(texts: Any) -> str:
@@ -80,8 +80,11 @@ def _summarize_key(_: Any, p: dict[str, Any]) -> str:
 
 
 def _shingle_key(_: Any, p: dict[str, Any]) -> str:
-    keys = p["keys"]
-    return _key("shingle", _texts_fingerprint(p["texts"]), p["lo"], xxhash.xxh3_64_hexdigest(keys.tobytes()), _options_key(p["config"]))
+    keys, frequent_words = p["keys"], p.get("frequent_words")
+    left_out = "" if frequent_words is None else xxhash.xxh3_64_hexdigest(frequent_words.tobytes())
+    return _key(
+        "shingle", _texts_fingerprint(p["texts"]), p["lo"], xxhash.xxh3_64_hexdigest(keys.tobytes()), left_out, _options_key(p["config"])
+    )
 
 
 def _fingerprints(prepared: pipeline.Prepared) -> list[str]:
@@ -119,8 +122,10 @@ def summarize_batch_task(texts: Any, lo: int, seed: int) -> pipeline.BatchSummar
 
 
 @task(name="shingle-batch", cache_key_fn=_shingle_key, persist_result=True, cache_expiration=CACHE_FOR)
-def shingle_batch_task(texts: Any, lo: int, keys: Any, config: PipelineConfig, n_tokens: Any = None) -> pipeline.BatchViews:
-    return pipeline.shingle_batch(texts, lo, keys, config, n_tokens)
+def shingle_batch_task(
+    texts: Any, lo: int, keys: Any, config: PipelineConfig, n_tokens: Any = None, frequent_words: Any = None
+) -> pipeline.BatchViews:
+    return pipeline.shingle_batch(texts, lo, keys, config, n_tokens, frequent_words)
 
 
 _BATCH_TASKS = {pipeline.summarize_batch: summarize_batch_task, pipeline.shingle_batch: shingle_batch_task}

@@ -17,7 +17,7 @@ from provenance.errors import ProvenanceError
 #: Signature scheme identifier stored with every signature and store.  Bump it
 #: whenever token hashing, shingling or the permutation family changes: two
 #: signatures are only comparable under the same scheme.
-SIGNATURE_SCHEME = "provenance-fnv1a-cp-affine32-v2"
+SIGNATURE_SCHEME = "provenance-fnv1a-cp-affine32-v3-frequent-out"
 
 
 @dataclass(frozen=True)

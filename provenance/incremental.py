@@ -43,7 +43,7 @@ import numpy as np
 import polars as pl
 import xxhash
 
-from provenance import lsh, normalize, pipeline, schemas, store
+from provenance import frequent, lsh, minhash, normalize, pipeline, schemas, store
 from provenance import report as report_page
 from provenance.config import PipelineConfig
 from provenance.errors import ProvenanceError
@@ -85,6 +85,8 @@ class _Fresh:
     changed_ids: pl.Series
     n_new: int
     n_boilerplate_dirty: int
+    #: Stored documents signed anew because one of their word shingles became, or stopped being, frequent.
+    n_frequent_dirty: int = 0
 
     @property
     def n_changed(self) -> int:
@@ -96,13 +98,16 @@ def _ragged_from_index(doc: np.ndarray, values: np.ndarray, n_docs: int, dtype: 
     return ShingleSets(values[order].astype(dtype), normalize.offsets_from_doc_index(doc[order], n_docs))
 
 
-def _prepare_rows(documents: pl.DataFrame, keys: np.ndarray, config: PipelineConfig) -> tuple[dict[str, ShingleSets], dict[str, np.ndarray], ShingleSets]:
+def _prepare_rows(
+    documents: pl.DataFrame, keys: np.ndarray, frequent_words: np.ndarray, config: PipelineConfig
+) -> tuple[dict[str, ShingleSets], dict[str, np.ndarray], ShingleSets]:
     """Own shingle views, signatures and boilerplate-line ordinals of ``documents`` (boilerplate ``keys``)."""
     n = documents.height
     batches = pipeline._batches(n, config.batch_size)
     n_tokens = documents["n_tokens"].to_numpy()
     parts = [
-        pipeline.shingle_batch(documents["text"].slice(lo, hi - lo), lo, keys, config, n_tokens[lo:hi]) for lo, hi in batches
+        pipeline.shingle_batch(documents["text"].slice(lo, hi - lo), lo, keys, config, n_tokens[lo:hi], frequent_words)
+        for lo, hi in batches
     ]
     views = {name: ShingleSets.concat([p.views[name] for p in parts]) for name in ("words", "anchors")}
     signatures = {
@@ -172,12 +177,17 @@ def run_with_store(
             store.read_table(store_dir, manifest.generation, "boilerplate_keys", pl.Schema({"key": pl.UInt64}))["key"].to_numpy()
             if manifest else np.zeros(0, dtype=np.uint64)
         )
-        fresh, combined, removed_rows, keys = _prepare(ingested, live, previous_keys, config)
+        previous_frequent = (
+            store.read_table(store_dir, manifest.generation, "frequent_words", FREQUENT)["shingle"].to_numpy()
+            if manifest else frequent.NOTHING
+        )
+        fresh, combined, removed_rows, keys, frequent_words = _prepare(ingested, live, previous_keys, previous_frequent, config)
         report.seconds = time.perf_counter() - start
         report.rows_out = combined.documents.height
         report.stats = {
             "stored": live.documents.height, "new": fresh.n_new, "changed": fresh.n_changed,
-            "boilerplate_reprepared": fresh.n_boilerplate_dirty, "prepared": fresh.segment.documents.height,
+            "boilerplate_reprepared": fresh.n_boilerplate_dirty, "frequent_reprepared": fresh.n_frequent_dirty,
+            "frequent_word_shingles": int(len(frequent_words)), "prepared": fresh.segment.documents.height,
             "rejected": fresh.rejects.height,
         }
         note(report)
@@ -185,7 +195,7 @@ def run_with_store(
             # Nothing new: the published tables already describe this corpus.
             return _current_result(out_dir, store_dir, manifest, fresh.rejects)
 
-        prepared = _prepared(combined, fresh.rejects)
+        prepared = _prepared(combined, fresh.rejects, frequent_words)
         doc_ids = prepared.documents["doc_id"]
         is_fresh = doc_ids.is_in(fresh.segment.documents["doc_id"].implode()).to_numpy()
         new_version = doc_ids.is_in(fresh.changed_ids.implode()).to_numpy()
@@ -233,6 +243,7 @@ def run_with_store(
         checkpoint("segment")
         store.write_table(store_dir, generation, "pairs", _pairs_by_id(linked.pairs, doc_ids, config))
         store.write_table(store_dir, generation, "boilerplate_keys", pl.DataFrame({"key": keys}, schema={"key": pl.UInt64}))
+        store.write_table(store_dir, generation, "frequent_words", pl.DataFrame({"shingle": frequent_words}, schema=FREQUENT))
         store.write_table(store_dir, generation, "consulted", consulted)
         checkpoint("tables")
         history = pl.concat([_read_out(store_dir, manifest, "cluster_history", schemas.CLUSTER_HISTORY), events])
@@ -269,6 +280,8 @@ def run_with_store(
 
 
 PAIRS = pl.Schema({"a_id": pl.String, "b_id": pl.String, "passes": pl.Boolean})
+#: The frequent word shingles a generation's words signatures were taken around (``provenance.frequent``).
+FREQUENT = pl.Schema({"shingle": pl.UInt32})
 
 
 def _packed(pairs: pl.DataFrame, doc_ids: pl.Series) -> np.ndarray:
@@ -295,10 +308,27 @@ def _pairs_by_id(pairs: pl.DataFrame, doc_ids: pl.Series, config: PipelineConfig
     ).sort("a_id", "b_id")
 
 
+def _sample_frequent_words(
+    live: store.Segment, kept_rows: np.ndarray, accepted: pl.DataFrame, keys: np.ndarray, config: PipelineConfig
+) -> np.ndarray:
+    """The frequent word shingles a fresh run over the stored (``kept_rows``) and ``accepted`` documents would find.
+
+    The sample is drawn by id hash over the whole corpus, so it is the one a
+    fresh run draws, and shingled with today's boilerplate ``keys``.
+    """
+    ids = pl.concat([live.documents["doc_id"].gather(kept_rows), accepted["doc_id"]])
+    rows = frequent.sample_rows(pipeline.doc_keys(ids))
+    old, new = rows[rows < len(kept_rows)], rows[rows >= len(kept_rows)] - len(kept_rows)
+    stored = live.documents.select("text", "n_tokens")[pl.Series(kept_rows[old])]
+    sample = pl.concat([stored, accepted.select("text", "n_tokens")[pl.Series(new)]])
+    return pipeline.sample_frequent_words(sample["text"], sample["n_tokens"].to_numpy(), keys, config)
+
+
 def _prepare(
-    ingested: Ingested, live: store.Segment, previous_keys: np.ndarray, config: PipelineConfig
-) -> tuple[_Fresh, store.Segment, np.ndarray, np.ndarray]:
-    """This run's prepared documents, the whole corpus (sorted by id), the stored rows it replaces, boilerplate keys."""
+    ingested: Ingested, live: store.Segment, previous_keys: np.ndarray, previous_frequent: np.ndarray, config: PipelineConfig
+) -> tuple[_Fresh, store.Segment, np.ndarray, np.ndarray, np.ndarray]:
+    """This run's prepared documents, the whole corpus (sorted by id), the stored rows it replaces, boilerplate keys,
+    frequent word shingles."""
     incoming = ingested.documents.with_columns(fingerprints(ingested.documents))
     stored = live.documents.select("doc_id", pl.col("version").alias("old_version"), pl.col("fingerprint").alias("old_fp"))
     incoming = incoming.join(stored, on="doc_id", how="left", maintain_order="left")
@@ -340,13 +370,19 @@ def _prepare(
     if len(flipped) and len(old_lines.hashes):
         hit = np.isin(old_lines.hashes, flipped)
         dirty_local[np.repeat(np.arange(n_old), old_lines.sizes())[hit]] = True
+    # Frequent word shingles are corpus-wide too: a stored document holding one whose status flipped is signed anew.
+    frequent_words = _sample_frequent_words(live, kept_rows, accepted, keys, config)
+    flipped_frequent = np.setxor1d(frequent_words, previous_frequent.astype(np.uint32))
+    n_boilerplate_dirty = int(dirty_local.sum())
+    if len(flipped_frequent):
+        dirty_local |= minhash.holds_any(live.ragged["words"].take(kept_rows), flipped_frequent)
     dirty_rows = kept_rows[dirty_local]
     clean_rows = kept_rows[~dirty_local]
 
     meta_columns = [c for c in accepted.columns if c not in ("old_version", "old_fp")]
     redo = live.take(dirty_rows)
     to_prepare = pl.concat([accepted.select(meta_columns), redo.documents], how="diagonal_relaxed")
-    views, signatures, boilerplate = _prepare_rows(to_prepare, keys, config)
+    views, signatures, boilerplate = _prepare_rows(to_prepare, keys, frequent_words, config)
     segment = store.Segment(
         to_prepare,
         {
@@ -360,16 +396,17 @@ def _prepare(
         segment, rejects,
         changed_ids=accepted.filter(pl.col("old_version").is_not_null())["doc_id"],
         n_new=int(accepted["old_version"].is_null().sum()),
-        n_boilerplate_dirty=len(dirty_rows),
+        n_boilerplate_dirty=n_boilerplate_dirty,
+        n_frequent_dirty=len(dirty_rows) - n_boilerplate_dirty,
     )
     whole = store.Segment.concat([live.take(clean_rows), segment])
     order = whole.documents.select("doc_id").with_row_index("row").sort("doc_id")["row"].to_numpy()
     combined = whole.take(order)
     removed_rows = np.flatnonzero(replaced | np.isin(np.arange(live.documents.height), dirty_rows))
-    return fresh, combined, removed_rows, keys
+    return fresh, combined, removed_rows, keys, frequent_words
 
 
-def _prepared(combined: store.Segment, rejects: pl.DataFrame) -> Prepared:
+def _prepared(combined: store.Segment, rejects: pl.DataFrame, frequent_words: np.ndarray) -> Prepared:
     """The whole corpus as the pipeline's :class:`Prepared` (exact copies share anchors, as in a full run)."""
     docs = combined.documents
     base = [c for c in docs.columns if c not in ("version", "fingerprint", "content_hash", "n_tokens", "n_chars")]
@@ -381,7 +418,7 @@ def _prepared(combined: store.Segment, rejects: pl.DataFrame) -> Prepared:
     boilerplate = pl.DataFrame(
         {"doc": np.repeat(np.arange(docs.height), bp.sizes()).astype(np.uint32), "line": bp.hashes.astype(np.int32)}
     )
-    return Prepared(documents, rejects, views, signatures, boilerplate)
+    return Prepared(documents, rejects, views, signatures, boilerplate, frequent=frequent_words)
 
 
 def _read_out(store_dir: Path, manifest: store.Manifest | None, name: str, schema: pl.Schema) -> pl.DataFrame:

@@ -87,43 +87,56 @@ def _sort_run(run, keys, tie):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _order_buckets(keys, members, tie, window):  # pragma: no cover - compiled
-    """Per band: members (sorted by the keys' high 32 bits, then index) put in (key, tie) order; pair counts.
+def _order_buckets(keys, packed, tie, window):  # pragma: no cover - compiled
+    """Per band: members in bucket order, ``same[i]`` (positions ``i`` and ``i + 1`` share a bucket), pair counts.
 
-    Members sharing the high half of a key are few unless they form a real
-    bucket, and only those runs need a closer look: a full key decides the
+    ``packed`` holds each band's ``high 32 bits of key << 32 | member``,
+    sorted.  Members sharing the high half of a key are few unless they form a
+    real bucket, and only those runs need a closer look: a full key decides the
     bucket, ``tie`` (rank, then row) the order the sliding window pairs in.
+    Everything else is a sequential pass, so a million documents' keys are
+    read at random only where they collide.
     """
-    n_bands, n = members.shape
+    n_bands, n = packed.shape
+    members = np.empty((n_bands, n), dtype=np.int64)
+    same = np.zeros((n_bands, n), dtype=np.uint8)
     counts = np.zeros(n_bands, dtype=np.int64)
-    high = np.uint64(0xFFFFFFFF00000000)
+    low = np.uint64(0xFFFFFFFF)
     for j in numba.prange(n_bands):
         key = keys[j]
+        band = packed[j]
         order = members[j]
+        flags = same[j]
+        for i in range(n):
+            order[i] = np.int64(band[i] & low)
         lo = 0
         while lo < n:
             hi = lo + 1
-            while hi < n and (key[order[hi]] & high) == (key[order[lo]] & high):
+            high = band[lo] >> np.uint64(32)
+            while hi < n and (band[hi] >> np.uint64(32)) == high:
                 hi += 1
             if hi - lo > 1:
                 _sort_run(order[lo:hi], key, tie)
+                for i in range(lo, hi - 1):
+                    if key[order[i]] == key[order[i + 1]]:
+                        flags[i] = 1
             lo = hi
         total = 0
         lo = 0
         while lo < n:
-            hi = lo + 1
-            while hi < n and key[order[hi]] == key[order[lo]]:
+            hi = lo
+            while hi < n - 1 and flags[hi]:
                 hi += 1
-            size = hi - lo
+            size = hi - lo + 1
             for i in range(size - 1):
                 total += min(window, size - 1 - i)
-            lo = hi
+            lo = hi + 1
         counts[j] = total
-    return counts
+    return members, same, counts
 
 
 def _bucket_bands(sig: np.ndarray, first: int, stop: int, rows: int, tie: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bands ``first:stop``: keys, members in bucket order (``key[members]`` runs are buckets), pair counts.
+    """Bands ``first:stop``: members in bucket order, which neighbours share a bucket, pair counts.
 
     The sort is numpy's (vectorised, several times faster than a compiled
     comparison sort) over ``high 32 bits of key << 32 | member``.
@@ -131,25 +144,25 @@ def _bucket_bands(sig: np.ndarray, first: int, stop: int, rows: int, tie: np.nda
     keys = _band_keys(sig, first, stop, rows)
     n = sig.shape[0]
     index = np.arange(n, dtype=np.uint64)
-    members = np.empty(keys.shape, dtype=np.int64)
+    packed = np.empty(keys.shape, dtype=np.uint64)
     for j in range(keys.shape[0]):
-        packed = np.sort((keys[j] & np.uint64(0xFFFFFFFF00000000)) | index)
-        members[j] = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    counts = _order_buckets(keys, members, tie, window)
-    return keys, members, counts
+        np.bitwise_and(keys[j], np.uint64(0xFFFFFFFF00000000), out=packed[j])
+        packed[j] |= index
+        packed[j].sort()
+    return _order_buckets(keys, packed, tie, window)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _bucket_pairs(keys, members, docs, window, starts, out):  # pragma: no cover - compiled
+def _bucket_pairs(same, members, docs, window, starts, out):  # pragma: no cover - compiled
     """Each member paired with the next ``window`` members of its bucket, as ``min << 32 | max`` rows."""
-    n = keys.shape[1]
-    for j in numba.prange(keys.shape[0]):
+    n = same.shape[1]
+    for j in numba.prange(same.shape[0]):
         at = starts[j]
-        key = keys[j]
+        flags = same[j]
         order = members[j]
         for i in range(n):
             for step in range(1, window + 1):
-                if i + step >= n or key[order[i + step]] != key[order[i]]:
+                if i + step >= n or not flags[i + step - 1]:
                     break
                 x = np.uint64(docs[order[i]])
                 y = np.uint64(docs[order[i + step]])
@@ -192,11 +205,12 @@ def candidate_pairs(
     # A few bands at a time (in parallel) keeps the bucket tables small.
     for first in range(0, bands, BANDS_PER_CHUNK):
         stop = min(bands, first + BANDS_PER_CHUNK)
-        keys, members, counts = _bucket_bands(present, first, stop, rows, tie, window)
+        members, same, counts = _bucket_bands(present, first, stop, rows, tie, window)
         starts = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
         chunk_pairs = np.empty(int(starts[-1]), dtype=np.uint64)
-        _bucket_pairs(keys, members, docs, window, starts, chunk_pairs)
+        _bucket_pairs(same, members, docs, window, starts, chunk_pairs)
+        del members, same
         # Near-duplicates collide in most bands: fold each chunk's repeats away
         # at once, so memory holds distinct pairs, not one copy per band.
         if len(chunk_pairs):

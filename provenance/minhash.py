@@ -22,10 +22,13 @@ import numba
 import numpy as np
 from datasketch import MinHash
 
+from provenance.normalize import _hash_table, _in_table
 from provenance.shingle import ShingleSets
 
 SCHEME = "affine32"
 EMPTY = np.uint32(0xFFFFFFFF)
+#: A document is signed around its left-out shingles only while at least this share of its set remains.
+MIN_KEPT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -48,15 +51,38 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32)
 
 
+@numba.njit(cache=True, nogil=True)
+def _is_left_out(h, table):  # pragma: no cover - compiled
+    """Whether shingle ``h`` is in the left-out table (``normalize._hash_table``; a few thousand entries, cache-resident)."""
+    return _in_table(table, np.uint64(h))
+
+
+@numba.njit(cache=True, nogil=True)
+def _signs_subset(hashes, lo, hi, leave_out, min_kept_share):  # pragma: no cover - compiled
+    """How many of ``hashes[lo:hi]`` are signed: the ones not left out, or all when too few would remain."""
+    if len(leave_out) <= 1:  # an empty table (16 zero slots) is the smallest there is
+        return hi - lo, False
+    kept = 0
+    for i in range(lo, hi):
+        if not _is_left_out(hashes[i], leave_out):
+            kept += 1
+    if kept == 0 or kept < min_kept_share * (hi - lo):
+        return hi - lo, False
+    return kept, True
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+def _signatures(hashes, offsets, a, b, leave_out, min_kept_share):  # pragma: no cover - compiled
     n_docs = len(offsets) - 1
     num_perm = len(a)
     out = np.full((n_docs, num_perm), np.uint32(0xFFFFFFFF), dtype=np.uint32)
     mask = np.uint64(0xFFFFFFFF)
     for d in numba.prange(n_docs):
         row = out[d]
+        _, subset = _signs_subset(hashes, offsets[d], offsets[d + 1], leave_out, min_kept_share)
         for i in range(offsets[d], offsets[d + 1]):
+            if subset and _is_left_out(hashes[i], leave_out):
+                continue
             h = np.uint64(hashes[i])
             # fmix32 in 64-bit lanes, masked back to 32 bits after each multiply.
             h ^= h >> np.uint64(16)
@@ -71,10 +97,63 @@ def _signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.nd
     return out
 
 
-def signatures(sets: ShingleSets, num_perm: int, seed: int) -> np.ndarray:
-    """``(n_docs, num_perm)`` uint32 MinHash signatures; empty sets stay all-``EMPTY``."""
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _signed_sizes(hashes, offsets, leave_out, min_kept_share):  # pragma: no cover - compiled
+    n_docs = len(offsets) - 1
+    out = np.zeros(n_docs, dtype=np.int64)
+    for d in numba.prange(n_docs):
+        out[d], _ = _signs_subset(hashes, offsets[d], offsets[d + 1], leave_out, min_kept_share)
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _holds_any(hashes, offsets, table):  # pragma: no cover - compiled
+    n_docs = len(offsets) - 1
+    out = np.zeros(n_docs, dtype=np.bool_)
+    for d in numba.prange(n_docs):
+        for i in range(offsets[d], offsets[d + 1]):
+            if _is_left_out(hashes[i], table):
+                out[d] = True
+                break
+    return out
+
+
+def holds_any(sets: ShingleSets, shingles: np.ndarray) -> np.ndarray:
+    """Per document: whether its set holds any of ``shingles`` (whose signature a change of ``leave_out`` there alters)."""
+    if len(shingles) == 0:
+        return np.zeros(sets.n_docs, dtype=bool)
+    return _holds_any(sets.hashes, sets.offsets, _leave_out(shingles))
+
+
+_NO_TABLE = np.zeros(1, dtype=np.uint64)
+
+
+def signatures(sets: ShingleSets, num_perm: int, seed: int, leave_out: np.ndarray | None = None) -> np.ndarray:
+    """``(n_docs, num_perm)`` uint32 MinHash signatures; empty sets stay all-``EMPTY``.
+
+    ``leave_out`` (sorted uint32 shingle hashes, see ``provenance.frequent``)
+    is signed around: a document's signature is that of its set less those
+    shingles, unless fewer than :data:`MIN_KEPT_SHARE` of its set would remain
+    (then of the whole set, so a text made of common phrases, or one copied
+    into a large share of the corpus, is still signed on something it has).
+    """
     a, b = permutations(num_perm, seed)
-    return _signatures(sets.hashes, sets.offsets, a, b)
+    return _signatures(sets.hashes, sets.offsets, a, b, _leave_out(leave_out), MIN_KEPT_SHARE)
+
+
+def signed_sizes(sets: ShingleSets, leave_out: np.ndarray | None = None) -> np.ndarray:
+    """Size of the set each signature of :func:`signatures` was taken over (what its Jaccard estimates refer to)."""
+    if leave_out is None or len(leave_out) == 0:
+        return sets.sizes()
+    return _signed_sizes(sets.hashes, sets.offsets, _leave_out(leave_out), MIN_KEPT_SHARE)
+
+
+def _leave_out(leave_out: np.ndarray | None) -> np.ndarray:
+    """The lookup table of ``leave_out`` (hash 0 cannot be looked up, so it is never left out: 1 shingle in 2**32)."""
+    if leave_out is None or len(leave_out) == 0:
+        return _NO_TABLE
+    leave_out = np.asarray(leave_out, dtype=np.uint32)
+    return _hash_table(leave_out[leave_out != 0].astype(np.uint64))
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:

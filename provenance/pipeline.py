@@ -27,9 +27,10 @@ import numpy as np
 import polars as pl
 import xxhash
 
-from provenance import changes, cluster, direction, lsh, minhash, normalize, origin, schemas, shingle, spill, tree, verify
+from provenance import changes, cluster, direction, frequent, lsh, minhash, normalize, origin, schemas, shingle, spill, tree, verify
 from provenance.config import PipelineConfig
 from provenance.errors import ProvenanceError
+from provenance.frequent import doc_keys
 from provenance.ingest import Ingested, ingest
 
 #: Anchor sets smaller than this are too thin to vouch for a pair on their own.
@@ -81,6 +82,8 @@ class Prepared:
     boilerplate: pl.DataFrame | None = None
     #: The texts, when they wait on disk (``documents`` then has no ``text``).
     texts: spill.TextSpill | None = None
+    #: Frequent word shingles the words signatures were taken around (``provenance.frequent``).
+    frequent: np.ndarray = field(default_factory=lambda: frequent.NOTHING)
 
 
 @dataclass
@@ -169,11 +172,12 @@ def summarize_batch(texts: pl.Series, lo: int, seed: int) -> BatchSummary:
 
 def shingle_batch(
     texts: pl.Series | spill.TextRows, lo: int, boilerplate_keys: np.ndarray, config: PipelineConfig,
-    n_tokens: np.ndarray | None = None,
+    n_tokens: np.ndarray | None = None, frequent_words: np.ndarray | None = None,
 ) -> BatchViews:
     """Views (boilerplate lines left out) and signatures of one batch.
 
-    ``n_tokens`` (pass 1's counts of these texts) saves counting them again.
+    ``n_tokens`` (pass 1's counts of these texts) saves counting them again;
+    the words signatures are taken around ``frequent_words`` (see :func:`sample_frequent_words`).
     """
     texts = spill.texts_of(texts)
     if n_tokens is None:
@@ -181,7 +185,10 @@ def shingle_batch(
     out = shingle.text_views(
         texts, n_tokens, boilerplate_keys, seed=config.seed, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram
     )
-    signatures = {name: minhash.signatures(sets, config.num_perm, config.seed) for name, sets in out.views.items()}
+    leave_out = {"words": frequent_words}
+    signatures = {
+        name: minhash.signatures(sets, config.num_perm, config.seed, leave_out.get(name)) for name, sets in out.views.items()
+    }
     # Boilerplate lines as (document, ordinal among its lines with tokens), for ``direction``.
     lines = out.boilerplate_lines
     boilerplate = pl.DataFrame(
@@ -224,6 +231,20 @@ def combine_summaries(
         pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars"),
     )
     return docs, rejects, keys
+
+
+def sample_frequent_words(sample: pl.Series, n_tokens: np.ndarray, boilerplate_keys: np.ndarray, config: PipelineConfig) -> np.ndarray:
+    """Word shingles frequent in ``sample``, the texts of ``frequent.sample_rows`` (their ``n_tokens``).
+
+    The sample is shingled exactly as pass 2 shingles it (boilerplate lines
+    out), so its counts are those of the views being signed.
+    """
+    if len(sample) == 0:
+        return frequent.NOTHING
+    out = shingle.text_views(
+        sample, n_tokens, boilerplate_keys, seed=config.seed, word_ngram=config.word_ngram, anchor_ngram=config.anchor_ngram
+    )
+    return frequent.frequent_shingles(out.views["words"].hashes, len(sample))
 
 
 def assemble_prepared(docs: pl.DataFrame, rejects: pl.DataFrame, parts: list[BatchViews]) -> Prepared:
@@ -312,6 +333,10 @@ def prepare_stage(
         try:
             batches = _batches(docs.height, config.batch_size)
             n_tokens = docs["n_tokens"].to_numpy()
+            sample = frequent.sample_rows(doc_keys(docs["doc_id"]))
+            sample_texts = spilled.gather(sample) if spilled is not None else docs["text"].gather(sample)
+            frequent_words = sample_frequent_words(sample_texts, n_tokens[sample], keys, config)
+            del sample_texts
             batch_texts = [
                 spill.TextRows(spilled, np.arange(lo, hi, dtype=np.int64)) if spilled else docs["text"].slice(lo, hi - lo)
                 for lo, hi in batches
@@ -319,10 +344,11 @@ def prepare_stage(
             parts = run_all(
                 shingle_batch, batch_texts, [lo for lo, _ in batches],
                 [keys] * len(batches), [config] * len(batches), [n_tokens[lo:hi] for lo, hi in batches],
+                [frequent_words] * len(batches),
             )
             del batch_texts
             boilerplate_tokens = sum(p.n_boilerplate for p in parts)
-            prepared = replace(assemble_prepared(docs, rejects, parts), texts=spilled)
+            prepared = replace(assemble_prepared(docs, rejects, parts), texts=spilled, frequent=frequent_words)
         except BaseException:
             if spilled is not None:
                 spilled.remove()
@@ -333,6 +359,7 @@ def prepare_stage(
             "rejected_too_short": int(ingested.documents.height - docs.height),
             "tokens": int(docs["n_tokens"].sum() or 0),
             "boilerplate_tokens": boilerplate_tokens,
+            "frequent_word_shingles": int(len(frequent_words)),
             "texts_on_disk": spilled is not None,
             **{f"{name}_shingles": int(len(sets.hashes)) for name, sets in prepared.views.items()},
         }
@@ -381,6 +408,8 @@ def link_stage(prepared: Prepared, config: PipelineConfig, known: KnownPairs | N
     with _timed(report):
         views = prepared.views
         rank = -views["words"].sizes()
+        # What each view's signatures were taken over: the prefilter's estimates refer to these sets.
+        signed = {"words": minhash.signed_sizes(views["words"], prepared.frequent), "anchors": views["anchors"].sizes()}
         thresholds = {"words": config.words_threshold, "anchors": config.anchors_threshold}
         seen = {"candidates": 0, "verified_exactly": 0}
 
@@ -401,7 +430,7 @@ def link_stage(prepared: Prepared, config: PipelineConfig, known: KnownPairs | N
             hopeful = np.zeros(len(a), dtype=bool)
             for name in ("words", "anchors"):
                 verify.hopeful_pairs(
-                    prepared.signatures[name], views[name].sizes(), a, b, config.min_containment, PREFILTER_SIGMAS, hopeful
+                    prepared.signatures[name], signed[name], a, b, config.min_containment, PREFILTER_SIGMAS, hopeful
                 )
             seen["verified_exactly"] += int(hopeful.sum())
             kept = np.flatnonzero(hopeful)
@@ -474,11 +503,6 @@ def _cluster_batches(cluster: np.ndarray, members: np.ndarray, size: int) -> lis
 def multi_members(cluster: np.ndarray) -> np.ndarray:
     """Rows (ascending) of every cluster with more than one document: all that trace reads texts of."""
     return np.flatnonzero(np.bincount(cluster, minlength=len(cluster))[cluster] > 1)
-
-
-def doc_keys(doc_ids: pl.Series) -> np.ndarray:
-    """64-bit hash of every ``doc_id`` (xxh3): a row-order-free key for samples and ids."""
-    return np.fromiter((xxhash.xxh3_64_intdigest(d.encode()) for d in doc_ids.to_list()), dtype=np.uint64, count=len(doc_ids))
 
 
 def spin_frequency(cluster: np.ndarray, texts: pl.Series, keys: np.ndarray, config: PipelineConfig) -> dict[str, int]:

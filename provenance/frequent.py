@@ -1,0 +1,84 @@
+"""Frequent word shingles: left out of the words signature so LSH stops pairing texts on stock phrases.
+
+Two unrelated articles share a handful of stock bigrams ("according to",
+"the government", "percent of"): a Jaccard near 0.015 on word bigrams.  The
+words index bands at ``r = 2`` rows (threshold 0.1, for short truncations), so
+such a pair collides in a band with probability ``J**2`` and over the 117
+bands with about ``117 * J**2``: a few percent of *all* pairs, which grows with
+the square of the corpus while true copies grow with it linearly.  Measured on
+the generated benchmark corpus, 98% of the words view's candidates were such
+pairs (2 to 10 equal slots of 256), costing most of the link stage at a
+million documents.
+
+A shingle found in at least ``MIN_SHARE`` of the documents says nothing
+about who copied whom, so the words *signature* is taken over a document's
+other shingles.  Leaving out the bigrams in at least 2% of documents (19% of
+all bigram occurrences there) cut unrelated pairs' band probability 20-fold
+and true pairs' by about 2%.  Verification still measures the whole sets: the
+leave-out decides which pairs are looked at, never whether one passes.
+
+Frequency is counted on a bottom-k sample of documents by id hash
+(``SAMPLE_DOCS``), so the cost is fixed whatever the corpus size, the answer
+does not depend on input order, and an incremental store draws the same
+sample as a fresh run over the same documents.  Guards:
+
+* a shingle must be in at least ``MIN_DOCS`` sampled documents, so small
+  corpora (where 2% is a couple of texts) leave nothing out;
+* a story copied into more than ``MIN_SHARE`` of the corpus makes its own
+  shingles "frequent"; a document that would keep less than half of its set
+  is signed on all of it (``minhash.MIN_KEPT_SHARE``), so such a cluster is
+  still found.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import xxhash
+
+#: Documents sampled (bottom-k by id hash) to count shingle frequencies.
+SAMPLE_DOCS = 5_000
+#: A shingle in at least this share of the sampled documents is frequent...
+MIN_SHARE = 0.005
+#: ...and in at least this many of them.
+MIN_DOCS = 20
+
+NOTHING = np.zeros(0, dtype=np.uint32)
+
+
+def doc_keys(doc_ids: pl.Series) -> np.ndarray:
+    """64-bit hash of every ``doc_id`` (xxh3): a row-order-free key for samples and ids."""
+    return np.fromiter((xxhash.xxh3_64_intdigest(d.encode()) for d in doc_ids.to_list()), dtype=np.uint64, count=len(doc_ids))
+
+
+def sample_rows(keys: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Rows (ascending) of the ``size`` (:data:`SAMPLE_DOCS`) documents with the smallest id hashes (``keys``, see :func:`doc_keys`)."""
+    size = SAMPLE_DOCS if size is None else size
+    if len(keys) <= size:
+        return np.arange(len(keys), dtype=np.int64)
+    order = np.lexsort((np.arange(len(keys)), keys))  # ties (equal hashes) broken by row: deterministic
+    return np.sort(order[:size]).astype(np.int64)
+
+
+def threshold(n_sampled: int, min_share: float | None = None, min_docs: int | None = None) -> int:
+    """Sampled documents a shingle must be in to count as frequent (defaults: :data:`MIN_SHARE`, :data:`MIN_DOCS`)."""
+    share = MIN_SHARE if min_share is None else min_share
+    floor = MIN_DOCS if min_docs is None else min_docs
+    return max(int(floor), math.ceil(share * n_sampled))
+
+
+def frequent_shingles(hashes: np.ndarray, n_sampled: int, *, min_share: float | None = None, min_docs: int | None = None) -> np.ndarray:
+    """Sorted distinct shingles in at least :func:`threshold` of ``n_sampled`` documents.
+
+    ``hashes`` are the sampled documents' sets laid end to end (each set
+    distinct, as ``ShingleSets.hashes`` is), so a shingle's count is its
+    document frequency.
+    """
+    if n_sampled == 0 or len(hashes) == 0:
+        return NOTHING
+    values = np.sort(np.asarray(hashes, dtype=np.uint32))
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    counts = np.diff(np.append(starts, len(values)))
+    return values[starts[counts >= threshold(n_sampled, min_share, min_docs)]]
