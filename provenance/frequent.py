@@ -12,10 +12,13 @@ million documents.
 
 A shingle found in at least ``MIN_SHARE`` of the documents says nothing
 about who copied whom, so the words *signature* is taken over a document's
-other shingles.  Leaving out the bigrams in at least 2% of documents (19% of
-all bigram occurrences there) cut unrelated pairs' band probability 20-fold
-and true pairs' by about 2%.  Verification still measures the whole sets: the
-leave-out decides which pairs are looked at, never whether one passes.
+other shingles.  On the generated corpus, leaving out the bigrams in at least
+0.5% of the sample (about 12,500 of them, near 40% of all bigram occurrences)
+cut the words view's candidates from 5.7 to 0.36 million at 100k documents
+and from 125 to 17 million at a million, while the candidates inside true
+clusters stayed the same (131,764 before, 132,729 after, at 100k).
+Verification still measures the whole sets: the leave-out decides which
+pairs are looked at, never whether one passes.
 
 Frequency is counted on a bottom-k sample of documents by id hash
 (``SAMPLE_DOCS``), so the cost is fixed whatever the corpus size, the answer
@@ -23,7 +26,7 @@ does not depend on input order, and an incremental store draws the same
 sample as a fresh run over the same documents.  Guards:
 
 * a shingle must be in at least ``MIN_DOCS`` sampled documents, so small
-  corpora (where 2% is a couple of texts) leave nothing out;
+  corpora (where 0.5% is a couple of texts) leave nothing out;
 * a story copied into more than ``MIN_SHARE`` of the corpus makes its own
   shingles "frequent"; a document that would keep less than half of its set
   is signed on all of it (``minhash.MIN_KEPT_SHARE``), so such a cluster is

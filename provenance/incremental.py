@@ -9,7 +9,9 @@ doing work in proportion to what changed:
   shingled and signed.  Boilerplate is corpus-wide (a short line in
   ``BOILERPLATE_MIN_DOCS`` documents), so the store keeps every document's
   short-line keys; a stored document holding a line whose boilerplate status
-  flipped is re-prepared too.
+  flipped is re-prepared too, and so is one holding a word shingle that became,
+  or stopped being, frequent (``provenance.frequent``, counted on the same
+  id-hash sample a fresh run draws).
 * **link** -- LSH runs over every signature (sorting band keys is cheap), but
   a candidate pair is verified only if it touches a re-prepared document, an
   exact-duplicate group that changed, or a bucket that lost a member (only

@@ -116,3 +116,25 @@ def test_a_store_equals_a_full_run_when_frequent_shingles_flip(tmp_path, monkeyp
     assert inc_docs.equals(full_docs)
     assert inc_edges.select(full_edges.columns).equals(full_edges)
     assert full.clusters.height == second.clusters.height
+
+
+def test_a_story_copied_into_much_of_the_corpus_is_signed_whole_and_still_found(generated, tmp_path, monkeypatch) -> None:
+    from conftest import make_article, spin, truncate
+
+    viral = {f"viral-{k}": spin(truncate(make_article(0), 1.0 - 0.02 * (k % 10)), 0.15, seed=k) for k in range(30)}
+    others = generated.filter(pl.col("edit") == "singleton").head(70)
+    corpus = pl.DataFrame({"id": [*viral, *others["id"]], "text": [*viral.values(), *others["text"]]})
+    monkeypatch.setattr(frequent, "MIN_DOCS", 10)  # the 30 copies make the story's own bigrams "frequent"
+    config = PipelineConfig()
+    path = tmp_path / "viral.parquet"
+    corpus.write_parquet(path)
+    ingested, _ = pipeline.ingest_stage([path], config)
+    prepared, _ = pipeline.prepare_stage(ingested, config)
+    words = prepared.views["words"]
+    rows = np.flatnonzero(prepared.documents["doc_id"].str.starts_with("viral-").to_numpy())
+    held = minhash.holds_any(words.take(rows), prepared.frequent)
+    assert held.all()  # the story's bigrams are frequent...
+    np.testing.assert_array_equal(minhash.signed_sizes(words, prepared.frequent)[rows], words.sizes()[rows])  # ...so signed whole
+    linked, _ = pipeline.link_stage(prepared, config)
+    assert len(set(linked.roots[rows].tolist())) == 1
+    assert not np.isin(np.delete(linked.roots, rows), linked.roots[rows]).any()
