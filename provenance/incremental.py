@@ -9,9 +9,9 @@ doing work in proportion to what changed:
   shingled and signed.  Boilerplate is corpus-wide (a short line in
   ``BOILERPLATE_MIN_DOCS`` documents), so the store keeps every document's
   short-line keys; a stored document holding a line whose boilerplate status
-  flipped is re-prepared too, and so is one holding a word shingle that became,
-  or stopped being, frequent (``provenance.frequent``, counted on the same
-  id-hash sample a fresh run draws).
+  flipped is re-prepared too.  One holding a word shingle that became, or
+  stopped being, frequent (``provenance.frequent``, counted on the same id-hash
+  sample a fresh run draws) is only signed anew from its stored views.
 * **link** -- LSH runs over every signature (sorting band keys is cheap), but
   a candidate pair is verified only if it touches a re-prepared document, an
   exact-duplicate group that changed, or a bucket that lost a member (only
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -87,8 +87,9 @@ class _Fresh:
     changed_ids: pl.Series
     n_new: int
     n_boilerplate_dirty: int
-    #: Stored documents signed anew because one of their word shingles became, or stopped being, frequent.
-    n_frequent_dirty: int = 0
+    #: Stored documents signed anew (their views and texts as stored) because one of their word shingles
+    #: became, or stopped being, frequent: in ``segment``, relinked, but not re-traced for it.
+    resigned_ids: pl.Series = field(default_factory=lambda: pl.Series("doc_id", [], dtype=pl.String))
 
     @property
     def n_changed(self) -> int:
@@ -188,7 +189,7 @@ def run_with_store(
         report.rows_out = combined.documents.height
         report.stats = {
             "stored": live.documents.height, "new": fresh.n_new, "changed": fresh.n_changed,
-            "boilerplate_reprepared": fresh.n_boilerplate_dirty, "frequent_reprepared": fresh.n_frequent_dirty,
+            "boilerplate_reprepared": fresh.n_boilerplate_dirty, "frequent_resigned": len(fresh.resigned_ids),
             "frequent_word_shingles": int(len(frequent_words)), "prepared": fresh.segment.documents.height,
             "rejected": fresh.rejects.height,
         }
@@ -199,15 +200,22 @@ def run_with_store(
 
         prepared = _prepared(combined, fresh.rejects, frequent_words)
         doc_ids = prepared.documents["doc_id"]
-        is_fresh = doc_ids.is_in(fresh.segment.documents["doc_id"].implode()).to_numpy()
+        resigned_ids = fresh.resigned_ids.implode()
+        resigned = doc_ids.is_in(resigned_ids).to_numpy()
+        is_fresh = doc_ids.is_in(fresh.segment.documents["doc_id"].implode()).to_numpy() & ~resigned
         new_version = doc_ids.is_in(fresh.changed_ids.implode()).to_numpy()
-        # Rows whose own anchors may now come from another copy: their exact-duplicate group changed.
+        # Rows whose own anchors may now come from another copy: their exact-duplicate group changed
+        # (a document only signed anew keeps its text, so its group does not change).
         removed = live.take(removed_rows)
-        touched_hashes = pl.concat([fresh.segment.documents["content_hash"], removed.documents["content_hash"]])
-        group_changed = prepared.documents["content_hash"].is_in(touched_hashes.implode()).to_numpy() & ~is_fresh
-
+        touched_hashes = pl.concat([
+            frame.filter(~pl.col("doc_id").is_in(resigned_ids))["content_hash"] for frame in (fresh.segment.documents, removed.documents)
+        ])
+        hashes = prepared.documents["content_hash"]
+        group_changed = hashes.is_in(touched_hashes.implode()).to_numpy() & ~is_fresh
         old_pairs = store.read_table(store_dir, manifest.generation, "pairs", PAIRS) if manifest else pl.DataFrame(schema=PAIRS)
-        relink = is_fresh | group_changed
+        # Signed anew: other candidates, the same sets (and so the same verdicts); copies share the first's signature.
+        resigned_groups = hashes.is_in(hashes.filter(pl.Series(resigned)).implode()).to_numpy()
+        relink = is_fresh | group_changed | resigned | resigned_groups
         if removed.documents.height:
             # The departed rows' signatures as the last run bucketed them (exact copies shared anchors).
             shared = {"words": live.ragged["words"], "anchors": live.ragged["anchors"]}
@@ -375,17 +383,18 @@ def _prepare(
     # Frequent word shingles are corpus-wide too: a stored document holding one whose status flipped is signed anew.
     frequent_words = _sample_frequent_words(live, kept_rows, accepted, keys, config)
     flipped_frequent = np.setxor1d(frequent_words, previous_frequent.astype(np.uint32))
-    n_boilerplate_dirty = int(dirty_local.sum())
+    resign_local = np.zeros(n_old, dtype=bool)
     if len(flipped_frequent):
-        dirty_local |= minhash.holds_any(live.ragged["words"].take(kept_rows), flipped_frequent)
+        resign_local = minhash.holds_any(live.ragged["words"].take(kept_rows), flipped_frequent) & ~dirty_local
     dirty_rows = kept_rows[dirty_local]
-    clean_rows = kept_rows[~dirty_local]
+    resign_rows = kept_rows[resign_local]
+    clean_rows = kept_rows[~dirty_local & ~resign_local]
 
     meta_columns = [c for c in accepted.columns if c not in ("old_version", "old_fp")]
     redo = live.take(dirty_rows)
     to_prepare = pl.concat([accepted.select(meta_columns), redo.documents], how="diagonal_relaxed")
     views, signatures, boilerplate = _prepare_rows(to_prepare, keys, frequent_words, config)
-    segment = store.Segment(
+    prepared_part = store.Segment(
         to_prepare,
         {
             "words": views["words"], "anchors": views["anchors"],
@@ -394,17 +403,21 @@ def _prepare(
         },
         signatures,
     )
+    # Only the words signature depends on the frequent shingles: sign the stored views anew.
+    resign = live.take(resign_rows)
+    resign.signatures["words"] = minhash.signatures(resign.ragged["words"], config.num_perm, config.seed, frequent_words)
+    segment = store.Segment.concat([prepared_part, resign])
     fresh = _Fresh(
         segment, rejects,
         changed_ids=accepted.filter(pl.col("old_version").is_not_null())["doc_id"],
         n_new=int(accepted["old_version"].is_null().sum()),
-        n_boilerplate_dirty=n_boilerplate_dirty,
-        n_frequent_dirty=len(dirty_rows) - n_boilerplate_dirty,
+        n_boilerplate_dirty=len(dirty_rows),
+        resigned_ids=resign.documents["doc_id"],
     )
     whole = store.Segment.concat([live.take(clean_rows), segment])
     order = whole.documents.select("doc_id").with_row_index("row").sort("doc_id")["row"].to_numpy()
     combined = whole.take(order)
-    removed_rows = np.flatnonzero(replaced | np.isin(np.arange(live.documents.height), dirty_rows))
+    removed_rows = np.flatnonzero(replaced | np.isin(np.arange(live.documents.height), np.concatenate([dirty_rows, resign_rows])))
     return fresh, combined, removed_rows, keys, frequent_words
 
 

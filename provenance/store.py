@@ -6,7 +6,8 @@ Layout of a store folder::
     LOCK                   flock'd by the run that holds the store; says its pid, host and start time
     segments/<g>.*.parquet per-document data prepared in generation g (immutable once written)
     gen-<g>/               derived tables of generation g: verified pairs, spin decisions,
-                           boilerplate keys, and ``out/`` (the run's published output tables)
+                           boilerplate keys, frequent word shingles, and ``out/`` (the run's
+                           published output tables)
 
 Why segments: a daily run over a year of documents must not rewrite a year
 of shingles.  A segment holds the documents (re)prepared by one run: their
