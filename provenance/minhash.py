@@ -52,8 +52,8 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _is_left_out(h, table):  # pragma: no cover - compiled
-    """Whether shingle ``h`` is in the left-out table (``normalize._hash_table``; a few thousand entries, cache-resident)."""
+def _member(h, table):  # pragma: no cover - compiled
+    """Whether shingle ``h`` is in ``table`` (``normalize._hash_table`` of a few thousand shingles: cache-resident)."""
     return _in_table(table, np.uint64(h))
 
 
@@ -64,7 +64,7 @@ def _signs_subset(hashes, lo, hi, leave_out, min_kept_share):  # pragma: no cove
         return hi - lo, False
     kept = 0
     for i in range(lo, hi):
-        if not _is_left_out(hashes[i], leave_out):
+        if not _member(hashes[i], leave_out):
             kept += 1
     if kept == 0 or kept < min_kept_share * (hi - lo):
         return hi - lo, False
@@ -81,7 +81,7 @@ def _signatures(hashes, offsets, a, b, leave_out, min_kept_share):  # pragma: no
         row = out[d]
         _, subset = _signs_subset(hashes, offsets[d], offsets[d + 1], leave_out, min_kept_share)
         for i in range(offsets[d], offsets[d + 1]):
-            if subset and _is_left_out(hashes[i], leave_out):
+            if subset and _member(hashes[i], leave_out):
                 continue
             h = np.uint64(hashes[i])
             # fmix32 in 64-bit lanes, masked back to 32 bits after each multiply.
@@ -112,7 +112,7 @@ def _holds_any(hashes, offsets, table):  # pragma: no cover - compiled
     out = np.zeros(n_docs, dtype=np.bool_)
     for d in numba.prange(n_docs):
         for i in range(offsets[d], offsets[d + 1]):
-            if _is_left_out(hashes[i], table):
+            if _member(hashes[i], table):
                 out[d] = True
                 break
     return out
@@ -131,8 +131,8 @@ _NO_TABLE = np.zeros(1, dtype=np.uint64)
 def signatures(sets: ShingleSets, num_perm: int, seed: int, leave_out: np.ndarray | None = None) -> np.ndarray:
     """``(n_docs, num_perm)`` uint32 MinHash signatures; empty sets stay all-``EMPTY``.
 
-    ``leave_out`` (sorted uint32 shingle hashes, see ``provenance.frequent``)
-    is signed around: a document's signature is that of its set less those
+    ``leave_out`` (uint32 shingle hashes, see ``provenance.frequent``) is
+    signed around: a document's signature is that of its set less those
     shingles, unless fewer than :data:`MIN_KEPT_SHARE` of its set would remain
     (then of the whole set, so a text made of common phrases, or one copied
     into a large share of the corpus, is still signed on something it has).
