@@ -1,8 +1,17 @@
 """provenance: near-duplicate clustering and provenance tracing for text.
 
-A plain library (no Prefect import): typed functions over polars frames, one
-module per stage.  ``provenance.pipeline.run`` runs them all; ``flows/`` wraps
-the same stages as a Prefect flow.
+A plain library (no Prefect, typer or rich import): typed functions over
+polars frames, one module per stage, one :class:`Config`.  In a notebook::
+
+    import polars as pl
+    import provenance
+
+    result = provenance.run(pl.DataFrame({"id": [...], "text": [...]}))
+    result.documents, result.clusters, result.edges, result.rejects
+    result.write("data/output")
+
+``provenance.chain`` is the stage chain every runner shares; the CLI
+(``provenance_cli``) and the Prefect flow (``flows``) are thin layers over it.
 """
 
 import os
@@ -14,8 +23,9 @@ import os
 # not imported yet; a user's own setting wins.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
 
-from provenance.config import PipelineConfig  # noqa: E402
+from provenance.chain import RunResult, run  # noqa: E402
+from provenance.config import Config  # noqa: E402
 from provenance.errors import ProvenanceError  # noqa: E402
 
-__all__ = ["PipelineConfig", "ProvenanceError", "__version__"]
-__version__ = "0.1.0"
+__all__ = ["Config", "ProvenanceError", "RunResult", "run", "__version__"]
+__version__ = "0.2.0"

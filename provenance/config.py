@@ -1,103 +1,245 @@
-"""The typed options of a run, with the defaults we ship and measure.
+"""The one configuration of a run: every option, and every constant that can change a result.
 
-Every knob of the pipeline lives here so that the CLI, the Prefect flow and a
-library caller share one definition, one set of defaults and one validation.
-Defaults are the measured ones (README, "Accuracy"); change them per run, not
-per corpus.
+A :class:`Config` is frozen and nested by stage (``ingest``, ``prepare``,
+``link``, ``trace``, ``changes``, ``run``, ``report``).  It is the only source
+of the CLI's options (``provenance run --num-perm``, ``--set NAME=VALUE``), of
+the Prefect flow's parameters and their schema, of ``provenance serve``, of
+``run.json``, of the store's guard and of the cache keys.  Each field carries
+its default and a one-line *why*: the reason the default holds beyond the
+corpora it was measured on.
+
+Field names are unique across sections, so options are addressed by their
+flat name everywhere (``num_perm``, ``min_containment``).  Fields marked
+``results=False`` (batch sizes, memory limits, report caps) never change a
+table; :meth:`Config.fingerprint` covers every other field, so two runs with
+equal fingerprints and equal inputs give identical tables.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from provenance.errors import ProvenanceError
 
-#: Signature scheme identifier stored with every signature and store.  Bump it
-#: whenever token hashing, shingling or the permutation family changes: two
-#: signatures are only comparable under the same scheme.
-SIGNATURE_SCHEME = "provenance-fnv1a-cp-affine32-v3-frequent-out"
+
+def option(default: Any, why: str, *, cli: bool = False, results: bool = True, **constraints: Any) -> Any:
+    """A config field: its default, why that default holds, whether the CLI shows it, whether it changes results."""
+    return Field(default, description=why, json_schema_extra={"cli": cli, "results": results}, **constraints)
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Options of one pipeline run.
+class Section(BaseModel):
+    """Options of one stage: frozen, unknown names refused."""
 
-    Shingle views (each gets its own MinHash signature and LSH index):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    * ``words``: word ``word_ngram``-grams of the normalised text.  Catches
-      copies, truncations, excerpts.
-    * ``anchors``: ``anchor_ngram``-grams over the sequence of *anchor* tokens
-      (capitalised words and numbers that are not stopwords).  Synonym
-      spinners and paraphrasers leave names and numbers alone and keep their
-      order, so this view survives where word n-grams die.
-    """
 
-    word_ngram: int = 2
-    anchor_ngram: int = 2
-    num_perm: int = 256
-    seed: int = 1
-    #: LSH Jaccard threshold per view (datasketch's optimiser picks bands/rows).
-    words_threshold: float = 0.1
-    anchors_threshold: float = 0.2
-    #: How many neighbours each member of an LSH bucket is paired with; bounds
-    #: the candidate pairs of a huge cluster to O(n) instead of O(n^2).
-    bucket_window: int = 4
-    #: A verified edge needs at least this share of the smaller document
-    #: explained by the other (combined containment, see ``verify``).
-    min_containment: float = 0.36
-    #: ...and at least this combined Jaccard.
-    min_jaccard: float = 0.05
-    #: Documents with fewer tokens cannot be shingled reliably.
-    min_tokens: int = 20
-    #: Documents larger than this many characters are set aside (a crawl
-    #: sometimes yields whole book dumps or binary junk decoded as text).
-    max_chars: int = 1_000_000
-    #: Documents processed per batch in the signature stage (memory bound).
-    batch_size: int = 20_000
-    #: Texts larger than this many MiB in all wait on disk while the middle
-    #: stages run (``provenance.spill``): the same results in less memory.
-    spill_over_mib: int = 1024
-    #: Input column names for tabular inputs (.jsonl, .csv, .parquet).
-    id_column: str = "id"
-    text_column: str = "text"
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+class IngestOptions(Section):
+    id_column: str = option("id", "Id column of tabular inputs.", cli=True, min_length=1)
+    text_column: str = option("text", "Text column of tabular inputs.", cli=True, min_length=1)
+    max_chars: int = option(
+        1_000_000, "Longer documents are rejected (too_large): a crawl yields book dumps and binary junk, never an article this long.",
+        cli=True, ge=1,
+    )
 
-    def validate(self) -> "PipelineConfig":
-        """Raise a one-line :class:`ProvenanceError` for impossible options."""
-        checks: list[tuple[bool, str]] = [
-            (self.word_ngram >= 1, f"--word-ngram must be >= 1, got {self.word_ngram}"),
-            (self.anchor_ngram >= 1, f"--anchor-ngram must be >= 1, got {self.anchor_ngram}"),
-            (16 <= self.num_perm <= 1024, f"--num-perm must be between 16 and 1024, got {self.num_perm}"),
-            (0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32-1, got {self.seed}"),
-            (0.0 < self.words_threshold < 1.0, f"--words-threshold must be in (0, 1), got {self.words_threshold}"),
-            (0.0 < self.anchors_threshold < 1.0, f"--anchors-threshold must be in (0, 1), got {self.anchors_threshold}"),
-            (0.0 <= self.min_containment <= 1.0, f"--min-containment must be in [0, 1], got {self.min_containment}"),
-            (0.0 <= self.min_jaccard <= 1.0, f"--min-jaccard must be in [0, 1], got {self.min_jaccard}"),
-            (self.bucket_window >= 1, f"--bucket-window must be >= 1, got {self.bucket_window}"),
-            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
-            (self.spill_over_mib >= 0, f"--spill-over-mib must be >= 0, got {self.spill_over_mib}"),
-            (self.max_chars >= 1, f"--max-chars must be >= 1, got {self.max_chars}"),
-            (
-                self.min_tokens >= max(self.word_ngram, 1),
-                f"--min-tokens ({self.min_tokens}) must be at least --word-ngram ({self.word_ngram}): "
-                "shorter documents have no shingle",
-            ),
-            (bool(self.id_column) and bool(self.text_column), "--id-column and --text-column must not be empty"),
-            (self.id_column != self.text_column, "--id-column and --text-column must name different columns"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ProvenanceError(message)
+
+class PrepareOptions(Section):
+    min_tokens: int = option(20, "Shorter documents are rejected (too_short): a few words hold no shingle to compare.", cli=True, ge=1)
+    word_ngram: int = option(2, "Word n-gram size of the words view: bigrams survive spin that breaks longer n-grams.", cli=True, ge=1)
+    anchor_ngram: int = option(2, "n-gram size over anchors (names, numbers), which spinners leave in order.", cli=True, ge=1)
+    num_perm: int = option(
+        256, "MinHash permutations per view: a short excerpt with Jaccard 0.1 is found 72% of the time per view (47% with 128).",
+        cli=True, ge=16, le=1024,
+    )
+    seed: int = option(1, "Seed of token hashing and of the MinHash permutations.", cli=True, ge=0, le=2**32 - 1)
+    boilerplate_max_tokens: int = option(20, "Only lines this short can be boilerplate: site furniture is short, paragraphs are not.", ge=1)
+    boilerplate_min_docs: int = option(3, "A short line in this many documents recurs across the corpus: furniture, not the story.", ge=2)
+    frequent_sample_docs: int = option(5_000, "Documents sampled (bottom-k by id hash) to count shingle frequencies: a fixed cost at any size.", ge=1)
+    frequent_min_share: float = option(
+        0.005, "A word shingle in this share of documents is a stock phrase, left out of the words signature.", gt=0, le=1,
+    )
+    frequent_min_docs: int = option(20, "...and in at least this many sampled documents, so a small corpus leaves nothing out.", ge=1)
+    frequent_min_kept_share: float = option(
+        0.5, "A document keeping less than this share of its set without frequent shingles is signed on all of it.", ge=0, le=1,
+    )
+
+
+class LinkOptions(Section):
+    words_threshold: float = option(0.1, "LSH Jaccard threshold of the words view (low: truncated copies have low Jaccard).", cli=True, gt=0, lt=1)
+    anchors_threshold: float = option(0.2, "LSH Jaccard threshold of the anchors view.", cli=True, gt=0, lt=1)
+    bucket_window: int = option(
+        4, "Neighbours paired per LSH bucket member: a story copied 5,000 times yields O(n) pairs, not O(n^2).", cli=True, ge=1,
+    )
+    min_containment: float = option(0.36, "Verified pair: share of the smaller document found in the other, best view.", cli=True, ge=0, le=1)
+    min_jaccard: float = option(0.05, "Verified pair: Jaccard of the best view.", cli=True, ge=0, le=1)
+    min_anchor_set: int = option(8, "Anchor sets smaller than this are too thin to vouch for a pair on their own.", ge=0)
+    prefilter_sigmas: float = option(
+        4.0, "Candidates this many MinHash standard errors below the containment floor skip exact checks (3e-5 of true pairs).", ge=0,
+    )
+    cluster_founders: int = option(3, "Founding members two multi-member clusters are checked against before they merge.", ge=1)
+
+
+class TraceOptions(Section):
+    completeness_anchor_weight: float = option(
+        0.5, "Weight of the anchors view in completeness (the words view has the rest): story told and wording agreed, equally.", ge=0, le=1,
+    )
+    date_tie: float = option(0.05, "Versions whose completeness is within this of the best are told apart by publication date.", ge=0, le=1)
+    origin_candidates: int = option(5, "Most complete members that play the round robin of direction evidence for origin.", ge=1)
+    orient_min_kept: float = option(
+        0.75, "A pair is oriented only when this share of the shorter side aligns verbatim: heavy paraphrases carry no direction.", ge=0, le=1,
+    )
+    min_sentence_tokens: int = option(6, "Runs shorter than this are neither a sentence nor evidence of one.", ge=1)
+    boundary_slack: int = option(3, "Tokens of tolerance when a run is matched to sentence boundaries.", ge=0)
+    lost_run_weight: float = option(1.0, "Edit depth: cost of each run of the origin a member lost.", ge=0)
+    lost_token_weight: float = option(0.2, "Edit depth: cost of each token of the origin a member lost.", ge=0)
+    frequency_sample: int = option(
+        20_000, "Singletons (bottom-k by id hash) counted for word frequencies: enough to tell a common word from a rare synonym.", ge=0,
+    )
+    lineage_ngram: int = option(3, "Word n-gram size of the parent-choice shingles (every token, boilerplate kept).", ge=1)
+    confidence_coef: tuple[float, float, float] = option(
+        (1.212, -1.262, 4.698),
+        "Parent confidence logistic (intercept, score, margin), fitted on benchmarks.generate --docs 20000 --seed 1, not on eval corpora.",
+    )
+
+
+class ChangesOptions(Section):
+    max_align_tokens: int = option(20_000, "Tokens per side a token alignment reads: bounds time and memory on giant documents.", ge=1)
+    max_examples: int = option(5, "Substitution examples kept per edge.", ge=0)
+    moved_run: int = option(6, "Inserted runs of this many tokens found verbatim among the parent's deletions are moved text.", ge=1)
+    truncation_prefix_share: float = option(0.6, "Truncation: the child carries at least this share of the parent's prefix it covers.", ge=0, le=1)
+    truncation_end_share: float = option(0.9, "Truncation: aligned content ends before this share of the parent.", ge=0, le=1)
+    excerpt_parent_share: float = option(0.8, "Excerpt: a shorter child carrying less than this share of the parent.", ge=0, le=1)
+    paraphrase_kept_share: float = option(0.5, "Paraphrase: less than this share of the child kept verbatim...", ge=0, le=1)
+    paraphrase_max_spin: float = option(0.25, "...with a spin rate under this (word swaps would make it spin).", ge=0, le=1)
+    spin_min_rate: float = option(0.08, "Spin: at least this share of carried words substituted (also what counts an edge as spun).", ge=0, le=1)
+    insertion_min_share: float = option(0.05, "Insertion: at least this share of the child inserted (or an added line).", ge=0, le=1)
+
+
+class RunOptions(Section):
+    batch_size: int = option(20_000, "Documents per batch of the prepare stage (one task each; bounds memory).", cli=True, results=False, ge=1)
+    spill_over_mib: int = option(
+        1024, "Texts over this many MiB in all wait on disk while the middle stages run (same results, less memory).",
+        cli=True, results=False, ge=0,
+    )
+    words_batch: int = option(
+        5_000, "Documents per batch of trace's word-object steps (~60 KiB each, so a batch stays near 300 MiB).", results=False, ge=1,
+    )
+
+
+class ReportOptions(Section):
+    diff_edges: int = option(1_000, "Edges whose aligned texts report.html embeds, at most.", results=False, ge=0)
+    diff_edges_per_cluster: int = option(25, "...at most this many per cluster (those nearest the origin).", results=False, ge=0)
+    diff_chars: int = option(20_000_000, "...and at most this many characters of aligned text in all.", results=False, ge=0)
+    title_chars: int = option(160, "Characters of a title shown in the report.", results=False, ge=1)
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "ingest": IngestOptions,
+    "prepare": PrepareOptions,
+    "link": LinkOptions,
+    "trace": TraceOptions,
+    "changes": ChangesOptions,
+    "run": RunOptions,
+    "report": ReportOptions,
+}
+
+
+class Config(BaseModel):
+    """Every option of a run, by stage.  Build one with :meth:`from_options` from flat names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ingest: IngestOptions = IngestOptions()
+    prepare: PrepareOptions = PrepareOptions()
+    link: LinkOptions = LinkOptions()
+    trace: TraceOptions = TraceOptions()
+    changes: ChangesOptions = ChangesOptions()
+    run: RunOptions = RunOptions()
+    report: ReportOptions = ReportOptions()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Config":
+        if self.prepare.min_tokens < self.prepare.word_ngram:
+            raise ValueError(
+                f"min_tokens ({self.prepare.min_tokens}) must be at least word_ngram ({self.prepare.word_ngram}): "
+                "shorter documents have no shingle"
+            )
+        if self.ingest.id_column == self.ingest.text_column:
+            raise ValueError("id_column and text_column must name different columns")
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        """The options as plain JSON-able values, for ``run.json``."""
-        out = dataclasses.asdict(self)
-        out.pop("extra", None)
-        out["signature_scheme"] = SIGNATURE_SCHEME
+    # ------------------------------------------------------------------ flat names
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None = None, base: "Config | None" = None) -> "Config":
+        """A validated config from flat option names (``{"num_perm": 128}``); one-line errors for mistakes."""
+        nested = (base or cls()).model_dump()
+        index = field_index()
+        unknown = sorted(set(options or {}) - set(index))
+        if unknown:
+            raise ProvenanceError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(index))}")
+        for name, value in (options or {}).items():
+            nested[index[name]][name] = value
+        try:
+            return cls.model_validate(nested)
+        except ValidationError as exc:
+            raise ProvenanceError(_one_line(exc)) from None
+
+    def replace(self, **options: Any) -> "Config":
+        """This config with some flat options changed (validated)."""
+        return Config.from_options(options, base=self)
+
+    def options(self, *, results_only: bool = False) -> dict[str, Any]:
+        """Every field by its flat name (``results_only``: only those that can change a table)."""
+        out: dict[str, Any] = {}
+        for section, name, info in iter_fields():
+            if results_only and not affects_results(info):
+                continue
+            value = getattr(getattr(self, section), name)
+            out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
-    def replace(self, **changes: Any) -> "PipelineConfig":
-        return dataclasses.replace(self, **changes)
+    def fingerprint(self) -> str:
+        """SHA-256 of every result-affecting field: equal fingerprints and inputs give identical tables."""
+        text = json.dumps(self.options(results_only=True), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The nested options as plain JSON values, for ``run.json``."""
+        return self.model_dump(mode="json")
+
+
+def iter_fields() -> Iterator[tuple[str, str, Any]]:
+    """``(section, name, FieldInfo)`` of every field, in declaration order."""
+    for section, model in SECTIONS.items():
+        for name, info in model.model_fields.items():
+            yield section, name, info
+
+
+def affects_results(info: Any) -> bool:
+    return bool((info.json_schema_extra or {}).get("results", True))
+
+
+def field_index() -> dict[str, str]:
+    """Flat option name -> its section."""
+    return {name: section for section, name, _ in iter_fields()}
+
+
+def _one_line(exc: ValidationError) -> str:
+    """The first problem of a pydantic error as one line that names the option and what to pass."""
+    error = exc.errors()[0]
+    name = str(error["loc"][-1]) if error.get("loc") else ""
+    given = error.get("input")
+    message = error["msg"].removeprefix("Value error, ")
+    if not name:
+        return message
+    return f"option {name}: {message[0].lower() + message[1:]}, got {given!r}"
+
+
+_names = [name for _, name, _ in iter_fields()]
+assert len(_names) == len(set(_names)), "config field names must be unique across sections"
+del _names

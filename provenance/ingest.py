@@ -9,7 +9,9 @@ Inputs:
   with reason ``unsupported_file``;
 * a ``.txt`` / ``.md`` file (``doc_id`` = file name without extension);
 * a ``.jsonl``, ``.csv`` or ``.parquet`` table with an id and a text column;
-  every other column is carried through to ``documents.parquet``.
+  every other column is carried through to ``documents.parquet``;
+* a polars ``DataFrame`` (from a notebook), read like a table (``source`` is
+  ``dataframe``).
 
 Per-document problems go to the rejects table with a reason; only problems of
 the run itself (a missing path, an unknown format, a table without its text
@@ -24,9 +26,15 @@ from pathlib import Path
 
 import polars as pl
 
-from provenance.config import PipelineConfig
+from provenance.config import Config, IngestOptions
 from provenance.errors import ProvenanceError
 from provenance.schemas import REJECTS
+from provenance.stage_report import StageReport, timed
+
+#: What a run reads: paths (folders, files, tables) or a DataFrame with the id and text columns.
+Source = pl.DataFrame | Path | str | list[Path] | list[str]
+#: ``source`` of the documents of a DataFrame input.
+FRAME_SOURCE = "dataframe"
 
 TEXT_SUFFIXES = (".txt", ".md")
 TABLE_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".parquet")
@@ -103,6 +111,10 @@ def _read_ndjson(path: Path, rejects: list[dict]) -> pl.DataFrame:
 
 
 def _read_table(path: Path, id_column: str, text_column: str, rejects: list[dict]) -> pl.DataFrame:
+    return table_documents(_read_table_file(path, rejects), str(path), id_column, text_column, rejects)
+
+
+def _read_table_file(path: Path, rejects: list[dict]) -> pl.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".jsonl", ".ndjson"):
@@ -114,15 +126,19 @@ def _read_table(path: Path, id_column: str, text_column: str, rejects: list[dict
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ProvenanceError(f"cannot read {path}: {message}") from None
+    return frame
+
+
+def table_documents(frame: pl.DataFrame, source: str, id_column: str, text_column: str, rejects: list[dict]) -> pl.DataFrame:
+    """Documents (``doc_id, text, title, source, *carried``) of a table read from ``source``; missing ids to ``rejects``."""
     if frame.height == 0 and not frame.columns:
         return pl.DataFrame(schema=BASE_SCHEMA)
     for column, option in ((text_column, "--text-column"), (id_column, "--id-column")):
         if column not in frame.columns:
             raise ProvenanceError(
-                f"{path} has no {column!r} column (columns: {', '.join(frame.columns[:12])}); "
+                f"{source} has no {column!r} column (columns: {', '.join(frame.columns[:12])}); "
                 f"name the right one with {option}"
             )
-    source = str(path)
     renames = {c: f"input_{c}" for c in frame.columns if c in RESERVED}
     frame = frame.rename(renames)
     id_name = renames.get(id_column, id_column)
@@ -153,7 +169,7 @@ def _read_table(path: Path, id_column: str, text_column: str, rejects: list[dict
     )
 
 
-def _expand(inputs: list[Path]) -> list[tuple[Path, Path]]:
+def expand_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
     """``(file, root)`` pairs in a stable order; run-level errors for bad paths."""
     found: list[tuple[Path, Path]] = []
     for given in inputs:
@@ -174,19 +190,47 @@ def _expand(inputs: list[Path]) -> list[tuple[Path, Path]]:
     return found
 
 
-def ingest(inputs: list[Path], *, id_column: str = "id", text_column: str = "text", max_chars: int = 1_000_000) -> Ingested:
+def source_paths(source: Source) -> list[Path]:
+    """The input paths of ``source`` (none for a DataFrame)."""
+    if isinstance(source, pl.DataFrame):
+        return []
+    return [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
+
+
+def ingest(source: Source, options: IngestOptions) -> Ingested:
     """Read every input into one documents frame plus a rejects frame.
 
     Of several documents with one id the first read (inputs in the order
     given, folder files sorted by path) is kept and the others are rejected
     as ``duplicate_id``; the kept documents come out sorted by ``doc_id``.
     """
-    if not inputs:
-        raise ProvenanceError("no input given: pass a folder or files")
     rejects: list[dict] = []
+    if isinstance(source, pl.DataFrame):
+        files: list[tuple[Path, Path]] = []
+        frames = [table_documents(source, FRAME_SOURCE, options.id_column, options.text_column, rejects)]
+    else:
+        inputs = source_paths(source)
+        if not inputs:
+            raise ProvenanceError("no input given: pass a folder or files")
+        files = expand_inputs(inputs)
+        frames = _read_files(files, options, rejects)
+    frames = [f for f in frames if f.height]
+    documents = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=BASE_SCHEMA)
+    documents = documents.with_columns(pl.col("text").fill_null(""))
+    base = ["doc_id", "text", "title", "source"]
+    documents = _screen(documents.select(base + [c for c in documents.columns if c not in base]), options.max_chars, rejects)
+    # Canonical row order (by doc_id): results must not depend on file order,
+    # and an incremental run must see its corpus in the order a full run would.
+    if documents.height > 1 and not documents["doc_id"].is_sorted():
+        documents = documents.sort("doc_id", maintain_order=True)
+    rejects_frame = pl.DataFrame(rejects, schema=REJECTS) if rejects else pl.DataFrame(schema=REJECTS)
+    return Ingested(documents=documents, rejects=rejects_frame, files=[str(p) for p, _ in files])
+
+
+def _read_files(files: list[tuple[Path, Path]], options: IngestOptions, rejects: list[dict]) -> list[pl.DataFrame]:
+    """Document frames of every file: runs of text files become one frame each, every table its own."""
     text_rows: list[dict] = []
     frames: list[pl.DataFrame] = []
-    files = _expand([Path(p) for p in inputs])
 
     def flush_text_rows() -> None:
         if text_rows:
@@ -209,19 +253,15 @@ def ingest(inputs: list[Path], *, id_column: str = "id", text_column: str = "tex
                 text_rows.append(row)
         elif suffix in TABLE_SUFFIXES:
             flush_text_rows()
-            frames.append(_read_table(path, id_column, text_column, rejects))
+            frames.append(_read_table(path, options.id_column, options.text_column, rejects))
         else:
             rejects.append(_reject(str(path), None, "unsupported_file", f"not one of {TEXT_SUFFIXES + TABLE_SUFFIXES}"))
     flush_text_rows()
+    return frames
 
-    frames = [f for f in frames if f.height]
-    documents = (
-        pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=BASE_SCHEMA)
-    )
-    documents = documents.with_columns(pl.col("text").fill_null(""))
-    base = ["doc_id", "text", "title", "source"]
-    documents = documents.select(base + [c for c in documents.columns if c not in base])
 
+def _screen(documents: pl.DataFrame, max_chars: int, rejects: list[dict]) -> pl.DataFrame:
+    """``documents`` without repeated ids, empty texts and too large ones (those go to ``rejects``)."""
     # Reasons are computed as one small column (no copy of the texts: a
     # million news articles are gigabytes), and the frame is filtered only if
     # something is rejected.
@@ -231,27 +271,33 @@ def ingest(inputs: list[Path], *, id_column: str = "id", text_column: str = "tex
         .when(pl.col("text").str.len_chars() > max_chars).then(pl.lit("too_large"))
         .alias("reason")
     )["reason"]
-    if reason.null_count() < len(reason):
-        bad = documents.select("source", "doc_id").with_columns(reason).filter(pl.col("reason").is_not_null())
-        details = {
-            "duplicate_id": "an earlier document has this id",
-            "empty_text": "text is empty or white space",
-            "too_large": f"more than {max_chars} characters",
-        }
-        rejects.extend(
-            _reject(src, did, r, details[r])
-            for src, did, r in zip(bad["source"].to_list(), bad["doc_id"].to_list(), bad["reason"].to_list())
-        )
-        documents = documents.filter(reason.is_null())
-    # Canonical row order (by doc_id): results must not depend on file order,
-    # and an incremental run must see its corpus in the order a full run would.
-    if documents.height > 1 and not documents["doc_id"].is_sorted():
-        documents = documents.sort("doc_id", maintain_order=True)
-    rejects_frame = pl.DataFrame(rejects, schema=REJECTS) if rejects else pl.DataFrame(schema=REJECTS)
-    return Ingested(documents=documents, rejects=rejects_frame, files=[str(p) for p, _ in files])
+    if reason.null_count() == len(reason):
+        return documents
+    bad = documents.select("source", "doc_id").with_columns(reason).filter(pl.col("reason").is_not_null())
+    details = {
+        "duplicate_id": "an earlier document has this id",
+        "empty_text": "text is empty or white space",
+        "too_large": f"more than {max_chars} characters",
+    }
+    rejects.extend(
+        _reject(src, did, r, details[r])
+        for src, did, r in zip(bad["source"].to_list(), bad["doc_id"].to_list(), bad["reason"].to_list())
+    )
+    return documents.filter(reason.is_null())
 
 
-def _columns(path: Path) -> list[str] | None:
+def ingest_stage(source: Source, config: Config) -> tuple[Ingested, StageReport]:
+    """Read the inputs; per-document problems become rejects."""
+    report = StageReport("ingest")
+    with timed(report):
+        result = ingest(source, config.ingest)
+        report.rows_in = result.documents.height + result.rejects.height
+        report.rows_out = result.documents.height
+        report.stats = {"files": len(result.files), "rejected": result.rejects.height}
+    return result, report
+
+
+def table_columns(path: Path) -> list[str] | None:
     """Column names of a table, read cheaply (schema or first record), or None if unreadable."""
     suffix = path.suffix.lower()
     try:
@@ -267,34 +313,3 @@ def _columns(path: Path) -> list[str] | None:
         return []
     except Exception:  # noqa: BLE001 - the full read reports the precise problem
         return None
-
-
-def preflight(inputs: list[Path], out_dir: Path, config: PipelineConfig, *, store_dir: Path | None = None) -> None:
-    """Check run-level problems before any work starts (one-line errors).
-
-    Paths exist and have a known format, every table has the id and text
-    columns, the output folder is writable.  Checked here so that a flow run
-    never starts (and fails with a traceback in its logs) over a user's typo.
-    """
-    from provenance.schemas import check_output_dir
-
-    id_column, text_column = config.id_column, config.text_column
-    for path, _ in _expand([Path(p) for p in inputs]):
-        if path.suffix.lower() in TABLE_SUFFIXES:
-            columns = _columns(path)
-            if columns is None or not columns:
-                continue
-            for column, option in ((text_column, "--text-column"), (id_column, "--id-column")):
-                if column not in columns:
-                    raise ProvenanceError(
-                        f"{path} has no {column!r} column (columns: {', '.join(columns[:12])}); "
-                        f"name the right one with {option}"
-                    )
-    if store_dir is None:
-        check_output_dir(Path(out_dir))
-        return
-    from provenance.store import check_publishable
-
-    check_publishable(Path(out_dir))
-    if Path(store_dir).exists() and not Path(store_dir).is_dir():
-        raise ProvenanceError(f"--store {store_dir} exists and is not a folder")

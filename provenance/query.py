@@ -18,6 +18,7 @@ A user's mistake (a missing folder, an unknown id, an empty phrase) raises
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,9 +28,10 @@ from typing import Any
 import polars as pl
 from rapidfuzz.distance import Levenshtein
 
-from provenance.changes import MAX_ALIGN_TOKENS, Tokens, doc_tokens
+from provenance.config import Config
 from provenance.errors import ProvenanceError
-from provenance.normalize import _FOLD, _TOKEN_PATTERN, normalize_expr
+from provenance.prepare.normalize import FOLD, normalize_expr
+from provenance.prepare.words import PIECE_PATTERN, Words, doc_words, words_expr
 
 #: Ranking keys of :func:`top` and what they sort by (descending, ties by size then id).
 TOP_KEYS: dict[str, str] = {
@@ -73,6 +75,14 @@ class Outputs:
 
     def document_columns(self) -> list[str]:
         return self.documents.collect_schema().names()
+
+    def config(self) -> Config:
+        """The config the run was made with (``run.json``), or the defaults when the folder has none."""
+        path = self.out_dir / "run.json"
+        try:
+            return Config.model_validate(json.loads(path.read_text(encoding="utf-8"))["config"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return Config()
 
     def meta_columns(self) -> list[pl.Expr]:
         """``publisher`` and ``published_at`` (as text) when the documents carry them."""
@@ -292,7 +302,7 @@ def phrase_pattern(phrase: str) -> str:
 
 
 def _char_class(target: str) -> str:
-    variants = [target] + sorted(k for k, v in _FOLD.items() if v == target)
+    variants = [target] + sorted(k for k, v in FOLD.items() if v == target)
     return "[" + "".join(pl.escape_regex(c) if c in "\\[]^-" else c for c in variants) + "]"
 
 
@@ -368,33 +378,33 @@ class Alignment:
 
     segments: list[Segment]
     counts: dict[str, int] = field(default_factory=dict)
-    #: True when a side had more than :data:`~provenance.changes.MAX_ALIGN_TOKENS` tokens (its tail is not aligned).
+    #: True when a side had more than the run's ``max_align_tokens`` tokens (its tail is not aligned).
     capped: bool = False
 
 
 _Display = tuple[str, list[str], bool]
 
 
-def _display_tokens(texts: pl.Series, tokens: list[Tokens]) -> list[_Display]:
+def _display_tokens(texts: pl.Series, tokens: list[Words]) -> list[_Display]:
     """Per text: leading non-word text, one piece per aligned token (the token in its case plus what follows it), capped flag.
 
-    The aligned tokens themselves come from :func:`provenance.changes.doc_tokens`
+    The aligned tokens themselves come from :func:`provenance.prepare.words.doc_words`
     (the very tokens the edge statistics were computed on); pieces only restore
     case and punctuation for display.  Should they disagree for a text (a
     Unicode corner case), the lower-case tokens are shown instead.
     """
     frame = pl.DataFrame({"text": texts}).select(
-        normalize_expr(pl.col("text")).alias("norm")
+        normalize_expr(pl.col("text")).alias("norm"), words_expr(pl.col("text")).alias("words"),
     ).select(
         pl.col("norm").str.extract(r"^(\W*)", 1).fill_null("").alias("lead"),
-        pl.col("norm").str.extract_all(r"\w+\W*").alias("pieces"),
-        pl.col("norm").str.extract_all(_TOKEN_PATTERN).list.eval(pl.element().str.to_lowercase()).alias("words"),
+        pl.col("norm").str.extract_all(PIECE_PATTERN).alias("pieces"),
+        "words",
     )
     out: list[_Display] = []
     for (lead, pieces, words), tok in zip(frame.iter_rows(), tokens):
-        n = len(tok.words)
+        n = len(tok.tokens)
         capped = len(words or []) > n
-        if words is not None and words[:n] == tok.words and len(pieces) >= n:
+        if words is not None and words[:n] == tok.tokens and len(pieces) >= n:
             pieces = pieces[:n]
             for i in range(len(pieces) - 1):  # what follows a line break opens the next line: it goes with the next token
                 cut = pieces[i].rfind("\n")
@@ -403,7 +413,7 @@ def _display_tokens(texts: pl.Series, tokens: list[Tokens]) -> list[_Display]:
             out.append((lead, pieces, capped))
         else:
             lines = tok.lines + [tok.lines[-1] if tok.lines else 0]
-            out.append(("", [w + ("\n" if lines[i + 1] != lines[i] else " ") for i, w in enumerate(tok.words)], capped))
+            out.append(("", [w + ("\n" if lines[i + 1] != lines[i] else " ") for i, w in enumerate(tok.tokens)], capped))
     return out
 
 
@@ -452,10 +462,10 @@ def _align(parent: _Display, child: _Display, p_words: list[str], c_words: list[
     return Alignment(segments, counts, p_capped or c_capped)
 
 
-def align_texts(pairs: Sequence[tuple[str, str]]) -> list[Alignment]:
+def align_texts(pairs: Sequence[tuple[str, str]], max_tokens: int) -> list[Alignment]:
     """Align many ``(parent_text, child_text)`` pairs; tokenisation is one vectorised pass over all texts.
 
-    The alignment is :mod:`provenance.changes`' (rapidfuzz Levenshtein opcodes
+    The alignment is :mod:`provenance.trace.changes`' (rapidfuzz Levenshtein opcodes
     over the same lower-case tokens, an unequal replace split into
     substitutions plus insertions or deletions), so the counts equal the edge's
     ``kept``, ``inserted``, ``deleted`` and ``substituted``.
@@ -465,9 +475,9 @@ def align_texts(pairs: Sequence[tuple[str, str]]) -> list[Alignment]:
     texts = [t for pair in pairs for t in pair]
     unique = list(dict.fromkeys(texts))
     series = pl.Series("text", unique, dtype=pl.String)
-    tokens = doc_tokens(series)
+    tokens = doc_words(series, max_tokens)
     display = dict(zip(unique, _display_tokens(series, tokens)))
-    words = dict(zip(unique, (t.words for t in tokens)))
+    words = dict(zip(unique, (t.tokens for t in tokens)))
     return [_align(display[p], display[c], words[p], words[c]) for p, c in pairs]
 
 
@@ -493,12 +503,13 @@ def diff(out: Outputs, parent_id: str, child_id: str) -> dict[str, Any]:
         .select(*EDGE_FIGURES)
         .collect()
     )
-    alignment = align_texts([(found[parent_id]["text"], found[child_id]["text"])])[0]
+    max_tokens = out.config().changes.max_align_tokens
+    alignment = align_texts([(found[parent_id]["text"], found[child_id]["text"])], max_tokens)[0]
     strip = lambda row: {k: v for k, v in row.items() if k != "text"}
     return {
         "parent": strip(found[parent_id]),
         "child": strip(found[child_id]),
         "edge": edge.row(0, named=True) if edge.height else None,
         "alignment": alignment,
-        "max_tokens": MAX_ALIGN_TOKENS,
+        "max_tokens": max_tokens,
     }

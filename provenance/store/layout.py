@@ -47,17 +47,15 @@ import numpy as np
 import polars as pl
 
 from provenance import schemas
-from provenance.config import PipelineConfig
+from provenance.config import Config
 from provenance.errors import ProvenanceError
-from provenance.minhash import SignatureScheme
-from provenance.shingle import ShingleSets
+from provenance.prepare.minhash import SignatureScheme
+from provenance.prepare.shingle import ShingleSets
 
-#: Bump when the store layout changes; a store of another format is refused.
-FORMAT_VERSION = 1
+#: The store layout's version (the folders and files below); a store of another layout is refused.
+FORMAT_VERSION = 2
 MANIFEST = "MANIFEST.json"
 LOCK = "LOCK"
-#: Options that do not change results and may differ between runs on one store.
-FREE_OPTIONS = ("batch_size", "spill_over_mib")
 #: Flat per-document arrays of a segment, with their element types.
 RAGGED = {"words": np.uint32, "anchors": np.uint32, "line_keys": np.uint64, "boilerplate": np.int32}
 #: Per-document bookkeeping columns of a segment besides the input's own columns.
@@ -105,16 +103,13 @@ def locked(store_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
 # ---------------------------------------------------------------------------- manifest
 
 
-def result_options(config: PipelineConfig) -> dict[str, Any]:
-    """The options a store's results depend on (every option but :data:`FREE_OPTIONS`)."""
-    return {k: v for k, v in config.to_dict().items() if k not in FREE_OPTIONS}
-
-
 @dataclass
 class Manifest:
     generation: int
     segments: list[int]
     signature: dict[str, Any]
+    #: ``Config.fingerprint()`` of the runs that built the store, and the result options behind it.
+    fingerprint: str
     options: dict[str, Any]
     #: ``published``-date mode of the last run (see ``incremental``): a change re-traces everything.
     facts_mode: str
@@ -126,14 +121,20 @@ class Manifest:
             "generation": self.generation,
             "segments": self.segments,
             "signature": self.signature,
+            "config_fingerprint": self.fingerprint,
             "options": self.options,
             "facts_mode": self.facts_mode,
             "runs": self.runs,
         }
 
 
-def read_manifest(store_dir: Path, config: PipelineConfig) -> Manifest | None:
-    """The store's manifest, or ``None`` for a new store; refuses a store this run cannot extend."""
+def read_manifest(store_dir: Path, config: Config) -> Manifest | None:
+    """The store's manifest, or ``None`` for a new store; refuses, in one line, a store this run cannot extend.
+
+    A store extends only under the config fingerprint it was built with
+    (``Config.fingerprint``: every option and constant that changes a table)
+    and the same signature scheme (which digests the hashing code itself).
+    """
     path = store_dir / MANIFEST
     if not path.exists():
         if any(p.name != LOCK and not p.name.startswith((".", "gen-", "segments")) for p in store_dir.iterdir()):
@@ -149,26 +150,34 @@ def read_manifest(store_dir: Path, config: PipelineConfig) -> Manifest | None:
             f"store {store_dir} has format version {version}, this provenance reads version {FORMAT_VERSION}; "
             "run a matching provenance or start a new --store"
         )
-    wanted = SignatureScheme(config.num_perm, config.seed).to_dict()
+    wanted = SignatureScheme(config.prepare.num_perm, config.prepare.seed).to_dict()
     if data.get("signature") != wanted:
         raise ProvenanceError(
             f"store {store_dir} was signed with {_describe(data.get('signature'))} but this run uses "
             f"{_describe(wanted)}; mixing signature schemes gives wrong similarities: "
             "use the store's options or start a new --store"
         )
-    options = result_options(config)
-    stored = data.get("options", {})
-    differ = sorted(k for k in set(options) | set(stored) if options.get(k) != stored.get(k))
-    if differ:
-        shown = ", ".join(f"{k}={stored.get(k)!r} (now {options.get(k)!r})" for k in differ)
-        raise ProvenanceError(f"store {store_dir} was built with {shown}; pass the same options or start a new --store")
-    return Manifest(data["generation"], list(data["segments"]), data["signature"], stored, data.get("facts_mode", ""), list(data.get("runs", [])))
+    if data.get("config_fingerprint") != config.fingerprint():
+        options, stored = config.options(results_only=True), data.get("options", {})
+        differ = sorted(k for k in set(options) | set(stored) if options.get(k) != stored.get(k))
+        shown = ", ".join(f"{k}={stored.get(k)!r} (now {options.get(k)!r})" for k in differ) or "other constants"
+        raise ProvenanceError(
+            f"store {store_dir} was built under config fingerprint {str(data.get('config_fingerprint'))[:12]} ({shown}); "
+            "pass the same options or start a new --store"
+        )
+    return Manifest(
+        data["generation"], list(data["segments"]), data["signature"], data["config_fingerprint"], data.get("options", {}),
+        data.get("facts_mode", ""), list(data.get("runs", [])),
+    )
 
 
 def _describe(signature: Any) -> str:
     if not isinstance(signature, dict):
         return "an unknown signature scheme"
-    return f"scheme {signature.get('scheme')} (num_perm={signature.get('num_perm')}, seed={signature.get('seed')})"
+    return (
+        f"scheme {signature.get('scheme')} (num_perm={signature.get('num_perm')}, seed={signature.get('seed')}, "
+        f"hashing code {signature.get('hashing')})"
+    )
 
 
 def commit(store_dir: Path, manifest: Manifest) -> None:

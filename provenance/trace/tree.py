@@ -17,22 +17,26 @@ neighbour hangs from the origin.
 
 Confidence is a logistic function of the winning score and its margin over the
 runner-up (a clear winner with high containment is a sure parent; two
-near-identical siblings are a coin toss); README, "Accuracy", gives its
-calibration.
+near-identical siblings are a coin toss), with coefficients (``confidence_coef``)
+fitted by maximum likelihood on the true parents of a generated corpus
+(``python -m benchmarks.generate --docs 20000 --seed 1``: 3,261 edges), not on
+the evaluation corpora; README, "Accuracy", gives its calibration.
+
+**Edit depth.**  :func:`edit_depth` aligns every member to its origin once and
+counts its derived changes (substituted or inserted positions, lost runs and
+tokens): changes accumulate along a derivation, so a parent is expected to
+have fewer than its children; :func:`order_by_depth` ranks members by it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from rapidfuzz.distance import Levenshtein
 
-from provenance.shingle import ShingleSets
-from provenance.verify import intersection_sizes
-
-# Logistic calibration of parent confidence: P(correct) ~ sigmoid(b0 + b1*score + b2*margin), fitted by
-# maximum likelihood on the true parents of a generated corpus (``python -m benchmarks.generate --docs 20000
-# --seed 1``: 3,261 edges), not on the evaluation corpora; README "Accuracy" shows its reliability on dev.
-CONFIDENCE_COEF = (1.212, -1.262, 4.698)
+from provenance.link.verify import intersection_sizes
+from provenance.prepare.shingle import ShingleSets
+from provenance.prepare.words import Words
 
 
 def _containments(sets: ShingleSets, child: np.ndarray, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +55,9 @@ def choose_parents(
     rank: np.ndarray,
     pairs: pl.DataFrame,
     views: dict[str, ShingleSets],
-    view: str = "words",
+    view: str,
+    *,
+    confidence_coef: tuple[float, float, float],
 ) -> pl.DataFrame:
     """One row per non-origin document: ``child, parent, score, confidence`` (row indices).
 
@@ -84,7 +90,7 @@ def choose_parents(
         pl.col("score").first(),
         pl.col("score").slice(1, 1).first().fill_null(0.0).alias("runner_up"),
     )
-    b0, b1, b2 = CONFIDENCE_COEF
+    b0, b1, b2 = confidence_coef
     logit = b0 + b1 * pl.col("score") + b2 * (pl.col("score") - pl.col("runner_up"))
     return best.select(
         "child", "parent", "score", (1.0 / (1.0 + (-logit).exp())).alias("confidence")
@@ -108,3 +114,44 @@ def depths(parent_of: np.ndarray) -> np.ndarray:
         nxt = np.full(n, -1, dtype=np.int64)
         nxt[active] = jump[target]
         jump = nxt
+
+
+def edit_depth(cluster: np.ndarray, rank: np.ndarray, words: dict[int, Words], *, lost_run_weight: float, lost_token_weight: float) -> np.ndarray:
+    """Derived changes of every member relative to its origin (0 for origins and singletons).
+
+    ``changed positions of the origin (substituted, or with an insertion) +
+    lost_run_weight * lost runs + lost_token_weight * lost tokens``.
+    """
+    n = len(cluster)
+    origin_of = np.full(n, -1, dtype=np.int64)
+    roots = np.flatnonzero(rank == 0)
+    origin_of[cluster[roots]] = roots
+    depth = np.zeros(n)
+    for x in np.flatnonzero(rank > 0).tolist():
+        o = words[int(origin_of[cluster[x]])].tokens
+        keep = np.zeros(len(o), dtype=bool)
+        changed = np.zeros(len(o) + 1, dtype=bool)
+        for op in Levenshtein.opcodes(o, words[x].tokens):
+            s0, s1, d0, d1 = op.src_start, op.src_end, op.dest_start, op.dest_end
+            if op.tag == "equal":
+                keep[s0:s1] = True
+            elif op.tag == "replace":
+                k = min(s1 - s0, d1 - d0)
+                keep[s0 : s0 + k] = True
+                changed[s0 : s0 + k] = True
+                changed[s0 + k] |= d1 - d0 > k
+            elif op.tag == "insert":
+                changed[s0] = True
+        lost = (~keep).astype(np.int8)
+        lost_runs = int((np.diff(lost, prepend=0) == 1).sum())
+        depth[x] = changed.sum() + lost_run_weight * lost_runs + lost_token_weight * lost.sum()
+    return depth
+
+
+def order_by_depth(cluster: np.ndarray, rank: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Rank inside each cluster by (edit depth, previous rank): the origin stays first."""
+    order = np.lexsort((rank, depth, cluster))
+    out = np.empty(len(rank), dtype=np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(cluster[order])) + 1]
+    out[order] = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    return out

@@ -10,7 +10,7 @@ the generated benchmark corpus, 98% of the words view's candidates were such
 pairs (2 to 10 equal slots of 256), costing most of the link stage at a
 million documents.
 
-A shingle found in at least ``MIN_SHARE`` of the documents says nothing
+A shingle found in at least ``frequent_min_share`` of the documents says nothing
 about who copied whom, so the words *signature* is taken over a document's
 other shingles.  On the generated corpus, leaving out the bigrams in at least
 0.5% of the sample (12,699 of them at 100k documents, 38% of all bigram occurrences)
@@ -21,15 +21,15 @@ Verification still measures the whole sets: the leave-out decides which
 pairs are looked at, never whether one passes.
 
 Frequency is counted on a bottom-k sample of documents by id hash
-(``SAMPLE_DOCS``), so the cost is fixed whatever the corpus size, the answer
+(``frequent_sample_docs``), so the cost is fixed whatever the corpus size, the answer
 does not depend on input order, and an incremental store draws the same
 sample as a fresh run over the same documents.  Guards:
 
-* a shingle must be in at least ``MIN_DOCS`` sampled documents, so small
+* a shingle must be in at least ``frequent_min_docs`` sampled documents, so small
   corpora (where 0.5% is a couple of texts) leave nothing out;
-* a story copied into more than ``MIN_SHARE`` of the corpus makes its own
+* a story copied into more than ``frequent_min_share`` of the corpus makes its own
   shingles "frequent"; a document that would keep less than half of its set
-  is signed on all of it (``minhash.MIN_KEPT_SHARE``), so such a cluster is
+  is signed on all of it (``frequent_min_kept_share``), so such a cluster is
   still found.
 """
 
@@ -38,41 +38,24 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import polars as pl
-import xxhash
-
-#: Documents sampled (bottom-k by id hash) to count shingle frequencies.
-SAMPLE_DOCS = 5_000
-#: A shingle in at least this share of the sampled documents is frequent...
-MIN_SHARE = 0.005
-#: ...and in at least this many of them.
-MIN_DOCS = 20
 
 NOTHING = np.zeros(0, dtype=np.uint32)
 
 
-def doc_keys(doc_ids: pl.Series) -> np.ndarray:
-    """64-bit hash of every ``doc_id`` (xxh3): a row-order-free key for samples and ids."""
-    return np.fromiter((xxhash.xxh3_64_intdigest(d.encode()) for d in doc_ids.to_list()), dtype=np.uint64, count=len(doc_ids))
-
-
-def sample_rows(keys: np.ndarray, size: int | None = None) -> np.ndarray:
-    """Rows (ascending) of the ``size`` (:data:`SAMPLE_DOCS`) documents with the smallest id hashes (``keys``, see :func:`doc_keys`)."""
-    size = SAMPLE_DOCS if size is None else size
+def sample_rows(keys: np.ndarray, size: int) -> np.ndarray:
+    """Rows (ascending) of the ``size`` documents with the smallest id hashes (``keys``, see :func:`kernels.doc_keys`)."""
     if len(keys) <= size:
         return np.arange(len(keys), dtype=np.int64)
     order = np.lexsort((np.arange(len(keys)), keys))  # ties (equal hashes) broken by row: deterministic
     return np.sort(order[:size]).astype(np.int64)
 
 
-def threshold(n_sampled: int, min_share: float | None = None, min_docs: int | None = None) -> int:
-    """Sampled documents a shingle must be in to count as frequent (defaults: :data:`MIN_SHARE`, :data:`MIN_DOCS`)."""
-    share = MIN_SHARE if min_share is None else min_share
-    floor = MIN_DOCS if min_docs is None else min_docs
-    return max(int(floor), math.ceil(share * n_sampled))
+def threshold(n_sampled: int, min_share: float, min_docs: int) -> int:
+    """Sampled documents a shingle must be in to count as frequent."""
+    return max(int(min_docs), math.ceil(min_share * n_sampled))
 
 
-def frequent_shingles(hashes: np.ndarray, n_sampled: int, *, min_share: float | None = None, min_docs: int | None = None) -> np.ndarray:
+def frequent_shingles(hashes: np.ndarray, n_sampled: int, *, min_share: float, min_docs: int) -> np.ndarray:
     """Sorted distinct shingles in at least :func:`threshold` of ``n_sampled`` documents.
 
     ``hashes`` are the sampled documents' sets laid end to end (each set

@@ -25,22 +25,12 @@ import numpy as np
 import polars as pl
 from datasketch.lsh import _optimal_param
 
-from provenance.minhash import EMPTY
-from provenance.normalize import _mix as _fmix64
-from provenance.normalize import sorted_member
-from provenance.shingle import _GOLDEN
+from provenance.kernels import GOLDEN, mix64, radix_sort_by_high32, sorted_member, sorted_unique
+from provenance.prepare.minhash import EMPTY
 
 PAIRS_SCHEMA = pl.Schema({"a": pl.UInt32, "b": pl.UInt32})
 #: Bands bucketed together: bounds the bucket table to this many rows per document.
 BANDS_PER_CHUNK = 16
-
-
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values: sort and drop repeats (numpy 2's hash-based ``np.unique`` is ~100x slower here)."""
-    values = np.sort(values)
-    if len(values) > 1:
-        values = values[np.concatenate(([True], values[1:] != values[:-1]))]
-    return values
 
 
 @lru_cache(maxsize=64)
@@ -65,7 +55,7 @@ def _band_keys(sig, first, stop, rows):  # pragma: no cover - compiled
             band = first + j
             h = np.uint64(band + 1)
             for col in range(band * rows, (band + 1) * rows):
-                h = _fmix64(h * _GOLDEN + np.uint64(sig[i, col]))
+                h = mix64(h * GOLDEN + np.uint64(sig[i, col]))
             keys[j, i] = h
     return keys
 
@@ -86,51 +76,11 @@ def _sort_run(run, keys, tie):  # pragma: no cover - compiled
     run[:] = by_tie[np.argsort(keys[by_tie], kind="mergesort")]
 
 
-@numba.njit(cache=True, nogil=True)
-def _radix_by_high(key, order, high):  # pragma: no cover - compiled
-    """``order``: member indices stably sorted by the high 32 bits of ``key``; ``high``: those bits in that order.
-
-    Three least-significant-digit passes of 11, 11 and 10 bits over
-    (high half, index) pairs: linear, sequential reads, 2,048 write streams.
-    Stable, so ties keep index order: the order ``np.sort`` of
-    ``high << 32 | index`` gives, 5-7x faster on a million keys.
-    """
-    n = len(key)
-    k0 = np.empty(n, dtype=np.uint32)
-    i0 = np.empty(n, dtype=np.int32)
-    k1 = np.empty(n, dtype=np.uint32)
-    i1 = np.empty(n, dtype=np.int32)
-    for i in range(n):
-        k0[i] = np.uint32(key[i] >> np.uint64(32))
-        i0[i] = i
-    count = np.empty(2048, dtype=np.int64)
-    for shift in (0, 11, 22):
-        count[:] = 0
-        for i in range(n):
-            count[(k0[i] >> shift) & 2047] += 1
-        total = 0
-        for d in range(2048):
-            c = count[d]
-            count[d] = total
-            total += c
-        for i in range(n):
-            digit = (k0[i] >> shift) & 2047
-            at = count[digit]
-            k1[at] = k0[i]
-            i1[at] = i0[i]
-            count[digit] = at + 1
-        k0, k1 = k1, k0
-        i0, i1 = i1, i0
-    for i in range(n):
-        order[i] = i0[i]
-        high[i] = k0[i]
-
-
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _order_buckets(keys, tie, window):  # pragma: no cover - compiled
     """Per band: members in bucket order, ``same[i]`` (positions ``i`` and ``i + 1`` share a bucket), pair counts.
 
-    Members are sorted by the high half of their key (:func:`_radix_by_high`).
+    Members are sorted by the high half of their key (:func:`kernels.radix_sort_by_high32`).
     Members sharing it are few unless they form a real bucket, and only those
     runs need a closer look: a full key decides the bucket, ``tie`` (rank,
     then row) the order the sliding window pairs in.  Everything else is a
@@ -146,7 +96,7 @@ def _order_buckets(keys, tie, window):  # pragma: no cover - compiled
         order = members[j]
         flags = same[j]
         high = np.empty(n, dtype=np.uint32)
-        _radix_by_high(key, order, high)
+        radix_sort_by_high32(key, order, high)
         lo = 0
         while lo < n:
             hi = lo + 1

@@ -22,26 +22,30 @@ import numba
 import numpy as np
 from datasketch import MinHash
 
-from provenance.normalize import _hash_table, _in_table
-from provenance.shingle import ShingleSets
+from provenance.digest import source_digest
+from provenance.kernels import hash_table, in_table
+from provenance.prepare.shingle import ShingleSets
 
 SCHEME = "affine32"
 EMPTY = np.uint32(0xFFFFFFFF)
-#: A document is signed around its left-out shingles only while at least this share of its set remains.
-MIN_KEPT_SHARE = 0.5
+#: The code that turns text into signed hashes: a change to any of it makes old signatures incomparable.
+HASHING_SOURCES = ("kernels.py", "prepare/normalize.py", "prepare/shingle.py", "prepare/minhash.py")
 
 
 @dataclass(frozen=True)
 class SignatureScheme:
-    """Everything needed to reproduce (and compare) a signature."""
+    """Everything needed to reproduce (and compare) a signature.
+
+    ``hashing`` is a digest of the tokenising, shingling and signing code
+    (:data:`HASHING_SOURCES`), so it changes by itself whenever that code does.
+    """
 
     num_perm: int
     seed: int
     scheme: str = SCHEME
-    hashing: str = "fnv1a64(lower-cased code points, seeded) + fmix64 -> ngram fmix64 chain -> fold to uint32"
 
     def to_dict(self) -> dict[str, object]:
-        return {"num_perm": self.num_perm, "seed": self.seed, "scheme": self.scheme, "hashing": self.hashing}
+        return {"num_perm": self.num_perm, "seed": self.seed, "scheme": self.scheme, "hashing": source_digest(*HASHING_SOURCES)}
 
 
 @lru_cache(maxsize=8)
@@ -53,8 +57,8 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 @numba.njit(cache=True, nogil=True)
 def _member(h, table):  # pragma: no cover - compiled
-    """Whether shingle ``h`` is in ``table`` (``normalize._hash_table`` of a few thousand shingles: cache-resident)."""
-    return _in_table(table, np.uint64(h))
+    """Whether shingle ``h`` is in ``table`` (``kernels.hash_table`` of a few thousand shingles: cache-resident)."""
+    return in_table(table, np.uint64(h))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -128,24 +132,26 @@ def holds_any(sets: ShingleSets, shingles: np.ndarray) -> np.ndarray:
 _NO_TABLE = np.zeros(1, dtype=np.uint64)
 
 
-def signatures(sets: ShingleSets, num_perm: int, seed: int, leave_out: np.ndarray | None = None) -> np.ndarray:
+def signatures(
+    sets: ShingleSets, num_perm: int, seed: int, leave_out: np.ndarray | None = None, *, min_kept_share: float = 0.0
+) -> np.ndarray:
     """``(n_docs, num_perm)`` uint32 MinHash signatures; empty sets stay all-``EMPTY``.
 
     ``leave_out`` (uint32 shingle hashes, see ``provenance.frequent``) is
     signed around: a document's signature is that of its set less those
-    shingles, unless fewer than :data:`MIN_KEPT_SHARE` of its set would remain
+    shingles, unless fewer than ``min_kept_share`` of its set would remain
     (then of the whole set, so a text made of common phrases, or one copied
     into a large share of the corpus, is still signed on something it has).
     """
     a, b = permutations(num_perm, seed)
-    return _signatures(sets.hashes, sets.offsets, a, b, _leave_out(leave_out), MIN_KEPT_SHARE)
+    return _signatures(sets.hashes, sets.offsets, a, b, _leave_out(leave_out), min_kept_share)
 
 
-def signed_sizes(sets: ShingleSets, leave_out: np.ndarray | None = None) -> np.ndarray:
+def signed_sizes(sets: ShingleSets, leave_out: np.ndarray | None = None, *, min_kept_share: float = 0.0) -> np.ndarray:
     """Size of the set each signature of :func:`signatures` was taken over (what its Jaccard estimates refer to)."""
     if leave_out is None or len(leave_out) == 0:
         return sets.sizes()
-    return _signed_sizes(sets.hashes, sets.offsets, _leave_out(leave_out), MIN_KEPT_SHARE)
+    return _signed_sizes(sets.hashes, sets.offsets, _leave_out(leave_out), min_kept_share)
 
 
 def _leave_out(leave_out: np.ndarray | None) -> np.ndarray:
@@ -153,7 +159,7 @@ def _leave_out(leave_out: np.ndarray | None) -> np.ndarray:
     if leave_out is None or len(leave_out) == 0:
         return _NO_TABLE
     leave_out = np.asarray(leave_out, dtype=np.uint32)
-    return _hash_table(leave_out[leave_out != 0].astype(np.uint64))
+    return hash_table(leave_out[leave_out != 0].astype(np.uint64))
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:

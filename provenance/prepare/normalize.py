@@ -21,13 +21,15 @@ import numpy as np
 import polars as pl
 import xxhash
 
+from provenance.kernels import GOLDEN, hash_table, in_table, mix64, sorted_member
+
 # Typographic variants folded to their ASCII form.
 _QUOTES = {
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'", "`": "'",
     "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
 }
 _DASHES = {c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"}
-_FOLD = {**_QUOTES, **_DASHES}
+FOLD = {**_QUOTES, **_DASHES}
 
 #: English function words.  They are never anchors, whatever their case
 #: ("The", "But" open sentences without being names).
@@ -44,9 +46,7 @@ STOPWORDS: frozenset[str] = frozenset(
     within without would yet you your yours yourself yourselves mr mrs ms said says""".split()
 )
 
-_TOKEN_PATTERN = r"\w+"
-#: Lines of at most this many tokens may be boilerplate (see :func:`boilerplate_mask`).
-BOILERPLATE_MAX_TOKENS = 20
+TOKEN_PATTERN = r"\w+"
 
 
 def normalize_expr(text: pl.Expr) -> pl.Expr:
@@ -57,7 +57,7 @@ def normalize_expr(text: pl.Expr) -> pl.Expr:
     """
     # Fold before NFKC too: NFKC decomposes some quote look-alikes (U+00B4 becomes
     # a space and a combining accent) beyond recognition.
-    fold = lambda e: e.str.replace_many(list(_FOLD.keys()), list(_FOLD.values()))  # noqa: E731
+    fold = lambda e: e.str.replace_many(list(FOLD.keys()), list(FOLD.values()))  # noqa: E731
     folded = fold(fold(text).str.normalize("NFKC"))
     return folded.str.replace_all(r"[ \t\r\f\v\u00a0]+", " ").str.replace_all(r" ?\n[\s]*", "\n").str.strip_chars()
 
@@ -68,7 +68,7 @@ def canonical_expr(text: pl.Expr) -> pl.Expr:
     Two documents with the same canonical text are exact duplicates: they
     differ at most in case, punctuation, quotes, dashes or white space.
     """
-    return normalize_expr(text).str.to_lowercase().str.extract_all(_TOKEN_PATTERN).list.join(" ")
+    return normalize_expr(text).str.to_lowercase().str.extract_all(TOKEN_PATTERN).list.join(" ")
 
 
 # ---------------------------------------------------------------------------- compiled tokeniser
@@ -83,11 +83,10 @@ _NFKC_BIT = 16
 #: Mathematical alphanumerics (beyond the BMP) that NFKC maps to plain letters and digits.
 _NFKC_ASTRAL = (0x1D400, 0x1D7FF)
 _FNV_PRIME = np.uint64(0x100000001B3)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 @lru_cache(maxsize=1)
-def _tables() -> tuple[np.ndarray, np.ndarray]:
+def char_tables() -> tuple[np.ndarray, np.ndarray]:
     """Per BMP code point: class bits (1 word, 2 upper, 4 digit, 8 lower, 16 NFKC-sensitive) and lower-case map.
 
     Word characters are Unicode's ``\\w``: letters, digits, connector
@@ -122,28 +121,6 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
     return cls, lower
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _mix(h):  # pragma: no cover - compiled
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _in_table(table, h):  # pragma: no cover - compiled
-    """Whether ``h`` is in an open-addressing table of :func:`_hash_table` (0 marks an empty slot)."""
-    mask = np.uint64(len(table) - 1)
-    slot = h & mask
-    while table[slot] != 0:
-        if table[slot] == h:
-            return True
-        slot = (slot + np.uint64(1)) & mask
-    return False
-
-
 @numba.njit(cache=True, nogil=True)
 def _decode(buf, i, end):  # pragma: no cover - compiled
     """(code point, byte length) at ``buf[i]``; invalid bytes decode to U+FFFD."""
@@ -161,7 +138,7 @@ def _decode(buf, i, end):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_doc(buf, start, end, cls, lower, start_h, stop_table, max_key_tokens, fill_tokens, fill_lines, nt, nl,
+def scan_doc(buf, start, end, cls, lower, start_h, stop_table, max_key_tokens, fill_tokens, fill_lines, nt, nl,
               t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d, d_out):  # pragma: no cover - compiled
     """Count, and write if asked (``fill_tokens``, ``fill_lines``), the tokens and lines of one document.
 
@@ -202,14 +179,14 @@ def _scan_doc(buf, start, end, cls, lower, start_h, stop_table, max_key_tokens, 
             tok_len += 1
         elif in_tok:
             in_tok = False
-            h = _mix(tok_h ^ np.uint64(tok_len))
+            h = mix64(tok_h ^ np.uint64(tok_len))
             if fill_tokens:
                 t_hash[nt] = h
                 t_doc[nt] = d
                 t_line[nt] = nl
-                t_anchor[nt] = np.uint8(4) if _in_table(stop_table, h) else tok_anchor
-            doc_h = _mix(doc_h * _GOLDEN + h)
-            line_h = _mix(line_h * _GOLDEN + h)
+                t_anchor[nt] = np.uint8(4) if in_table(stop_table, h) else tok_anchor
+            doc_h = mix64(doc_h * GOLDEN + h)
+            line_h = mix64(line_h * GOLDEN + h)
             nt += 1
             line_tokens += 1
         if cp == 10:  # end of a line (or of the document)
@@ -242,7 +219,7 @@ def _count(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens):  # pr
     lines = np.zeros(n, dtype=np.int64)
     e64, e32, ei, eb = np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.int64), np.zeros(0, np.uint8)
     for d in numba.prange(n):
-        tokens[d], lines[d] = _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens,
+        tokens[d], lines[d] = scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens,
                                         False, False, 0, 0, e64, e32, ei, eb, ei, e64, d, e64)
     return tokens, lines
 
@@ -251,7 +228,7 @@ def _count(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens):  # pr
 def _fill(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens, t_start, l_start,
           t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d_hash):  # pragma: no cover - compiled
     for d in numba.prange(len(offsets) - 1):
-        _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens, True, True,
+        scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens, True, True,
                   t_start[d], l_start[d], t_hash, t_doc, t_line, t_anchor, l_doc, l_key, d, d_hash)
 
 
@@ -293,7 +270,7 @@ def _summarize(buf, offsets, cls, lower, start_h, max_key_tokens, l_start, l_doc
     """Token counts, content hashes and lines (at ``l_start[d]`` on) without writing a single token."""
     e64, e32, ei, eb = np.zeros(0, np.uint64), np.zeros(0, np.uint32), np.zeros(0, np.int64), np.zeros(0, np.uint8)
     for d in numba.prange(len(offsets) - 1):
-        d_tokens[d], _ = _scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, e64, max_key_tokens, False, True,
+        d_tokens[d], _ = scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, e64, max_key_tokens, False, True,
                                    0, l_start[d], e64, e32, ei, eb, l_doc, l_key, d, d_hash)
 
 
@@ -302,7 +279,7 @@ class Summary:
     """What must be known of a batch before shingling it, with no per-token array.
 
     Per document: ``n_tokens`` and ``content_hash`` (as in :class:`Tokens`).
-    Per *short* line (at most :data:`BOILERPLATE_MAX_TOKENS` tokens), the only
+    Per *short* line (at most ``max_key_tokens`` tokens), the only
     lines that can be boilerplate: ``line_doc``, ``line_ordinal`` (its rank
     among the document's lines with tokens) and ``line_key``.
     """
@@ -314,17 +291,17 @@ class Summary:
     line_key: np.ndarray
 
 
-def summarize(texts: pl.Series, seed: int) -> Summary:
+def summarize(texts: pl.Series, seed: int, max_key_tokens: int) -> Summary:
     """:class:`Summary` of every text: one compiled pass that hashes tokens but stores none."""
     buf, offsets = token_buffer(texts)
-    cls, lower = _tables()
+    cls, lower = char_tables()
     bounds = _line_bounds(buf, offsets)
     l_start = np.zeros(len(bounds) + 1, dtype=np.int64)
     np.cumsum(bounds, out=l_start[1:])
     l_doc, l_key = np.zeros(int(l_start[-1]), dtype=np.int64), np.zeros(int(l_start[-1]), dtype=np.uint64)
     n = len(offsets) - 1
     n_tokens, content_hash = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.uint64)
-    _summarize(buf, offsets, cls, lower, _start_hash(seed), BOILERPLATE_MAX_TOKENS, l_start, l_doc, l_key, n_tokens, content_hash)
+    _summarize(buf, offsets, cls, lower, start_hash(seed), max_key_tokens, l_start, l_doc, l_key, n_tokens, content_hash)
     # Slots past a document's last line, and long lines, keep key 0.
     short = np.flatnonzero(l_key)
     line_doc = l_doc[short]
@@ -338,7 +315,7 @@ class Tokens:
     Per token: ``hash`` (uint64 of the lower-cased token, seeded), ``doc``
     (row in the batch), ``line`` (batch-wide line number), ``anchor``,
     ``stop`` (a stopword).  Per line: ``line_doc``, ``line_key`` (0 for lines
-    longer than :data:`BOILERPLATE_MAX_TOKENS`).  Per document: ``n_tokens``
+    longer than ``max_key_tokens``).  Per document: ``n_tokens``
     and ``content_hash`` (of the lower-case token sequence: equal for exact
     duplicates).
     """
@@ -371,7 +348,7 @@ def token_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     bytes; only the rare texts holding one go through polars' NFKC.
     """
     buf, offsets = _utf8_buffer(texts)
-    needs = _nfkc_rows(buf, offsets, _tables()[0])
+    needs = _nfkc_rows(buf, offsets, char_tables()[0])
     if not needs.any():
         return buf, offsets
     rows = pl.Series(np.flatnonzero(needs), dtype=pl.UInt32)
@@ -409,44 +386,18 @@ def token_text_expr(text: pl.Expr) -> pl.Expr:
 def stopword_hashes(seed: int) -> np.ndarray:
     """Sorted hashes of :data:`STOPWORDS` under ``seed`` (the tokeniser's own hash)."""
     words = pl.Series([" ".join(sorted(STOPWORDS))])
-    return np.unique(_tokenize_buffer(*_utf8_buffer(words), seed, with_stop=False).hash)
+    return np.unique(_tokenize_buffer(*_utf8_buffer(words), seed, 0, with_stop=False).hash)
 
 
-def sorted_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """``values in sorted_set`` by binary search: O(n log k), unlike ``np.isin``'s sort of both."""
-    if len(sorted_set) == 0:
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[at] == values
-
-
-@numba.njit(cache=True, nogil=True)
-def _fill_table(table, hashes):  # pragma: no cover - compiled
-    mask = np.uint64(len(table) - 1)
-    for h in hashes:
-        slot = h & mask
-        while table[slot] != 0 and table[slot] != h:
-            slot = (slot + np.uint64(1)) & mask
-        table[slot] = h
-
-
-def _hash_table(hashes: np.ndarray) -> np.ndarray:
-    """Open-addressing table (power of two, at most 1/4 full) of non-zero hashes, for :func:`_in_table`."""
-    size = 1 << max(4, int(np.ceil(np.log2(max(1, len(hashes)) * 4))))
-    table = np.zeros(size, dtype=np.uint64)
-    _fill_table(table, np.asarray(hashes, dtype=np.uint64))
-    return table
-
-
-def _start_hash(seed: int) -> np.uint64:
+def start_hash(seed: int) -> np.uint64:
     return np.uint64(xxhash.xxh64_intdigest(b"provenance-token", seed))
 
 
-def _tokenize_buffer(buf: np.ndarray, offsets: np.ndarray, seed: int, *, with_stop: bool = True) -> Tokens:
-    cls, lower = _tables()
-    start_h = _start_hash(seed)
-    stop_table = _hash_table(stopword_hashes(seed)) if with_stop else np.zeros(16, dtype=np.uint64)
-    per_doc_tokens, per_doc_lines = _count(buf, offsets, cls, lower, start_h, stop_table, BOILERPLATE_MAX_TOKENS)
+def _tokenize_buffer(buf: np.ndarray, offsets: np.ndarray, seed: int, max_key_tokens: int, *, with_stop: bool = True) -> Tokens:
+    cls, lower = char_tables()
+    start_h = start_hash(seed)
+    stop_table = hash_table(stopword_hashes(seed)) if with_stop else np.zeros(16, dtype=np.uint64)
+    per_doc_tokens, per_doc_lines = _count(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens)
     t_start = np.zeros(len(per_doc_tokens) + 1, dtype=np.int64)
     l_start = np.zeros(len(per_doc_lines) + 1, dtype=np.int64)
     np.cumsum(per_doc_tokens, out=t_start[1:])
@@ -455,7 +406,7 @@ def _tokenize_buffer(buf: np.ndarray, offsets: np.ndarray, seed: int, *, with_st
     t_hash, t_doc, t_line = np.zeros(nt, np.uint64), np.zeros(nt, np.uint32), np.zeros(nt, np.int64)
     t_flags, l_doc, l_key = np.zeros(nt, np.uint8), np.zeros(nl, np.int64), np.zeros(nl, np.uint64)
     d_hash = np.zeros(n, np.uint64)
-    _fill(buf, offsets, cls, lower, start_h, stop_table, BOILERPLATE_MAX_TOKENS, t_start, l_start,
+    _fill(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens, t_start, l_start,
           t_hash, t_doc, t_line, t_flags, l_doc, l_key, d_hash)
     # flags: 0 plain, 1 capitalised, 2 number, 4 stopword.
     stop = t_flags == 4
@@ -468,16 +419,20 @@ def token_hashes(words: list[str], seed: int) -> np.ndarray:
 
     Each entry must be exactly one token: anything else is a caller's mistake.
     """
-    out = _tokenize_buffer(*token_buffer(pl.Series(words, dtype=pl.String)), seed, with_stop=False)
+    out = _tokenize_buffer(*token_buffer(pl.Series(words, dtype=pl.String)), seed, 0, with_stop=False)
     if (out.n_tokens != 1).any():
         bad = [w for w, n in zip(words, out.n_tokens.tolist()) if n != 1]
         raise ValueError(f"token_hashes takes single tokens; not one token: {bad[:3]!r}")
     return out.hash
 
 
-def tokenize(texts: pl.Series, seed: int) -> Tokens:
-    """Tokens of every text in ``texts`` (see :class:`Tokens`), in one compiled pass."""
-    return _tokenize_buffer(*token_buffer(texts), seed)
+def tokenize(texts: pl.Series, seed: int, *, max_key_tokens: int = 0) -> Tokens:
+    """Tokens of every text in ``texts`` (see :class:`Tokens`), in one compiled pass.
+
+    Lines of at most ``max_key_tokens`` tokens get a key (the boilerplate
+    candidates); with the default 0 no line does.
+    """
+    return _tokenize_buffer(*token_buffer(texts), seed, max_key_tokens)
 
 
 def boilerplate_keys(line_doc: np.ndarray, line_key: np.ndarray, min_docs: int) -> np.ndarray:
@@ -504,15 +459,3 @@ def boilerplate_tokens(tokens: Tokens, keys: np.ndarray) -> np.ndarray:
     if len(keys) == 0 or len(tokens.hash) == 0:
         return np.zeros(len(tokens.hash), dtype=bool)
     return boilerplate_lines(tokens, keys)[tokens.line]
-
-
-def offsets_from_doc_index(doc: np.ndarray | pl.Series, n_docs: int) -> np.ndarray:
-    """Start offsets (length ``n_docs + 1``) of each document's rows in a flat array.
-
-    ``doc`` must be sorted ascending (as :func:`tokenize` returns it); documents
-    with no rows get an empty range.
-    """
-    counts = np.bincount(np.asarray(doc, dtype=np.int64), minlength=n_docs)
-    offsets = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets

@@ -15,50 +15,30 @@ synonym spinner), the rest are insertions and deletions.  From those runs:
   ``paraphrase``, ``insertion``, or ``mixed`` when several apply.
 
 This is the only per-edge Python loop of the pipeline; its cost grows with the
-number of tree edges, and each alignment is capped at :data:`MAX_ALIGN_TOKENS`
+number of tree edges, and each alignment is capped at ``max_align_tokens``
 tokens per side to bound time and memory on giant documents.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 from rapidfuzz.distance import Levenshtein
 
-from provenance.normalize import _TOKEN_PATTERN, normalize_expr
+from provenance.config import ChangesOptions
+from provenance.prepare.words import Words, doc_words
 
-MAX_ALIGN_TOKENS = 20_000
-MAX_EXAMPLES = 5
-MOVED_RUN = 6
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """A document's lower-case tokens and the line each one is on."""
-
-    words: list[str]
-    lines: list[int]
+#: Columns :func:`edge_changes` adds, with their types.
+SCHEMA = pl.Schema({
+    "parent_tokens": pl.Int32, "child_tokens": pl.Int32, "kept": pl.Int32, "inserted": pl.Int32,
+    "deleted": pl.Int32, "substituted": pl.Int32, "is_truncation": pl.Boolean, "spin_rate": pl.Float64,
+    "boilerplate_lines_added": pl.Int32, "sentences_reordered": pl.Int32,
+    "substitution_examples": pl.List(pl.String), "change_kind": pl.String,
+})
 
 
-def doc_tokens(texts: pl.Series) -> list[Tokens]:
-    """Tokenise ``texts`` (one :class:`Tokens` per text), lines kept."""
-    frame = pl.DataFrame({"text": texts}).select(
-        normalize_expr(pl.col("text")).str.to_lowercase().str.split("\n").alias("lines")
-    ).with_row_index("doc").explode("lines").with_columns(
-        pl.int_range(pl.len()).over("doc").alias("line"),
-        pl.col("lines").str.extract_all(_TOKEN_PATTERN).alias("tokens"),
-    ).explode("tokens").drop_nulls("tokens")
-    grouped = frame.group_by("doc", maintain_order=True).agg("tokens", "line")
-    out = [Tokens([], []) for _ in range(len(texts))]
-    for doc, words, lines in grouped.iter_rows():
-        out[doc] = Tokens(words[:MAX_ALIGN_TOKENS], lines[:MAX_ALIGN_TOKENS])
-    return out
-
-
-def align_stats(parent: Tokens, child: Tokens) -> dict[str, object]:
+def align_stats(parent: Words, child: Words, options: ChangesOptions) -> dict[str, object]:
     """Counts and flags of one edge (see module docstring)."""
-    p, c = parent.words, child.words
+    p, c = parent.tokens, child.tokens
     kept = inserted = deleted = substituted = 0
     examples: list[str] = []
     inserted_pos: list[tuple[int, int]] = []
@@ -80,7 +60,7 @@ def align_stats(parent: Tokens, child: Tokens) -> dict[str, object]:
                 deleted_pos.append((op.src_start + sub, op.src_end))
             if dst > sub:
                 inserted_pos.append((op.dest_start + sub, op.dest_end))
-            if src == dst and len(examples) < MAX_EXAMPLES:
+            if src == dst and len(examples) < options.max_examples:
                 example = f"{' '.join(p[op.src_start:op.src_end])} -> {' '.join(c[op.dest_start:op.dest_end])}"
                 if src <= 3 and example not in examples:
                     examples.append(example)
@@ -102,27 +82,27 @@ def align_stats(parent: Tokens, child: Tokens) -> dict[str, object]:
     boilerplate_lines = sum(1 for v in line_all_inserted.values() if v)
 
     # Moved text: an inserted run that stands verbatim in a deleted run of the parent.
-    deleted_text = " | ".join(" ".join(p[s:e]) for s, e in deleted_pos if e - s >= MOVED_RUN)
+    deleted_text = " | ".join(" ".join(p[s:e]) for s, e in deleted_pos if e - s >= options.moved_run)
     moved = sum(
-        1 for s, e in inserted_pos if e - s >= MOVED_RUN and " ".join(c[s : s + MOVED_RUN]) in deleted_text
+        1 for s, e in inserted_pos if e - s >= options.moved_run and " ".join(c[s : s + options.moved_run]) in deleted_text
     )
 
     carried = kept + substituted
     n_p, n_c = len(p), len(c)
-    covers_prefix = last_parent > 0 and carried / last_parent >= 0.6
-    is_truncation = bool(n_p and covers_prefix and last_parent / n_p <= 0.9)
+    covers_prefix = last_parent > 0 and carried / last_parent >= options.truncation_prefix_share
+    is_truncation = bool(n_p and covers_prefix and last_parent / n_p <= options.truncation_end_share)
     spin_rate = substituted / carried if carried else 0.0
     parent_share = carried / n_p if n_p else 0.0
     flags = []
     if is_truncation:
         flags.append("truncation")
-    elif parent_share < 0.8 and n_c < n_p:
+    elif parent_share < options.excerpt_parent_share and n_c < n_p:
         flags.append("excerpt")
-    if n_c and kept / n_c < 0.5 and spin_rate < 0.25:
+    if n_c and kept / n_c < options.paraphrase_kept_share and spin_rate < options.paraphrase_max_spin:
         flags.append("paraphrase")
-    elif spin_rate >= 0.08:
+    elif spin_rate >= options.spin_min_rate:
         flags.append("spin")
-    if n_c and (inserted / n_c >= 0.05 or boilerplate_lines > 0):
+    if n_c and (inserted / n_c >= options.insertion_min_share or boilerplate_lines > 0):
         flags.append("insertion")
     kind = "copy" if not flags else flags[0] if len(flags) == 1 else "mixed"
     return {
@@ -141,15 +121,9 @@ def align_stats(parent: Tokens, child: Tokens) -> dict[str, object]:
     }
 
 
-def edge_changes(edges: pl.DataFrame, texts: pl.Series) -> pl.DataFrame:
+def edge_changes(edges: pl.DataFrame, texts: pl.Series, options: ChangesOptions) -> pl.DataFrame:
     """Change statistics for every edge (``parent``, ``child`` row indices into ``texts``)."""
     rows = sorted(set(edges["parent"].to_list()) | set(edges["child"].to_list()))
-    tokens = dict(zip(rows, doc_tokens(texts.gather(rows)) if rows else []))
-    stats = [align_stats(tokens[p], tokens[c]) for p, c in zip(edges["parent"].to_list(), edges["child"].to_list())]
-    schema = {
-        "parent_tokens": pl.Int32, "child_tokens": pl.Int32, "kept": pl.Int32, "inserted": pl.Int32,
-        "deleted": pl.Int32, "substituted": pl.Int32, "is_truncation": pl.Boolean, "spin_rate": pl.Float64,
-        "boilerplate_lines_added": pl.Int32, "sentences_reordered": pl.Int32,
-        "substitution_examples": pl.List(pl.String), "change_kind": pl.String,
-    }
-    return pl.DataFrame(stats, schema=schema) if stats else pl.DataFrame(schema=schema)
+    words = dict(zip(rows, doc_words(texts.gather(rows), options.max_align_tokens) if rows else []))
+    stats = [align_stats(words[p], words[c], options) for p, c in zip(edges["parent"].to_list(), edges["child"].to_list())]
+    return pl.DataFrame(stats, schema=SCHEMA) if stats else pl.DataFrame(schema=SCHEMA)

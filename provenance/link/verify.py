@@ -11,18 +11,22 @@ both set sizes, from which
   looks at the containment of the *smaller* document.
 
 A pair is kept as an edge when the best view's containment of the smaller
-document and its Jaccard clear the configured floors.  The floors are what
-reject LSH false positives and same-topic articles, which share names but not
-the run of them.
+document and its Jaccard clear the configured floors (:class:`PairRule`, the
+one statement of that rule: verification, clustering and the store all ask
+it).  The floors are what reject LSH false positives and same-topic articles,
+which share names but not the run of them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numba
 import numpy as np
 import polars as pl
 
-from provenance.shingle import ShingleSets
+from provenance.config import LinkOptions
+from provenance.prepare.shingle import ShingleSets
 
 
 @numba.njit(cache=True, nogil=True)
@@ -51,8 +55,14 @@ def _anchor_score(a_hashes, a_offsets, x, y, min_anchor_set):  # pragma: no cove
     return inter / min(ax, ay), inter / (ax + ay - inter)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def clears(containment, jaccard, min_c, min_j):  # pragma: no cover - compiled
+    """The pair rule on one pair's best-view scores."""
+    return containment >= min_c and jaccard >= min_j
+
+
 @numba.njit(cache=True, nogil=True)
-def _pair_score(w_hashes, w_offsets, a_hashes, a_offsets, x, y, min_anchor_set):  # pragma: no cover - compiled
+def pair_score(w_hashes, w_offsets, a_hashes, a_offsets, x, y, min_anchor_set):  # pragma: no cover - compiled
     """(containment of the smaller doc, jaccard) of the best view."""
     best_c = 0.0
     best_j = 0.0
@@ -75,7 +85,7 @@ def _intersections(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np
 
 
 def pair_scores(views: dict[str, ShingleSets], a: np.ndarray, b: np.ndarray, min_anchor_set: int) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised :func:`_pair_score` over pairs: (containment, jaccard) arrays."""
+    """Vectorised :func:`pair_score` over pairs: (containment, jaccard) arrays."""
     return _pair_scores(views["words"].hashes, views["words"].offsets, views["anchors"].hashes, views["anchors"].offsets,
                         np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), min_anchor_set)
 
@@ -85,7 +95,7 @@ def _pair_scores(w_hashes, w_offsets, a_hashes, a_offsets, a, b, min_anchor_set)
     cont = np.zeros(len(a))
     jac = np.zeros(len(a))
     for p in numba.prange(len(a)):
-        cont[p], jac[p] = _pair_score(w_hashes, w_offsets, a_hashes, a_offsets, a[p], b[p], min_anchor_set)
+        cont[p], jac[p] = pair_score(w_hashes, w_offsets, a_hashes, a_offsets, a[p], b[p], min_anchor_set)
     return cont, jac
 
 
@@ -217,7 +227,7 @@ def _passes(w_hashes, w_offsets, a_hashes, a_offsets, a, b, min_anchor_set, min_
     for p in numba.prange(len(a)):
         x, y = a[p], b[p]
         best_c, best_j = _anchor_score(a_hashes, a_offsets, x, y, min_anchor_set)
-        if best_c >= min_c and best_j >= min_j:
+        if clears(best_c, best_j, min_c, min_j):
             out[p] = True
             continue
         sx = w_offsets[x + 1] - w_offsets[x]
@@ -235,8 +245,37 @@ def _passes(w_hashes, w_offsets, a_hashes, a_offsets, a, b, min_anchor_set, min_
             continue
         c = inter / min(sx, sy)
         j = inter / (sx + sy - inter)
-        out[p] = max(best_c, c) >= min_c and max(best_j, j) >= min_j
+        out[p] = clears(max(best_c, c), max(best_j, j), min_c, min_j)
     return out
+
+
+@dataclass(frozen=True)
+class PairRule:
+    """When two documents are versions of one text: the best view's containment of the smaller and its Jaccard clear the floors.
+
+    Anchor sets smaller than ``min_anchor_set`` do not vouch for a pair on
+    their own (the words view still may).
+    """
+
+    min_containment: float
+    min_jaccard: float
+    min_anchor_set: int
+
+    @classmethod
+    def of(cls, options: LinkOptions) -> "PairRule":
+        return cls(options.min_containment, options.min_jaccard, options.min_anchor_set)
+
+    def scores(self, views: dict[str, ShingleSets], a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(containment of the smaller, Jaccard) of the best view of every pair."""
+        return pair_scores(views, a, b, self.min_anchor_set)
+
+    def clears(self, containment: np.ndarray | pl.Series, jaccard: np.ndarray | pl.Series) -> np.ndarray | pl.Series:
+        """The rule on scores already measured (arrays or polars columns)."""
+        return (containment >= self.min_containment) & (jaccard >= self.min_jaccard)
+
+    def passes(self, views: dict[str, ShingleSets], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Whether each pair passes, measured with an early exit (:func:`pairs_pass`)."""
+        return pairs_pass(views, a, b, self.min_anchor_set, self.min_containment, self.min_jaccard)
 
 
 def pairs_pass(

@@ -24,13 +24,9 @@ import numba
 import numpy as np
 import polars as pl
 
-from provenance import normalize
-from provenance.normalize import Tokens, offsets_from_doc_index
-
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-_C1 = np.uint64(0xFF51AFD7ED558CCD)
-_C2 = np.uint64(0xC4CEB9FE1A85EC53)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+from provenance.kernels import GOLDEN, fmix64, hash_table, in_table, mix64, offsets_from_doc_index, radix_sort32
+from provenance.prepare import normalize
+from provenance.prepare.normalize import Tokens
 
 VIEWS: tuple[str, ...] = ("words", "anchors")
 
@@ -76,15 +72,6 @@ class ShingleSets:
         return ShingleSets(hashes, offsets)
 
 
-def fmix64(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit."""
-    h = h ^ (h >> np.uint64(33))
-    h = h * _C1
-    h = h ^ (h >> np.uint64(33))
-    h = h * _C2
-    return h ^ (h >> np.uint64(33))
-
-
 def ngram_hashes(
     token_hashes: np.ndarray, doc: np.ndarray, n: int, informative: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +89,7 @@ def ngram_hashes(
     with np.errstate(over="ignore"):
         h = token_hashes[:count].copy()
         for k in range(1, n):
-            h = fmix64(h * _GOLDEN + token_hashes[k : k + count])
+            h = fmix64(h * GOLDEN + token_hashes[k : k + count])
     valid = doc[:count] == doc[n - 1 : n - 1 + count]
     if informative is not None:
         running = np.zeros(total + 1, dtype=np.int64)
@@ -169,34 +156,8 @@ def _fold32(h):  # pragma: no cover - compiled
 def _ngram(hashes, k, n):  # pragma: no cover - compiled
     h = hashes[k]
     for j in range(1, n):
-        h = normalize._mix(h * _GOLDEN + hashes[k + j])
+        h = mix64(h * GOLDEN + hashes[k + j])
     return h
-
-
-@numba.njit(cache=True, nogil=True)
-def _radix_sort32(values, scratch):  # pragma: no cover - compiled
-    """Sort uint32 ``values`` in place: four counting passes of 8 bits (LSD).
-
-    A document's few hundred shingles sort ~8x faster this way than with a
-    comparison sort; after an even number of passes the result is in ``values``.
-    """
-    count = np.zeros(256, dtype=np.int64)
-    src, dst = values, scratch
-    for shift in (0, 8, 16, 24):
-        count[:] = 0
-        for i in range(len(src)):
-            count[(src[i] >> shift) & 255] += 1
-        total = 0
-        for bucket in range(256):
-            c = count[bucket]
-            count[bucket] = total
-            total += c
-        for i in range(len(src)):
-            v = src[i]
-            bucket = (v >> shift) & 255
-            dst[count[bucket]] = v
-            count[bucket] += 1
-        src, dst = dst, src
 
 
 @numba.njit(cache=True, nogil=True)
@@ -205,7 +166,7 @@ def _sorted_distinct(values, lo, count):  # pragma: no cover - compiled
     if count == 0:
         return 0
     part = values[lo : lo + count]
-    _radix_sort32(part, np.empty(count, dtype=values.dtype))
+    radix_sort32(part, np.empty(count, dtype=values.dtype))
     kept = 1
     for k in range(1, count):
         if part[k] != part[kept - 1]:
@@ -233,7 +194,7 @@ def _views(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens, bp_tab
         l_doc = np.empty(size, dtype=np.int64)
         l_key = np.empty(size, dtype=np.uint64)
         d_hash = np.empty(1, dtype=np.uint64)
-        nt, nl = normalize._scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens,
+        nt, nl = normalize.scan_doc(buf, offsets[d], offsets[d + 1], cls, lower, start_h, stop_table, max_key_tokens,
                                      True, True, 0, 0, t_hash, t_doc, t_line, t_flag, l_doc, l_key, 0, d_hash)
         if nt != t_start[d + 1] - base:
             wrong[d] = True
@@ -242,7 +203,7 @@ def _views(buf, offsets, cls, lower, start_h, stop_table, max_key_tokens, bp_tab
         is_bp = np.zeros(nl, dtype=np.bool_)
         count = 0
         for line in range(nl):
-            if l_key[line] != 0 and normalize._in_table(bp_table, l_key[line]):
+            if l_key[line] != 0 and in_table(bp_table, l_key[line]):
                 is_bp[line] = True
                 bp_lines[base + count] = line
                 count += 1
@@ -305,7 +266,8 @@ class TextViews:
 
 
 def text_views(
-    texts: pl.Series, n_tokens: np.ndarray, boilerplate_keys: np.ndarray, *, seed: int, word_ngram: int, anchor_ngram: int
+    texts: pl.Series, n_tokens: np.ndarray, boilerplate_keys: np.ndarray, *, seed: int, word_ngram: int, anchor_ngram: int,
+    max_key_tokens: int,
 ) -> TextViews:
     """Text to shingle views in one compiled pass per document (parallel over documents).
 
@@ -316,7 +278,7 @@ def text_views(
     sizes every document's room.
     """
     buf, offsets = normalize.token_buffer(texts)
-    cls, lower = normalize._tables()
+    cls, lower = normalize.char_tables()
     n_tokens = np.asarray(n_tokens, dtype=np.int64)
     if len(n_tokens) != len(offsets) - 1:
         raise ValueError(f"text_views needs one token count per text: {len(n_tokens)} counts for {len(offsets) - 1} texts")
@@ -326,8 +288,8 @@ def text_views(
     words, anchors, bp_lines = np.empty(total, np.uint32), np.empty(total, np.uint32), np.empty(total, np.int32)
     n_words, n_anchors, n_bp_lines, n_bp_tokens = (np.zeros(n, np.int64) for _ in range(4))
     wrong = np.zeros(n, dtype=np.bool_)
-    _views(buf, offsets, cls, lower, normalize._start_hash(seed), normalize._hash_table(normalize.stopword_hashes(seed)),
-           normalize.BOILERPLATE_MAX_TOKENS, normalize._hash_table(boilerplate_keys), t_start, word_ngram, anchor_ngram,
+    _views(buf, offsets, cls, lower, normalize.start_hash(seed), hash_table(normalize.stopword_hashes(seed)),
+           max_key_tokens, hash_table(boilerplate_keys), t_start, word_ngram, anchor_ngram,
            words, n_words, anchors, n_anchors, bp_lines, n_bp_lines, n_bp_tokens, wrong)
     if wrong.any():
         raise ValueError(f"text_views: n_tokens does not match text {int(np.argmax(wrong))}; pass normalize.summarize(texts).n_tokens")

@@ -1,0 +1,254 @@
+"""The one stage chain: ingest -> prepare -> link -> trace -> write, and the lifecycle around it.
+
+Every way of running the pipeline goes through :func:`execute`: the
+notebook API (:func:`run`), the CLI, the Prefect flow, the benchmarks and the
+store's incremental runs.  The chain owns what must happen between stages
+(signatures freed once link has read them, spilled texts put back before
+writing and removed at the end, stage reports collected into ``run.json``),
+so no caller copies it.  Two things vary, each behind one small interface:
+
+* a :class:`Plan` says which stage functions run: a fresh run's
+  (:class:`FreshPlan`) or a store's, which reuse what it already holds
+  (``provenance.store.run``);
+* :class:`Hooks` say how they run: in-process by default; the Prefect flow
+  turns stages and batches into tasks, the benchmarks time them, the CLI
+  writes the report once the tables are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import polars as pl
+
+from provenance import schemas, tables
+from provenance.config import Config
+from provenance.digest import library_digest
+from provenance.ingest import Ingested, Source, ingest_stage, source_paths
+from provenance.link.stage import Linked, link_stage
+from provenance.prepare.minhash import SignatureScheme
+from provenance.prepare.stage import MapBatches, Prepared, prepare_stage
+from provenance.stage_report import StageReport, timed
+from provenance.tables import Traced
+from provenance.trace.stage import trace_stage
+
+T = TypeVar("T")
+
+
+class Hooks:
+    """How the chain runs its stages.  The defaults run everything in this process."""
+
+    def stage(self, name: str, fn: Callable[..., tuple[T, StageReport]], *args: Any, **kwargs: Any) -> tuple[T, StageReport]:
+        """Run one whole stage (``ingest``, ``prepare``, ``link``, ``trace``, ``write``)."""
+        return fn(*args, **kwargs)
+
+    def map_batches(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
+        """Run one batch function over its batches (prepare's two passes)."""
+        return list(map(fn, *iterables))
+
+    def reported(self, report: StageReport) -> None:
+        """A stage finished."""
+
+    def tables_written(self, folder: Path) -> None:
+        """The tables and ``run.json`` are in ``folder``, not yet published (the place for ``report.html``)."""
+
+
+class Plan(Protocol):
+    """The stage functions of a chain."""
+
+    #: Whether the stages' results may be cached on their inputs (a store is its own cache).
+    cacheable: bool
+
+    def prepare(self, ingested: Ingested, config: Config, *, map_batches: MapBatches) -> tuple[Prepared, StageReport]: ...
+
+    def unchanged(self, prepared: Prepared) -> "RunResult | None":
+        """The published result, when prepare found nothing new to link or trace."""
+
+    def link(self, prepared: Prepared, config: Config) -> tuple[Linked, StageReport]: ...
+
+    def trace(self, prepared: Prepared, linked: Linked, config: Config) -> tuple[Traced, StageReport]: ...
+
+    def write(self, result: "RunResult", out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]: ...
+
+
+@dataclass
+class RunResult:
+    """The tables of a run, with exactly the dtypes and column order of the Parquet contract, and ``run.json``."""
+
+    documents: pl.DataFrame
+    clusters: pl.DataFrame
+    edges: pl.DataFrame
+    rejects: pl.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        return {"documents": self.documents, "clusters": self.clusters, "edges": self.edges, "rejects": self.rejects}
+
+    def write(self, out_dir: Path | str) -> dict[str, str]:
+        """Write the four tables and ``run.json`` to ``out_dir``, each atomically; returns their paths."""
+        paths, _ = write_tables(self, Path(out_dir))
+        return paths
+
+
+def conformed(traced: Traced, rejects: pl.DataFrame, info: dict[str, Any]) -> RunResult:
+    """The run's tables cast and ordered to the contract (rejects sorted), as they are written."""
+    return RunResult(
+        schemas.conform(traced.documents, schemas.DOCUMENTS, keep_extra=True),
+        schemas.conform(traced.clusters, schemas.CLUSTERS),
+        schemas.conform(traced.edges, schemas.EDGES),
+        schemas.conform(rejects.sort(["source", "doc_id"], nulls_last=True), schemas.REJECTS),
+        info,
+    )
+
+
+def write_tables(result: RunResult, out_dir: Path) -> tuple[dict[str, str], StageReport]:
+    """The write stage of a fresh run: tables then ``run.json`` (which records this stage too)."""
+    report = StageReport("write", rows_in=result.documents.height)
+    with timed(report):
+        paths = {name: str(schemas.write_table(frame, name, out_dir)) for name, frame in result.frames().items()}
+        report.rows_out = result.documents.height
+    result.info = {**result.info, "outputs": dict(paths)}
+    result.info.setdefault("stages", {})[report.name] = report.to_dict()
+    schemas.write_json_atomic(result.info, out_dir / "run.json")
+    result.out_dir = out_dir
+    return paths | {"run": str(out_dir / "run.json")}, report
+
+
+class FreshPlan:
+    """A from-scratch run: every stage computed from the input alone."""
+
+    cacheable = True
+
+    def prepare(self, ingested: Ingested, config: Config, *, map_batches: MapBatches) -> tuple[Prepared, StageReport]:
+        return prepare_stage(ingested, config, map_batches=map_batches)
+
+    def unchanged(self, prepared: Prepared) -> RunResult | None:
+        return None
+
+    def link(self, prepared: Prepared, config: Config) -> tuple[Linked, StageReport]:
+        return link_stage(prepared, config)
+
+    def trace(self, prepared: Prepared, linked: Linked, config: Config) -> tuple[Traced, StageReport]:
+        return trace_stage(prepared, linked, config)
+
+    def write(self, result: RunResult, out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]:
+        paths, report = write_tables(result, out_dir)
+        hooks.tables_written(out_dir)
+        return paths, report
+
+
+def execute(
+    source: Source, config: Config, plan: Plan | None = None, hooks: Hooks | None = None, out_dir: Path | None = None,
+) -> RunResult:
+    """Run the chain over ``source``; with ``out_dir``, write (and, for a store, publish) the outputs."""
+    plan, hooks = plan or FreshPlan(), hooks or Hooks()
+    reports: list[StageReport] = []
+
+    def step(name: str, fn: Callable[..., tuple[T, StageReport]], *args: Any, **kwargs: Any) -> T:
+        value, report = hooks.stage(name, fn, *args, **kwargs)
+        reports.append(report)
+        hooks.reported(report)
+        return value
+
+    ingested = step("ingest", ingest_stage, source, config)
+    prepared = step("prepare", plan.prepare, ingested, config, map_batches=hooks.map_batches)
+    del ingested
+    try:
+        current = plan.unchanged(prepared)
+        if current is not None:
+            return current
+        if prepared.documents.height == 0:
+            traced = tables.empty_tables(prepared.documents)
+        else:
+            linked = step("link", plan.link, prepared, config)
+            prepared.signatures.clear()  # link was their only reader: free them for trace
+            traced = step("trace", plan.trace, prepared, linked, config)
+            del linked
+        traced = ready_for_write(traced, prepared)
+    finally:
+        if prepared.texts is not None:
+            prepared.texts.remove()
+    result = conformed(traced, prepared.rejects, run_info(config, source, prepared, traced, reports))
+    if out_dir is not None:
+        step("write", plan.write, result, Path(out_dir), hooks)
+    return result
+
+
+def run(source: Source, config: Config | None = None, *, out_dir: Path | str | None = None, hooks: Hooks | None = None) -> RunResult:
+    """Cluster ``source`` (a DataFrame with ``id`` and ``text`` columns, or input paths) and trace every cluster.
+
+    Returns the tables as polars frames (the Parquet contract's dtypes and
+    column order); ``out_dir``, or ``.write(out_dir)`` later, writes them.
+    """
+    return execute(source, config or Config(), FreshPlan(), hooks, Path(out_dir) if out_dir is not None else None)
+
+
+def ready_for_write(traced: Traced, prepared: Prepared) -> Traced:
+    """Free the views and signatures, and give back every text (read from disk when they were spilled).
+
+    After trace nothing reads the shingle views or signatures any more, so
+    they go first.  Trace's partial texts are dropped before the full ones are
+    read, so both never take memory at once.
+    """
+    prepared.views.clear()
+    prepared.signatures.clear()
+    if prepared.texts is None:
+        return traced
+    traced.documents = traced.documents.drop("text", strict=False)
+    texts = pl.DataFrame({"doc_id": prepared.documents["doc_id"], "text": prepared.texts.load()})
+    traced.documents = traced.documents.join(texts, on="doc_id", how="left", maintain_order="left")
+    return traced
+
+
+# ---------------------------------------------------------------------------- run.json
+
+
+def versions() -> dict[str, str]:
+    """Python's and the packages' versions, and the digest of the library's own source."""
+    out = {"python": platform.python_version(), "provenance_source": library_digest()}
+    for package in ("provenance", "polars", "numpy", "numba", "datasketch", "rapidfuzz", "xxhash", "prefect"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def input_fingerprint(documents: pl.DataFrame, rejects: pl.DataFrame) -> str:
+    """Hash of every accepted (id, content) and every reject: equal inputs, equal fingerprint."""
+    digest = hashlib.sha256()
+    for doc_id, content in documents.select("doc_id", "content_hash").sort("doc_id").iter_rows():
+        digest.update(f"{doc_id}\x1f{content}\x1e".encode())
+    for row in rejects.sort(["source", "doc_id"], nulls_last=True).iter_rows():
+        digest.update(("\x1f".join(str(v) for v in row) + "\x1e").encode())
+    return digest.hexdigest()
+
+
+def run_info(config: Config, source: Source, prepared: Prepared, traced: Traced, reports: list[StageReport]) -> dict[str, Any]:
+    """The ``run.json`` record (the write stage adds itself)."""
+    reasons = prepared.rejects.group_by("reason").len().sort("reason")
+    inputs = [str(p) for p in source_paths(source)] if not isinstance(source, pl.DataFrame) else ["<DataFrame>"]
+    return {
+        "inputs": inputs,
+        "config": config.to_dict(),
+        "config_fingerprint": config.fingerprint(),
+        "signature": SignatureScheme(config.prepare.num_perm, config.prepare.seed).to_dict(),
+        "versions": versions(),
+        "input_fingerprint": input_fingerprint(prepared.documents, prepared.rejects),
+        "counts": {
+            "documents": traced.documents.height,
+            "rejected": prepared.rejects.height,
+            "rejects_by_reason": dict(reasons.iter_rows()),
+            "clusters": traced.clusters.height,
+            "multi_document_clusters": int((traced.clusters["size"] > 1).sum()),
+            "edges": traced.edges.height,
+        },
+        "stages": {r.name: r.to_dict() for r in reports},
+    }

@@ -1,0 +1,1 @@
+"""Prepare: normalise, tokenise, set boilerplate aside, shingle and sign (``stage.prepare_stage``)."""

@@ -1,0 +1,1 @@
+window.__reportErrors=[];function __reportError(m){window.__reportErrors.push(String(m));document.documentElement.setAttribute('data-js-errors',window.__reportErrors.join(' | '));}window.addEventListener('error',function(e){__reportError(e.message||e);});window.addEventListener('unhandledrejection',function(e){__reportError(e.reason);});

@@ -1,0 +1,1 @@
+"""The incremental store: its layout on disk (``layout``), what a run must redo (``plan``), the run (``run``)."""

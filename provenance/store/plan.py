@@ -1,0 +1,220 @@
+"""What an incremental run must redo: small functions, one per decision.
+
+Each answers one question from what the store holds and what arrived, so
+that the store run (``provenance.store.run``) does work in proportion to what
+changed and still gives the tables of a from-scratch run over everything the
+store has seen:
+
+* :func:`arrivals`: which input documents are new or changed (by
+  :func:`fingerprints` of text and metadata);
+* :func:`boilerplate_dirty`: which stored documents hold a short line whose
+  boilerplate status flipped (they are prepared again);
+* :func:`frequent_resign`: which stored documents hold a word shingle that
+  became, or stopped being, frequent (only signed anew, from their views);
+* :func:`relink_rows`: which rows' candidate pairs must be verified afresh;
+* :func:`reusable_clusters`: which clusters keep their stored trace.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import xxhash
+
+from provenance.kernels import doc_keys, fmix64, offsets_from_doc_index
+from provenance.link import lsh
+from provenance.prepare import minhash, normalize
+from provenance.prepare.shingle import ShingleSets
+from provenance.prepare.stage import share_exact_copies
+from provenance.store.layout import Segment
+from provenance.trace.stage import ZONE_PATTERN, CorpusFacts
+from provenance.trace.wordfreq import decisions_hold
+
+#: Columns of a stored document that are the pipeline's, not the input's (left out of :func:`fingerprints`).
+OWN_COLUMNS = ("doc_id", "text", "source", "content_hash", "n_tokens", "n_chars")
+PAIRS = pl.Schema({"a_id": pl.String, "b_id": pl.String, "passes": pl.Boolean})
+#: The frequent word shingles a generation's words signatures were taken around (``prepare.frequent``).
+FREQUENT = pl.Schema({"shingle": pl.UInt32})
+CONSULTED = pl.Schema({"cluster_id": pl.String, "word_a": pl.String, "word_b": pl.String, "sign": pl.Int8})
+
+
+def fingerprints(documents: pl.DataFrame) -> pl.Series:
+    """xxh3 of every document's text and metadata (every column but the pipeline's own)."""
+    meta = [c for c in documents.columns if c not in OWN_COLUMNS]
+    encoded = documents.select(pl.struct(meta).struct.json_encode().alias("m"))["m"] if meta else pl.Series([""] * documents.height)
+    values = [
+        xxhash.xxh3_64_hexdigest(text.encode() + b"\x1f" + m.encode())
+        for text, m in zip(documents["text"].to_list(), encoded.to_list())
+    ]
+    return pl.Series("fingerprint", values, dtype=pl.String)
+
+
+def facts_mode(documents: pl.DataFrame, facts: CorpusFacts) -> str:
+    """How dates were read: a change of mode changes every cluster's origin rule, so all are re-traced."""
+    if facts.published is None:
+        return "words"
+    dtype = documents["published_at"].dtype
+    tz = dtype == pl.String and bool(documents["published_at"].str.contains(ZONE_PATTERN).any())
+    return f"dates:{dtype}:{'tz' if tz else 'naive'}"
+
+
+def arrivals(incoming: pl.DataFrame, live: pl.DataFrame) -> pl.DataFrame:
+    """Input documents the store does not hold as they are (new ids, or new text or metadata).
+
+    Adds ``fingerprint`` and the stored ``old_version`` / ``old_fp`` (null for new ids).
+    """
+    incoming = incoming.with_columns(fingerprints(incoming))
+    stored = live.select("doc_id", pl.col("version").alias("old_version"), pl.col("fingerprint").alias("old_fp"))
+    incoming = incoming.join(stored, on="doc_id", how="left", maintain_order="left")
+    return incoming.filter(pl.col("old_fp").is_null() | (pl.col("old_fp") != pl.col("fingerprint")))
+
+
+def ragged_from_index(doc: np.ndarray, values: np.ndarray, n_docs: int, dtype: type) -> ShingleSets:
+    """Per-document arrays from ``(doc, value)`` pairs in any order (stable within a document)."""
+    order = np.argsort(doc, kind="stable")
+    return ShingleSets(values[order].astype(dtype), offsets_from_doc_index(doc[order], n_docs))
+
+
+def corpus_boilerplate(old_lines: ShingleSets, new_lines: ShingleSets, min_docs: int) -> np.ndarray:
+    """Boilerplate keys over the stored documents kept (``old_lines``) and the arrivals (``new_lines``)."""
+    n_old = old_lines.n_docs
+    docs_of = np.concatenate([np.repeat(np.arange(n_old), old_lines.sizes()), n_old + np.repeat(np.arange(new_lines.n_docs), new_lines.sizes())])
+    return normalize.boilerplate_keys(docs_of, np.concatenate([old_lines.hashes, new_lines.hashes]), min_docs)
+
+
+def boilerplate_dirty(old_lines: ShingleSets, keys: np.ndarray, previous_keys: np.ndarray) -> np.ndarray:
+    """Per stored document: whether it holds a short line whose boilerplate status flipped."""
+    flipped = np.setxor1d(keys, previous_keys.astype(np.uint64))
+    dirty = np.zeros(old_lines.n_docs, dtype=bool)
+    if len(flipped) and len(old_lines.hashes):
+        hit = np.isin(old_lines.hashes, flipped)
+        dirty[np.repeat(np.arange(old_lines.n_docs), old_lines.sizes())[hit]] = True
+    return dirty
+
+
+def frequent_resign(words: ShingleSets, frequent_words: np.ndarray, previous_frequent: np.ndarray) -> np.ndarray:
+    """Per stored document: whether it holds a word shingle that became, or stopped being, frequent."""
+    flipped = np.setxor1d(frequent_words, previous_frequent.astype(np.uint32))
+    if len(flipped) == 0:
+        return np.zeros(words.n_docs, dtype=bool)
+    return minhash.holds_any(words, flipped)
+
+
+def relink_rows(
+    doc_ids: pl.Series, hashes: pl.Series, is_fresh: np.ndarray, resigned: np.ndarray, touched_hashes: pl.Series,
+) -> np.ndarray:
+    """Rows whose candidate pairs are verified afresh (before the buckets that lost a member are added).
+
+    Fresh rows; rows whose exact-duplicate group changed (their anchors may
+    now come from another copy); rows signed anew and their copies (other
+    candidates on the same sets).
+    """
+    group_changed = hashes.is_in(touched_hashes.implode()).to_numpy() & ~is_fresh
+    resigned_groups = hashes.is_in(hashes.filter(pl.Series(resigned)).implode()).to_numpy()
+    return is_fresh | group_changed | resigned | resigned_groups
+
+
+def departed_buckets(
+    signatures: dict[str, np.ndarray], live: Segment, removed_rows: np.ndarray, thresholds: dict[str, float], window: int,
+) -> np.ndarray:
+    """Rows sharing a crowded LSH bucket with a departed stored row: two of them may now be within the window."""
+    shared = {"words": live.ragged["words"], "anchors": live.ragged["anchors"]}
+    old_signatures = dict(live.signatures)
+    share_exact_copies(live.documents["content_hash"], shared, old_signatures)  # as the last run bucketed them
+    out = np.zeros(len(signatures["words"]), dtype=bool)
+    for view, sig in signatures.items():
+        out |= lsh.sharing_buckets(sig, old_signatures[view][removed_rows], threshold=thresholds[view], window=window)
+    return out
+
+
+def known_pairs(pairs: pl.DataFrame, doc_ids: pl.Series) -> np.ndarray:
+    """Stored pairs (by id) as sorted ``a << 32 | b`` row codes of this run; pairs with a departed id drop out."""
+    rows = pl.DataFrame({"id": doc_ids}).with_row_index("row")
+    mapped = (
+        pairs.filter("passes").join(rows.rename({"id": "a_id", "row": "a"}), on="a_id", how="inner")
+        .join(rows.rename({"id": "b_id", "row": "b"}), on="b_id", how="inner")
+    )
+    a = mapped["a"].to_numpy().astype(np.uint64)
+    b = mapped["b"].to_numpy().astype(np.uint64)
+    return np.sort((np.minimum(a, b) << np.uint64(32)) | np.maximum(a, b))
+
+
+def pair_digests(a_keys: np.ndarray, b_keys: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Order-free digest of each group's pairs (sum of a mixed hash per pair, mod 2^64)."""
+    lo, hi = np.minimum(a_keys, b_keys), np.maximum(a_keys, b_keys)
+    with np.errstate(over="ignore"):
+        h = fmix64(lo * np.uint64(0x9E3779B97F4A7C15) + fmix64(hi))
+    out = np.zeros(n_groups, dtype=np.uint64)
+    np.add.at(out, group, h)
+    return out
+
+
+def same_members(cluster: np.ndarray, old_cid: pl.Series, changed: np.ndarray, old_docs: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster: whether it is exactly one stored cluster with no changed member, and that cluster's id."""
+    n_clusters = int(cluster.max()) + 1 if len(cluster) else 0
+    frame = pl.DataFrame({"cluster": cluster, "old": old_cid, "changed": changed})
+    old_size = old_docs.group_by("cluster_id").len().rename({"cluster_id": "old", "len": "old_size"})
+    per_cluster = (
+        frame.group_by("cluster").agg(
+            pl.len().alias("size"), pl.col("old").n_unique().alias("n_old"), pl.col("old").first(),
+            pl.col("old").null_count().alias("new_members"), pl.col("changed").any(),
+        )
+        .join(old_size, on="old", how="left")
+        .with_columns(
+            ((pl.col("n_old") == 1) & (pl.col("new_members") == 0) & ~pl.col("changed") & (pl.col("size") == pl.col("old_size")))
+            .fill_null(False).alias("same")
+        )
+        .sort("cluster")
+    )
+    same = np.zeros(n_clusters, dtype=bool)
+    same[per_cluster["cluster"].to_numpy()] = per_cluster["same"].to_numpy()
+    old_of = np.full(n_clusters, None, dtype=object)
+    old_of[per_cluster["cluster"].to_numpy()] = per_cluster["old"].to_numpy()
+    return same, old_of
+
+
+def same_pairs(
+    same: np.ndarray, old_of: np.ndarray, cluster: np.ndarray, pairs: pl.DataFrame, keys: np.ndarray,
+    old_pairs: pl.DataFrame, old_docs: pl.DataFrame,
+) -> np.ndarray:
+    """``same`` narrowed to clusters whose verified pairs inside are exactly the stored ones."""
+    n_clusters = len(same)
+    a, b = pairs["a"].to_numpy().astype(np.int64), pairs["b"].to_numpy().astype(np.int64)
+    inside = cluster[a] == cluster[b]
+    new_digest = pair_digests(keys[a[inside]], keys[b[inside]], cluster[a[inside]], n_clusters)
+    old_frame = old_docs.select("doc_id", "cluster_id")
+    op = (
+        old_pairs.join(old_frame.rename({"doc_id": "a_id", "cluster_id": "ca"}), on="a_id")
+        .join(old_frame.rename({"doc_id": "b_id", "cluster_id": "cb"}), on="b_id")
+        .filter(pl.col("ca") == pl.col("cb"))
+    )
+    # Keys of old pair endpoints (by id) and the new cluster their stored cluster maps to.
+    old_index = {cid: c for c, cid in enumerate(old_of.tolist()) if cid is not None and same[c]}
+    target = np.array([old_index.get(cid, -1) for cid in op["ca"].to_list()], dtype=np.int64)
+    sel = target >= 0
+    old_digest = pair_digests(
+        doc_keys(op["a_id"].filter(pl.Series(sel))), doc_keys(op["b_id"].filter(pl.Series(sel))), target[sel], n_clusters,
+    )
+    return same & (new_digest == old_digest)
+
+
+def reusable_clusters(
+    cluster: np.ndarray, old_cid: pl.Series, changed: np.ndarray, pairs: pl.DataFrame, keys: np.ndarray,
+    old_docs: pl.DataFrame, old_pairs: pl.DataFrame, old_consulted: pl.DataFrame, frequency: dict[str, int] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster: whether its stored trace still holds, and its stored id.
+
+    It holds when the cluster has exactly the members of one stored cluster,
+    none of them changed, the same verified pairs inside, and every
+    word-frequency comparison its origin choice consulted comes out the same
+    under today's frequencies.
+    """
+    same, old_of = same_members(cluster, old_cid, changed, old_docs)
+    if same.any():
+        same = same_pairs(same, old_of, cluster, pairs, keys, old_pairs, old_docs)
+    if same.any() and frequency is not None and old_consulted.height:
+        holds = decisions_hold(old_consulted.rename({"cluster_id": "key"}), frequency)
+        broken = set(holds.filter(~pl.col("holds"))["key"].to_list())
+        if broken:
+            same &= ~np.isin(old_of.astype(str), list(broken))
+    return same, old_of

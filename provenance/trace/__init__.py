@@ -1,0 +1,1 @@
+"""Trace: completeness and origins, derivation trees, change statistics (``stage.trace_stage``)."""
