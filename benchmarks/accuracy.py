@@ -29,8 +29,7 @@ import networkx as nx
 import polars as pl
 from datasketch import MinHash, MinHashLSH
 
-from provenance.config import PipelineConfig
-from provenance.pipeline import run
+import provenance
 
 METRICS = ("bcubed_f1", "pair_p", "pair_r", "origin_acc", "parent_acc")
 
@@ -85,7 +84,7 @@ def evaluate(folder: Path, thresholds: list[float], scorer: ModuleType) -> list[
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        out = run([corpus], Path(tmp) / "provenance", PipelineConfig()).out_dir
+        out = provenance.run([corpus], out_dir=Path(tmp) / "provenance").out_dir
         seconds = time.perf_counter() - start
         scores = scorer.score(labels, pl.read_parquet(out / "documents.parquet"))
         results.append({"system": "provenance (defaults)", "seconds": round(seconds, 2), **scores})

@@ -32,8 +32,8 @@ import psutil
 from datasketch import MinHash, MinHashLSH
 
 from benchmarks.generate import generate_corpus
-from provenance import pipeline
-from provenance.config import PipelineConfig
+from provenance import chain
+from provenance.config import Config
 
 TEXT_TO_CLUSTERS = ("ingest", "prepare", "link")
 
@@ -80,30 +80,28 @@ def stage(rows: list[dict[str, Any]], system: str, name: str, docs: int) -> Iter
     )
 
 
-def run_provenance(corpus: Path, out_dir: Path, config: PipelineConfig) -> tuple[list[dict[str, Any]], int, bool]:
-    rows: list[dict[str, Any]] = []
+class TimedHooks(chain.Hooks):
+    """The chain's stages timed, with their peak RSS, as benchmark rows."""
+
+    def __init__(self, docs: int) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.docs = docs
+        self.reports: dict[str, Any] = {}
+
+    def stage(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        with stage(self.rows, "provenance", name, self.docs):
+            return fn(*args, **kwargs)
+
+    def reported(self, report: Any) -> None:
+        self.reports[report.name] = report
+
+
+def run_provenance(corpus: Path, out_dir: Path, config: Config) -> tuple[list[dict[str, Any]], int, bool]:
+    """The whole chain (``provenance.chain.run``, the tables written), each stage timed."""
     n = pl.scan_parquet(corpus).select(pl.len()).collect().item()
-    # The stages as ``pipeline.run`` chains them, memory hand-offs included.
-    with stage(rows, "provenance", "ingest", n):
-        ingested, _ = pipeline.ingest_stage([corpus], config)
-    with stage(rows, "provenance", "prepare", n):
-        prepared, _ = pipeline.prepare_stage(ingested, config)
-    del ingested
-    try:
-        with stage(rows, "provenance", "link", n):
-            linked, _ = pipeline.link_stage(prepared, config)
-        prepared.signatures.clear()
-        with stage(rows, "provenance", "trace", n):
-            traced, report = pipeline.trace_stage(prepared, linked, config)
-        edges = traced.edges.height
-        with stage(rows, "provenance", "write", n):
-            traced = pipeline.ready_for_write(traced, prepared)
-            info = pipeline.run_info(config, [corpus], prepared, traced, [])
-            pipeline.write_stage(traced, prepared.rejects, out_dir, info)
-    finally:
-        if prepared.texts is not None:
-            prepared.texts.remove()
-    return rows, edges, prepared.texts is not None
+    hooks = TimedHooks(n)
+    result = chain.run([corpus], config, out_dir=out_dir, hooks=hooks)
+    return hooks.rows, result.edges.height, bool(hooks.reports["prepare"].stats.get("texts_on_disk"))
 
 
 def run_naive(corpus: Path, n_docs: int, num_perm: int = 128, threshold: float = 0.5) -> list[dict[str, Any]]:
@@ -195,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if not corpus.exists():
         print(f"generating {args.docs:,} documents -> {corpus}", flush=True)
         generate_corpus(args.docs, corpus, seed=args.seed)
-    config = PipelineConfig()
+    config = Config()
     rows, edges, spilled = run_provenance(corpus, args.work / f"out-{args.docs}", config)
     for r in rows:
         print(r, flush=True)

@@ -1,16 +1,21 @@
-"""The provenance pipeline as a Prefect flow: one task per stage, not per document.
+"""The provenance pipeline as a Prefect flow: the library's stage chain, its stages and batches as tasks.
 
-Run ad hoc with ``python -m flows.provenance_flow [INPUT ...] [--out DIR]`` or
-``provenance run``; with no ``PREFECT_API_URL`` Prefect starts its own
-temporary local server.
+The flow does not copy the chain: it runs ``provenance.chain`` (or the
+store's run) with :class:`FlowHooks`, which turn each stage into a task and
+each prepare batch into a task on the flow's task runner (threads, or Dask
+workers).  Tasks are per stage or per batch, never per document.
 
-Caching: the expensive tasks (signature batches, link, trace) are cached by
-Prefect on a fingerprint of their input (the batch's texts, or every
-document's id and content hash, plus the options), with results persisted
-under ``PREFECT_LOCAL_STORAGE_PATH`` for a day, so a retried flow run does
-not redo finished stages.  I/O tasks (ingest, write, report) retry.  With
-``store`` the run is one incremental task: the store itself is the cache
-(documents already in it are not prepared again), so it is not cached twice.
+* ``ingest`` and ``write`` retry (a user's mistake is never retried);
+* ``summarize-batch``, ``shingle-batch``, ``link`` and ``trace`` are cached on
+  what determines their result (``flows.cache.StageInputs``: the config's
+  fingerprint, the library's source digest, the inputs' digests), persisted
+  under ``PREFECT_LOCAL_STORAGE_PATH`` for a day, so a retried flow run skips
+  finished stages.  A store run is its own cache: its stages are not cached;
+* ``report`` writes ``report.html`` once the tables are written.
+
+Run ad hoc with ``provenance run`` or ``python -m flows.provenance_flow
+[INPUT ...] [--out DIR] [--store DIR] [-o NAME=VALUE ...]``; with no
+``PREFECT_API_URL`` Prefect starts its own temporary local server.
 """
 
 # No ``from __future__ import annotations`` here: ``flow.serve`` (``provenance serve``) hands the
@@ -19,239 +24,165 @@ not redo finished stages.  I/O tasks (ingest, write, report) retry.  With
 
 import flows  # noqa: F401  (offline/quiet Prefect defaults)
 
-import hashlib
+import argparse
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
-import xxhash
-
-import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.cache import StageInputs
 from flows.params import Inputs, OutDir, PipelineOptions, StoreDir, WaitSeconds, options_dict
 from flows.runners import default_task_runner
-from provenance import incremental, pipeline, schemas, spill, summary
+from provenance import chain, tables
 from provenance import report as html_report
-from provenance.config import PipelineConfig
-from provenance.ingest import Ingested
-
-
-def _log(report: pipeline.StageReport) -> None:
-    get_run_logger().info(
-        "%s: %d -> %d rows in %.2f s %s", report.name, report.rows_in, report.rows_out, report.seconds, report.stats
-    )
-
-
-@task(name="ingest", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
-def ingest_task(inputs: list[Path], config: PipelineConfig) -> tuple[Ingested, pipeline.StageReport]:
-    result, report = pipeline.ingest_stage(inputs, config)
-    _log(report)
-    return result, report
-
+from provenance.config import Config, parse_assignments
+from provenance.errors import ProvenanceError
+from provenance.prepare.stage import shingle_batch, summarize_batch
+from provenance.stage_report import StageReport
+from provenance.store.run import run_with_store
 
 #: How long a cached stage result stays valid.
 CACHE_FOR = timedelta(days=1)
-#: Bump to invalidate every cached result (e.g. when a stage's output changes meaning).
-CACHE_VERSION = "4"
 
 
-def _texts_fingerprint(texts: Any) -> str:
-    digest = xxhash.xxh3_128()
-    for text in spill.texts_of(texts).to_list():
-        digest.update(text.encode())
-        digest.update(b"\x1e")
-    return digest.hexdigest()
+def not_a_user_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what may succeed next time: never a :class:`ProvenanceError` (a user's mistake)."""
+    return not isinstance(getattr(state, "data", None), ProvenanceError)
 
 
-def _key(*parts: Any) -> str:
-    return hashlib.sha256("\x1f".join(map(str, (CACHE_VERSION, *parts))).encode()).hexdigest()
+_cached = dict(persist_result=True, cache_expiration=CACHE_FOR)
+_retried = dict(retries=2, retry_delay_seconds=2, retry_condition_fn=not_a_user_error, cache_policy=NO_CACHE, persist_result=False)
+
+# One task per stage.  ``fn`` is the plan's stage function; a cached stage is keyed on the inputs that
+# determine its result (a store's stages, whose plan is not cacheable, run with the cache off).
 
 
-def _options_key(config: PipelineConfig) -> str:
-    return repr(sorted(config.to_dict().items()))
+@task(name="ingest", **_retried)
+def ingest_task(fn: Callable[..., Any], source: Any, config: Config) -> Any:
+    return fn(source, config)
 
 
-def _summarize_key(_: Any, p: dict[str, Any]) -> str:
-    return _key("summarize", _texts_fingerprint(p["texts"]), p["lo"], p["seed"])
+@task(name="link", cache_policy=StageInputs(inputs=("prepared", "config")), **_cached)
+def link_task(fn: Callable[..., Any], prepared: Any, config: Config) -> Any:
+    return fn(prepared, config)
 
 
-def _shingle_key(_: Any, p: dict[str, Any]) -> str:
-    keys, frequent_words = p["keys"], p.get("frequent_words")
-    left_out = "" if frequent_words is None else xxhash.xxh3_64_hexdigest(frequent_words.tobytes())
-    return _key(
-        "shingle", _texts_fingerprint(p["texts"]), p["lo"], xxhash.xxh3_64_hexdigest(keys.tobytes()), left_out, _options_key(p["config"])
-    )
+@task(name="trace", cache_policy=StageInputs(inputs=("prepared", "config")), **_cached)
+def trace_task(fn: Callable[..., Any], prepared: Any, linked: Any, config: Config) -> Any:
+    return fn(prepared, linked, config)  # linked is a function of prepared and config: not in the key
 
 
-def _fingerprints(prepared: pipeline.Prepared) -> list[str]:
-    """Every document's fingerprint; texts on disk are read back a batch at a time."""
-    docs = prepared.documents
-    if prepared.texts is None:
-        return incremental.fingerprints(docs).to_list()
-    size = 20_000
-    out: list[str] = []
-    for lo in range(0, docs.height, size):
-        part = docs.slice(lo, size).with_columns(prepared.texts.slice(lo, size).alias("text"))
-        out += incremental.fingerprints(part).to_list()
-    return out
+@task(name="write", **_retried)
+def write_task(fn: Callable[..., Any], result: Any, out_dir: Path, hooks: Any) -> Any:
+    return fn(result, out_dir, hooks)
 
 
-def _corpus_key(stage: str):
-    """Every document's id, source, text and metadata (a table carries them all), plus the rejects and options."""
-
-    def key(_: Any, p: dict[str, Any]) -> str:
-        docs = p["prepared"].documents
-        digest = xxhash.xxh3_128()
-        rows = zip(docs["doc_id"].to_list(), docs["source"].cast(pl.String).to_list(), _fingerprints(p["prepared"]))
-        for doc_id, source, fingerprint in rows:
-            digest.update(f"{doc_id}\x1f{source}\x1f{fingerprint}\x1e".encode())
-        for row in p["prepared"].rejects.sort(["source", "doc_id"], nulls_last=True).iter_rows():
-            digest.update(("\x1f".join(map(str, row)) + "\x1e").encode())
-        return _key(stage, digest.hexdigest(), docs.height, _options_key(p["config"]))
-
-    return key
+STAGE_TASKS = {"ingest": ingest_task, "link": link_task, "trace": trace_task, "write": write_task}
 
 
-@task(name="summarize-batch", cache_key_fn=_summarize_key, persist_result=True, cache_expiration=CACHE_FOR)
-def summarize_batch_task(texts: Any, lo: int, seed: int) -> pipeline.BatchSummary:
-    return pipeline.summarize_batch(texts, lo, seed)
+@task(name="summarize-batch", cache_policy=StageInputs(inputs=("texts", "lo", "options")), **_cached)
+def summarize_batch_task(texts: Any, lo: int, options: Any) -> Any:
+    return summarize_batch(texts, lo, options)
 
 
-@task(name="shingle-batch", cache_key_fn=_shingle_key, persist_result=True, cache_expiration=CACHE_FOR)
-def shingle_batch_task(
-    texts: Any, lo: int, keys: Any, config: PipelineConfig, n_tokens: Any = None, frequent_words: Any = None
-) -> pipeline.BatchViews:
-    return pipeline.shingle_batch(texts, lo, keys, config, n_tokens, frequent_words)
+@task(name="shingle-batch", cache_policy=StageInputs(inputs=("texts", "lo", "keys", "options", "n_tokens", "frequent_words")), **_cached)
+def shingle_batch_task(texts: Any, lo: int, keys: Any, options: Any, n_tokens: Any = None, frequent_words: Any = None) -> Any:
+    return shingle_batch(texts, lo, keys, options, n_tokens, frequent_words)
 
 
-_BATCH_TASKS = {pipeline.summarize_batch: summarize_batch_task, pipeline.shingle_batch: shingle_batch_task}
-
-
-def _map_on_task_runner(fn: Any, *iterables: Any) -> list[Any]:
-    """Run one Prefect task per batch on the flow's task runner (threads, or Dask workers)."""
-    futures = [_BATCH_TASKS[fn].submit(*args) for args in zip(*iterables)]
-    return [future.result() for future in futures]
-
-
-def prepare_task(ingested: Ingested, config: PipelineConfig) -> tuple[pipeline.Prepared, pipeline.StageReport]:
-    """The prepare stage, its batches fanned out as tasks (``config.batch_size`` documents each).
-
-    With texts on disk (a big corpus), a pass-2 batch task gets the rows to read, not the texts.
-    """
-    result, report = pipeline.prepare_stage(ingested, config, map_fn=_map_on_task_runner)
-    _log(report)
-    return result, report
-
-
-@task(name="link", cache_key_fn=_corpus_key("link"), persist_result=True, cache_expiration=CACHE_FOR)
-def link_task(prepared: pipeline.Prepared, config: PipelineConfig) -> tuple[pipeline.Linked, pipeline.StageReport]:
-    result, report = pipeline.link_stage(prepared, config)
-    _log(report)
-    return result, report
-
-
-@task(name="trace", cache_key_fn=_corpus_key("trace"), persist_result=True, cache_expiration=CACHE_FOR)
-def trace_task(
-    prepared: pipeline.Prepared, linked: pipeline.Linked, config: PipelineConfig
-) -> tuple[pipeline.Traced, pipeline.StageReport]:
-    result, report = pipeline.trace_stage(prepared, linked, config)
-    _log(report)
-    return result, report
-
-
-@task(name="write", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
-def write_task(traced: pipeline.Traced, rejects: Any, out_dir: Path, info: dict[str, Any]) -> dict[str, str]:
-    paths, report = pipeline.write_stage(traced, rejects, out_dir, info)
-    _log(report)
-    return paths
-
-
-@task(name="incremental-run", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE, persist_result=False)
-def incremental_task(inputs: list[Path], out_dir: Path, store_dir: Path, config: PipelineConfig, wait: float) -> dict[str, Any]:
-    """The whole run against a store: crash-safe and idempotent, so a retry simply runs it again."""
-    result = incremental.run_with_store(inputs, out_dir, store_dir, config, wait_seconds=wait, on_stage=_log)
-    return result.info
+BATCH_TASKS = {summarize_batch: summarize_batch_task, shingle_batch: shingle_batch_task}
 
 
 @task(name="report", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
-def report_task(out_dir: Path) -> str:
-    info = html_report.write_report(out_dir)
+def report_task(folder: Path) -> str:
+    info = html_report.write_report(folder)
     get_run_logger().info("report: %s, %d bytes, aligned texts for %d of %d edges, %.2f s",
                           info.path, info.bytes, info.diff_edges, info.edges, info.seconds)
     return str(info.path)
+
+
+class FlowHooks(chain.Hooks):
+    """The chain's hooks inside a flow run: stages and batches as tasks, reports to the run logger."""
+
+    def __init__(self) -> None:
+        self.cacheable = True
+
+    def begin(self, plan: chain.Plan) -> None:
+        self.cacheable = plan.cacheable
+
+    def stage(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if name == "prepare":  # its batches are the tasks
+            return fn(*args, **kwargs)
+        stage_task = STAGE_TASKS[name]
+        if not self.cacheable:
+            stage_task = stage_task.with_options(cache_policy=NO_CACHE, persist_result=False, retries=0)
+        return stage_task(fn, *args, **kwargs)
+
+    def map_batches(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
+        futures = [BATCH_TASKS[fn].submit(*args) for args in zip(*iterables)]
+        return [future.result() for future in futures]
+
+    def reported(self, report: StageReport) -> None:
+        get_run_logger().info(report.line())
+
+    def tables_written(self, folder: Path) -> None:
+        report_task(folder)
+
+
+def publish_artifacts(result: chain.RunResult, out_dir: Path) -> None:
+    """What a Prefect user sees in the UI: the largest clusters, the largest trees, the report's path."""
+    report_path = out_dir / html_report.REPORT_NAME
+    create_link_artifact(
+        report_path.resolve().as_uri(), link_text=html_report.REPORT_NAME, key="provenance-report",
+        description=f"Clusters, derivation trees and highlighted changes, one offline HTML file ({out_dir})",
+    )
+    create_table_artifact(
+        tables.cluster_table(result.clusters), key="provenance-clusters",
+        description=f"Largest clusters of {result.documents.height} documents ({out_dir})",
+    )
+    create_markdown_artifact(
+        tables.largest_trees_markdown(result.documents, result.clusters, result.edges), key="provenance-trees",
+        description="Largest derivation trees",
+    )
 
 
 @flow(name="provenance", log_prints=True, task_runner=default_task_runner())
 def provenance_flow(
     inputs: Inputs = ["seeds"],  # noqa: B006 - Prefect parameters must be JSON defaults
     out: OutDir = "data/output",
-    options: PipelineOptions | None = None,
+    options: Optional[PipelineOptions] = None,
     store: Optional[StoreDir] = None,
     wait: WaitSeconds = 0.0,
 ) -> dict[str, Any]:
     """Cluster the documents of ``inputs``, trace origins and trees, write Parquet to ``out``.
 
-    ``options`` are :class:`provenance.config.PipelineConfig` fields
+    ``options`` are :class:`provenance.config.Config` fields by flat name
     (e.g. ``{"num_perm": 256}``); unknown names fail the run with one line.
     Parameters are typed and range-checked (``flows/params.py``): a bad value
     fails the run with a message naming it.
     """
-    logger = get_run_logger()
-    config = pipeline.make_config(options_dict(options))
-    paths_in = [Path(p) for p in inputs]
-    out_dir = Path(out)
-    if store:
-        info = incremental_task(paths_in, out_dir, Path(store), config, wait)
-        paths = dict(info["outputs"])
-        paths["report"] = str(out_dir / html_report.REPORT_NAME)
-        tables = {name: pl.read_parquet(out_dir / f"{name}.parquet") for name in ("documents", "clusters", "edges")}
-        traced = pipeline.Traced(tables["documents"], tables["edges"], tables["clusters"])
-    else:
-        schemas.check_output_dir(out_dir)
-        ingested, r_ingest = ingest_task(paths_in, config)
-        prepared, r_prepare = prepare_task(ingested, config)
-        del ingested
-        try:
-            if prepared.documents.height == 0:
-                traced, reports = pipeline.empty_trace(prepared), [r_ingest, r_prepare]
-            else:
-                linked, r_link = link_task(prepared, config)
-                prepared.signatures.clear()  # link was their only reader
-                traced, r_trace = trace_task(prepared, linked, config)
-                reports = [r_ingest, r_prepare, r_link, r_trace]
-            traced = pipeline.ready_for_write(traced, prepared)
-        finally:
-            if prepared.texts is not None:
-                prepared.texts.remove()
-        info = pipeline.run_info(config, paths_in, prepared, traced, reports)
-        paths = write_task(traced, prepared.rejects, out_dir, info)
-        paths["report"] = report_task(out_dir)
-    create_link_artifact(
-        Path(paths["report"]).resolve().as_uri(), link_text=html_report.REPORT_NAME, key="provenance-report",
-        description=f"Clusters, derivation trees and highlighted changes, one offline HTML file ({out_dir})",
-    )
+    from provenance.preflight import preflight
 
-    create_table_artifact(
-        summary.cluster_table(traced.clusters),
-        key="provenance-clusters",
-        description=f"Largest clusters of {traced.documents.height} documents ({out_dir})",
-    )
-    create_markdown_artifact(
-        summary.largest_trees_markdown(traced.documents, traced.clusters, traced.edges),
-        key="provenance-trees",
-        description="Largest derivation trees",
-    )
-    counts = info["counts"]
-    logger.info(
+    config = Config.from_options(options_dict(options))
+    paths, out_dir = [Path(p) for p in inputs], Path(out)
+    preflight(paths, out_dir, config, store_dir=Path(store) if store else None)
+    hooks = FlowHooks()
+    if store:
+        result = run_with_store(paths, out_dir, Path(store), config, wait_seconds=wait, hooks=hooks)
+    else:
+        result = chain.run(paths, config, out_dir=out_dir, hooks=hooks)
+    publish_artifacts(result, out_dir)
+    counts = result.info["counts"]
+    get_run_logger().info(
         "%d documents, %d rejected, %d clusters (%d with copies), %d edges -> %s",
-        counts["documents"], counts["rejected"], counts["clusters"], counts["multi_document_clusters"],
-        counts["edges"], out_dir,
+        counts["documents"], counts["rejected"], counts["clusters"], counts["multi_document_clusters"], counts["edges"], out_dir,
     )
-    return {"counts": counts, "outputs": paths}
+    return {"counts": counts, "outputs": {**result.info.get("outputs", {}), "report": str(out_dir / html_report.REPORT_NAME)}}
 
 
 def flow_on(runner: str | None = None, address: str | None = None, workers: int | None = None) -> Any:
@@ -262,10 +193,20 @@ def flow_on(runner: str | None = None, address: str | None = None, workers: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m flows.provenance_flow``: the same as ``provenance run``."""
-    from provenance.cli import app
-
-    return app(["run", *(sys.argv[1:] if argv is None else argv)], standalone_mode=True) or 0
+    """``python -m flows.provenance_flow [INPUT ...] [--out DIR] [--store DIR] [-o NAME=VALUE ...]``."""
+    parser = argparse.ArgumentParser(prog="python -m flows.provenance_flow", description=provenance_flow.description)
+    parser.add_argument("inputs", nargs="*", default=["seeds"])
+    parser.add_argument("--out", default="data/output")
+    parser.add_argument("--store", default=None)
+    parser.add_argument("--option", "-o", action="append", default=[], help="any config field as NAME=VALUE")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        result = provenance_flow(inputs=args.inputs, out=args.out, options=parse_assignments(args.option), store=args.store)
+    except ProvenanceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result["counts"])
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import flows  # noqa: F401  (offline/quiet Prefect defaults)
 
-import json
 import sys
 import warnings
 from datetime import timedelta
@@ -22,29 +21,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from provenance import pipeline
+from provenance.config import Config
 from provenance.errors import ProvenanceError
-from provenance.ingest import preflight
+from provenance.preflight import preflight
 
 DEFAULT_NAME = "scheduled"
-
-
-def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``["num_perm=256", "id_column=doc"]`` -> ``{"num_perm": 256, "id_column": "doc"}``.
-
-    Values are read as JSON when they parse (numbers, booleans), else kept as strings.
-    """
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        name, sep, raw = pair.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or not name:
-            raise ProvenanceError(f"--option takes NAME=VALUE (e.g. num_perm=256), got {pair!r}")
-        try:
-            options[name] = json.loads(raw)
-        except ValueError:
-            options[name] = raw
-    return options
 
 
 def schedule_of(cron: str | None, interval: float | None, timezone: str = "UTC") -> Any:
@@ -75,10 +56,10 @@ def deployment_parameters(inputs: list[Path], out_dir: Path, options: dict[str, 
 
     from flows.params import PipelineOptions
 
-    config = pipeline.make_config(options)  # unknown names, types, ranges, cross-field checks
+    config = Config.from_options(options)  # unknown names, types, ranges, cross-field checks
     try:
         PipelineOptions.model_validate(options)
-    except ValidationError as exc:  # pragma: no cover - make_config refuses the same values first
+    except ValidationError as exc:  # pragma: no cover - Config refuses the same values first
         err = exc.errors()[0]
         raise ProvenanceError(f"option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     paths = [Path(p).expanduser().resolve() for p in inputs]

@@ -44,6 +44,9 @@ T = TypeVar("T")
 class Hooks:
     """How the chain runs its stages.  The defaults run everything in this process."""
 
+    def begin(self, plan: "Plan") -> None:
+        """The chain is about to run ``plan`` (e.g. to learn whether its stages may be cached)."""
+
     def stage(self, name: str, fn: Callable[..., tuple[T, StageReport]], *args: Any, **kwargs: Any) -> tuple[T, StageReport]:
         """Run one whole stage (``ingest``, ``prepare``, ``link``, ``trace``, ``write``)."""
         return fn(*args, **kwargs)
@@ -149,6 +152,7 @@ def execute(
 ) -> RunResult:
     """Run the chain over ``source``; with ``out_dir``, write (and, for a store, publish) the outputs."""
     plan, hooks = plan or FreshPlan(), hooks or Hooks()
+    hooks.begin(plan)
     reports: list[StageReport] = []
 
     def step(name: str, fn: Callable[..., tuple[T, StageReport]], *args: Any, **kwargs: Any) -> T:

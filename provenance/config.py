@@ -213,6 +213,25 @@ class Config(BaseModel):
         return self.model_dump(mode="json")
 
 
+def parse_assignments(pairs: list[str] | None) -> dict[str, Any]:
+    """``["num_perm=256", "id_column=doc"]`` -> ``{"num_perm": 256, "id_column": "doc"}`` (``--option NAME=VALUE``).
+
+    Values are read as JSON when they parse (numbers, booleans, lists), else kept as strings;
+    dashes in names are underscores.  Names and values are checked by :meth:`Config.from_options`.
+    """
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, raw = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise ProvenanceError(f"--option takes NAME=VALUE (e.g. num_perm=256), got {pair!r}")
+        try:
+            options[name] = json.loads(raw)
+        except ValueError:
+            options[name] = raw
+    return options
+
+
 def iter_fields() -> Iterator[tuple[str, str, Any]]:
     """``(section, name, FieldInfo)`` of every field, in declaration order."""
     for section, model in SECTIONS.items():

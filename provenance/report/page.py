@@ -111,7 +111,7 @@ def _index(out: query.Outputs) -> pl.DataFrame:
     return overview.collect().with_row_index("ci")
 
 
-def _nodes(out: query.Outputs, index: pl.DataFrame) -> pl.DataFrame:
+def _nodes(out: query.Outputs, index: pl.DataFrame, title_chars: int) -> pl.DataFrame:
     """Every member of the indexed clusters, ordered by (cluster, depth, doc_id), with ``k`` (its position
     in its cluster), ``pk`` (its parent's) and the figures of its incoming edge."""
     meta = out.meta_columns()
@@ -119,7 +119,7 @@ def _nodes(out: query.Outputs, index: pl.DataFrame) -> pl.DataFrame:
     label = pl.coalesce(pl.col("publisher"), pl.col("source")) if "publisher" in names else pl.col("source")
     docs = (
         out.documents.select(
-            "doc_id", "cluster_id", "parent_id", "depth", pl.col("title").str.slice(0, TITLE_CHARS), "source", *meta,
+            "doc_id", "cluster_id", "parent_id", "depth", pl.col("title").str.slice(0, title_chars), "source", *meta,
             "n_tokens",
         )
         .join(index.lazy().select("cluster_id", "ci"), on="cluster_id", how="inner")
@@ -248,7 +248,7 @@ def render_report(out: query.Outputs, options: ReportOptions | None = None) -> t
     options = options or out.config().report
     diff_edges, diff_edges_per_cluster, diff_chars = options.diff_edges, options.diff_edges_per_cluster, options.diff_chars
     index = _index(out)
-    nodes = _nodes(out, index)
+    nodes = _nodes(out, index, options.title_chars)
     trees, labels = _tree_payloads(nodes)
     diffs = _diff_payloads(out, nodes, max_edges=diff_edges, per_cluster=diff_edges_per_cluster, max_chars=diff_chars)
     diff_counts = {ci: n for ci, (_, n) in diffs.items()}

@@ -49,7 +49,7 @@ from provenance.ingest import Ingested, Source
 from provenance.kernels import doc_keys
 from provenance.link.stage import KnownPairs, Linked, link_stage
 from provenance.link.verify import PairRule
-from provenance.prepare import frequent, minhash
+from provenance.prepare import minhash
 from provenance.prepare.shingle import ShingleSets
 from provenance.prepare.stage import (
     MapBatches, Prepared, batches, frequency_sample_rows, hex_hashes, sample_frequent_words, share_exact_copies,
