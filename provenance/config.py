@@ -232,6 +232,16 @@ def parse_assignments(pairs: list[str] | None) -> dict[str, Any]:
     return options
 
 
+def options_markdown() -> str:
+    """Every field as a markdown table (section, option, default, changes results, why): the README's list."""
+    rows = ["| section | option | default | changes tables | why |", "|---|---|---|---|---|"]
+    for section, name, info in iter_fields():
+        flag = f"`--{name.replace('_', '-')}`" if (info.json_schema_extra or {}).get("cli") else f"`-o {name}=...`"
+        default = list(info.default) if isinstance(info.default, tuple) else info.default
+        rows.append(f"| {section} | {flag} | `{json.dumps(default)}` | {'yes' if affects_results(info) else 'no'} | {info.description} |")
+    return "\n".join(rows) + "\n"
+
+
 def iter_fields() -> Iterator[tuple[str, str, Any]]:
     """``(section, name, FieldInfo)`` of every field, in declaration order."""
     for section, model in SECTIONS.items():

@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from provenance import report as html_report
-from provenance.config import Config, iter_fields, parse_assignments
+from provenance.config import Config, iter_fields, options_markdown, parse_assignments
 from provenance.errors import ProvenanceError
 from provenance_cli.console import app, fail, out
 
@@ -139,3 +139,9 @@ def serve(
         )
     except ProvenanceError as exc:
         fail(str(exc))
+
+
+@app.command("options")
+def options_command() -> None:
+    """Every config field (flag or -o NAME=VALUE), its default, whether it changes tables, and why, as markdown."""
+    out.print(options_markdown(), markup=False, highlight=False, soft_wrap=True)

@@ -168,7 +168,6 @@ def _tree_payloads(nodes: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     return encoded, labels.to_list()
 
 
-_OPS = {query.EQUAL: "=", query.INSERT: "+", query.DELETE: "-", query.SUBSTITUTE: "~"}
 
 
 def _segments_json(alignment: query.Alignment) -> list[list[str]]:
