@@ -201,7 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--option", "-o", action="append", default=[], help="any config field as NAME=VALUE")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        result = provenance_flow(inputs=args.inputs, out=args.out, options=parse_assignments(args.option), store=args.store)
+        from provenance.preflight import preflight
+
+        options = parse_assignments(args.option)
+        config = Config.from_options(options)  # a mistake is one line, before any Prefect server starts
+        preflight([Path(p) for p in args.inputs], Path(args.out), config, store_dir=Path(args.store) if args.store else None)
+        result = provenance_flow(inputs=args.inputs, out=args.out, options=options, store=args.store)
     except ProvenanceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -37,7 +37,7 @@ def task_runner(runner: str | None = None, address: str | None = None, workers: 
 
     if address:
         return DaskTaskRunner(address=address)
-    n = workers or int(os.environ.get("PROVENANCE_DASK_WORKERS", "2"))
+    n = workers if workers is not None else int(os.environ.get("PROVENANCE_DASK_WORKERS", "2"))
     if n < 1:
         raise ProvenanceError(f"--dask-workers must be at least 1, got {n}")
     return DaskTaskRunner(

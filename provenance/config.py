@@ -183,6 +183,8 @@ class Config(BaseModel):
         if unknown:
             raise ProvenanceError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(index))}")
         for name, value in (options or {}).items():
+            if isinstance(value, bool):  # pydantic would read True as 1 for a number: no option is a flag
+                raise ProvenanceError(f"option {name}: input should be a {_kind(name)}, got {value!r}")
             nested[index[name]][name] = value
         try:
             return cls.model_validate(nested)
@@ -258,10 +260,17 @@ def field_index() -> dict[str, str]:
     return {name: section for section, name, _ in iter_fields()}
 
 
+def _kind(name: str) -> str:
+    """What option ``name`` takes, in words (``valid integer``...)."""
+    annotation = SECTIONS[field_index()[name]].model_fields[name].annotation
+    return {int: "valid integer", float: "valid number", str: "valid string"}.get(annotation, f"valid {annotation}")
+
+
 def _one_line(exc: ValidationError) -> str:
     """The first problem of a pydantic error as one line that names the option and what to pass."""
     error = exc.errors()[0]
-    name = str(error["loc"][-1]) if error.get("loc") else ""
+    # The option is the last name in the location (a tuple option's location ends with the item's index).
+    name = next((str(part) for part in reversed(error.get("loc") or ()) if isinstance(part, str)), "")
     given = error.get("input")
     message = error["msg"].removeprefix("Value error, ")
     if not name:

@@ -224,11 +224,11 @@ def write_table(frame: pl.DataFrame, name: str, out_dir: Path) -> Path:
 
 def check_output_dir(out_dir: Path) -> None:
     """Fail early, with one line, if ``out_dir`` cannot be written."""
+    if out_dir.exists() and not out_dir.is_dir():  # before mkdir, which would only say "File exists"
+        raise ProvenanceError(f"output path {out_dir} exists and is not a folder")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ProvenanceError(f"cannot create output folder {out_dir}: {exc.strerror}") from None
-    if not out_dir.is_dir():
-        raise ProvenanceError(f"output path {out_dir} exists and is not a folder")
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise ProvenanceError(f"output folder {out_dir} is not writable")

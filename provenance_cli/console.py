@@ -17,13 +17,41 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from provenance import query
 from provenance.errors import ProvenanceError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Near-duplicate clustering and provenance tracing for text.")
 err = Console(stderr=True)
 out = Console()
+#: click's usage error (a bad value, an unknown flag), whichever click typer runs on.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class OneLineErrors(TyperGroup):
+    """Usage mistakes (``--num-perm 256.7``, an unknown flag) as one line and exit 2, like every other mistake."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_in_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_in_one_line():  # the command's own arguments are parsed in here
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_in_one_line() -> Iterator[None]:
+    try:
+        yield
+    except _USAGE_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `provenance` alone prints the help
+            raise
+        fail(" ".join(exc.format_message().split()))
+
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
+                  help="Near-duplicate clustering and provenance tracing for text.")
 
 
 def fail(message: str) -> None:

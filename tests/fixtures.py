@@ -402,3 +402,66 @@ def make_sets(parts):
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in parts], out=offsets[1:])
     return ShingleSets(np.concatenate(parts).astype(np.uint32) if parts else np.zeros(0, np.uint32), offsets)
+
+
+def datasketch_signature(values, num_perm: int, seed: int) -> np.ndarray:
+    """datasketch's own ``affine32`` MinHash of integer shingles (the reference signatures are checked against)."""
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=num_perm, seed=seed, scheme="affine32", hashfunc=lambda v: int(v))
+    m.update_batch(np.asarray(values).tolist())
+    return m.hashvalues
+
+
+# ---------------------------------------------------------------------------- hostile text (report tests)
+
+#: HTML and script payloads a document's title, text or publisher may carry (the report must show them as text).
+SCRIPT_PAYLOAD = '</script><script>document.title="pwned"</script>'
+IMG_PAYLOAD = '"><img src=x onerror="document.title=\'pwned\'">'
+COMMENT_PAYLOAD = "<!-- <script>"
+
+
+def hostile_corpus(folder: Path) -> Path:
+    """Two versions of one story whose title, text and publisher carry HTML and script payloads (``docs.jsonl``)."""
+    import json
+
+    sentences = [
+        f"Sentence {i} says the harbour authority in Port Elric approved a new ferry schedule for the islands."
+        for i in range(10)
+    ]
+    first = f"Ferry {SCRIPT_PAYLOAD} schedule {IMG_PAYLOAD}\n\n" + " ".join(sentences) + f" {COMMENT_PAYLOAD} end."
+    second = first.replace("approved", "passed").replace("end.", "end. & more <b>bold</b> text")
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"id": "hostile-a", "text": first, "publisher": f"Daily {IMG_PAYLOAD}", "published_at": "2024-03-01T08:00:00"},
+        {"id": "hostile-b", "text": second, "publisher": "</script>", "published_at": "2024-03-02T09:30:00"},
+    ]
+    (folder / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return folder
+
+
+def words_of(*texts: str, max_tokens: int = 20_000):
+    """:class:`provenance.prepare.words.Words` of each text (the Python-side tokeniser alignments read)."""
+    import polars as pl
+
+    from provenance.prepare.words import doc_words
+
+    return doc_words(pl.Series(list(texts), dtype=pl.String), max_tokens)
+
+
+def light_edits(story: int = 0) -> dict[str, str]:
+    """A source (8 sentences of ``story``, no headline) and four light edits of it, one kind each.
+
+    ``headline``: the story's headline pasted on top as a line of its own (no terminal mark:
+    a fragment, not a sentence); ``dropped``: the 4th sentence left out; ``truncated``: the
+    first 70% of the words; ``spun``: 30% of the content words swapped for a thesaurus
+    synonym (seed 0: no run of more than two swapped words).
+    """
+    source = make_article(story, 8, headline=False)
+    return {
+        "source": source,
+        "headline": f"{STORIES[story]['headline']}\n\n{source}",
+        "dropped": source.replace(" " + story_sentences(story)[3], ""),
+        "truncated": truncate(source, 0.7),
+        "spun": spin(source, 0.3, seed=0),
+    }

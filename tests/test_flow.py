@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
@@ -43,6 +42,10 @@ def test_flow_writes_outputs_and_artifacts(harness, tmp_path: Path) -> None:
             )
         }
     assert keys == {"provenance-clusters", "provenance-trees"}
+    with get_client(sync_client=True) as client:
+        (link,) = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["provenance-report"])),
+                                        limit=1)
+    assert (tmp_path / "report.html").resolve().as_uri() in link.data and (tmp_path / "report.html").is_file()
 
 
 def test_flow_rejects_unknown_option_with_one_line(harness, tmp_path: Path) -> None:
@@ -51,6 +54,65 @@ def test_flow_rejects_unknown_option_with_one_line(harness, tmp_path: Path) -> N
 
     with pytest.raises(ProvenanceError, match="unknown option"):
         provenance_flow(inputs=[str(SEEDS)], out=str(tmp_path), options={"no_such_knob": 1})
+    with pytest.raises(ProvenanceError, match=r"min_tokens \(1\) must be at least word_ngram \(2\)"):
+        provenance_flow(inputs=[str(SEEDS)], out=str(tmp_path), options={"min_tokens": 1})
+    assert not (tmp_path / "documents.parquet").exists()
+
+
+def test_flow_options_reach_run_json(harness, tmp_path: Path) -> None:
+    import json
+
+    from flows.provenance_flow import provenance_flow
+    from provenance.config import Config
+
+    result = provenance_flow(inputs=[str(SEEDS)], out=str(tmp_path), options={"cluster_founders": 5, "num_perm": 128})
+    info = json.loads((tmp_path / "run.json").read_text())
+    expected = Config().replace(cluster_founders=5, num_perm=128)
+    assert info["config"] == expected.to_dict() and info["config_fingerprint"] == expected.fingerprint()
+    assert result["counts"] == info["counts"]
+    assert result["outputs"]["report"] == str(tmp_path / "report.html") and (tmp_path / "report.html").is_file()
+
+
+def test_main_parses_inputs_out_store_and_options(harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from flows.provenance_flow import main
+
+    out, store = tmp_path / "out", tmp_path / "store"
+    assert main([str(SEEDS), "--out", str(out), "--store", str(store), "-o", "cluster_founders=4",
+                 "--option", "min-containment=0.4"]) == 0
+    printed = capsys.readouterr().out
+    assert "'documents': 5" in printed and "'edges': 3" in printed
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert config["link"]["cluster_founders"] == 4 and config["link"]["min_containment"] == 0.4
+    assert out.is_symlink() and json.loads((store / "MANIFEST.json").read_text())["generation"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "no_such_knob=1"], "error: unknown option(s) no_such_knob"),
+        (["-o", "num_perm"], "error: --option takes NAME=VALUE"),
+        (["-o", "num_perm=3"], "error: option num_perm: input should be greater than or equal to 16"),
+        (["-o", "min_tokens=1"], "error: min_tokens (1) must be at least word_ngram (2)"),
+        (["--store", "SEEDS/000_e899f24a2be5ae4a.txt"], "exists and is not a folder"),
+        (["MISSING", "SEEDS"], "does not exist"),
+    ],
+)
+def test_main_reports_a_mistake_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args, message) -> None:
+    """Checked before the flow starts: one line on stderr, status 2, no Prefect server (no harness here)."""
+    from flows.provenance_flow import main
+
+    inputs = [a for a in args if a in ("SEEDS", "MISSING")] or ["SEEDS"]
+    options = [a for a in args if a not in ("SEEDS", "MISSING")]
+    argv = [*inputs, "--out", str(tmp_path / "out"), *options]
+    argv = [a.replace("SEEDS", str(SEEDS)).replace("MISSING", str(tmp_path / "missing")) for a in argv]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert captured.out == ""
+    assert not (tmp_path / "out" / "documents.parquet").exists()
 
 
 def test_module_entry_point_runs_offline_and_quietly(tmp_path: Path) -> None:
@@ -58,67 +120,33 @@ def test_module_entry_point_runs_offline_and_quietly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect_home")
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.provenance_flow", str(SEEDS), "--out", str(tmp_path / "out")],
+        [sys.executable, "-m", "flows.provenance_flow", str(SEEDS), "--out", str(tmp_path / "out"), "-o", "num_perm=64"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "Traceback" not in output
     assert "WARNING" not in output and "Warning" not in output, output
-    assert (tmp_path / "out" / "documents.parquet").exists()
+    assert pl.read_parquet(tmp_path / "out" / "documents.parquet").height == 5
+    import json
+
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["config"]["prepare"]["num_perm"] == 64
 
 
 def test_flow_on_a_two_worker_dask_cluster_matches_the_single_process_run(harness, tmp_path: Path) -> None:
     """Batches of 2 documents on a 2-worker LocalCluster, texts read from disk by the workers, give exactly
     the library's in-memory tables."""
     from flows.provenance_flow import flow_on
-    from provenance import schemas
-    from provenance.config import PipelineConfig
-    from provenance.pipeline import run
+    from provenance import chain, schemas
+    from provenance.config import Config
 
-    run([SEEDS], tmp_path / "local", PipelineConfig(batch_size=2))
+    chain.run([SEEDS], Config().replace(batch_size=2), out_dir=tmp_path / "local")
     options = {"batch_size": 2, "spill_over_mib": 0}
     flow_on("dask", workers=2)(inputs=[str(SEEDS)], out=str(tmp_path / "dask"), options=options)
     for name in schemas.TABLES:
         local = pl.read_parquet(tmp_path / "local" / f"{name}.parquet")
         dask = pl.read_parquet(tmp_path / "dask" / f"{name}.parquet")
         assert local.equals(dask), name
-
-
-def test_second_flow_run_on_the_same_input_takes_stages_from_the_cache(harness, tmp_path: Path) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    from flows.provenance_flow import provenance_flow
-
-    # An option value of this test run only, so results cached by an earlier session cannot answer.
-    options = {"max_chars": 1_000_000 + time.time_ns() % 1_000_000}
-
-    def task_states(out: Path, source: Path = SEEDS) -> dict[str, set[str]]:
-        state = provenance_flow(inputs=[str(source)], out=str(out), options=options, return_state=True)
-        assert state.is_completed()
-        with get_client(sync_client=True) as client:
-            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
-        states: dict[str, set[str]] = {}
-        for run in runs:
-            states.setdefault(run.name.rsplit("-", 1)[0], set()).add(run.state.name)
-        return states
-
-    first = task_states(tmp_path / "first")
-    second = task_states(tmp_path / "second")
-    assert first["link"] == {"Completed"} and first["trace"] == {"Completed"}
-    for name in ("summarize-batch", "shingle-batch", "link", "trace"):
-        assert second[name] == {"Cached"}, (name, second)
-    assert second["write"] == {"Completed"}  # I/O is not cached: the second folder gets its tables
-    assert pl.read_parquet(tmp_path / "second" / "edges.parquet").equals(pl.read_parquet(tmp_path / "first" / "edges.parquet"))
-    # The same texts from another folder: batches come from the cache, but the tables carry the new sources.
-    import shutil
-
-    copy = shutil.copytree(SEEDS, tmp_path / "seeds-copy")
-    third = task_states(tmp_path / "third", copy)
-    assert third["shingle-batch"] == {"Cached"} and third["trace"] == {"Completed"}
-    sources = pl.read_parquet(tmp_path / "third" / "documents.parquet")["source"]
-    assert sources.str.starts_with(str(copy)).all()
 
 
 def test_flow_with_a_store_runs_incrementally(harness, tmp_path: Path) -> None:

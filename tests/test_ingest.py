@@ -1,4 +1,4 @@
-"""Input formats and per-document rejects, through the library (``pipeline.run``).
+"""Input formats and per-document rejects, through the library (``provenance.run``) and ``ingest`` itself.
 
 Every test builds its inputs in ``tmp_path`` from a fixed list of sentences and
 reads the written tables back with polars: what is pinned is the output
@@ -15,9 +15,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from provenance.config import PipelineConfig
+from provenance import run
+from provenance.config import Config, IngestOptions
 from provenance.errors import ProvenanceError
-from provenance.pipeline import run
+from provenance.ingest import FRAME_SOURCE, ingest, ingest_stage, table_columns
 from provenance.schemas import DOCUMENTS, REJECTS
 
 # Four topics of six sentences: article(i) for i in 0..3 share no sentence.
@@ -97,7 +98,7 @@ def outputs(out: Path) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
 
 
 def run_and_read(inputs: list[Path], out: Path, **options) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    run(inputs, out, PipelineConfig(**options))
+    run(inputs, Config.from_options(options), out_dir=out)
     return outputs(out)
 
 
@@ -173,7 +174,7 @@ def test_table_column_names_can_be_overridden(tmp_path: Path, suffix: str) -> No
     assert documents.sort("doc_id")["publisher"].to_list() == ["A", "B"]
     # The id and text columns become doc_id and text; they are not carried again.
     assert "key" not in documents.columns and "body" not in documents.columns
-    assert info["parameters"]["id_column"] == "key" and info["parameters"]["text_column"] == "body"
+    assert info["config"]["ingest"]["id_column"] == "key" and info["config"]["ingest"]["text_column"] == "body"
 
 
 def test_table_id_column_of_integers_becomes_string_ids(tmp_path: Path) -> None:
@@ -504,7 +505,7 @@ def test_all_documents_rejected_still_writes_every_table(tmp_path: Path) -> None
     write_jsonl(folder / "t.jsonl", [{"id": "j1", "text": "", "url": "https://x.example"}, {"id": None, "text": article(1)}])
     out = tmp_path / "out"
 
-    result = run([folder], out, PipelineConfig())
+    result = run([folder], Config(), out_dir=out)
 
     documents, rejects, info = outputs(out)
     assert documents.height == 0
@@ -547,5 +548,156 @@ def test_run_level_problems_raise_provenance_error(tmp_path: Path) -> None:
         ([folder], "no 'text' column"),
     ):
         with pytest.raises(ProvenanceError, match=message) as caught:
-            run(inputs, tmp_path / "out", PipelineConfig())
+            run(inputs, Config(), out_dir=tmp_path / "out")
         assert "\n" not in str(caught.value)
+
+
+# ---------------------------------------------------------------------------- ingest itself (no pipeline)
+
+
+OPTIONS = IngestOptions()
+
+
+def test_a_dataframe_is_read_like_a_table() -> None:
+    frame = pl.DataFrame(
+        {
+            "id": [3, 1, None, 2],
+            "text": [article(0), article(1), article(2), "  "],
+            "url": ["u3", "u1", "u-none", "u2"],
+        }
+    )
+
+    got = ingest(frame, OPTIONS)
+
+    assert got.files == []
+    assert got.documents.columns == ["doc_id", "text", "title", "source", "url"]
+    assert got.documents.rows() == [("1", article(1), article(1)[:300], FRAME_SOURCE, "u1"), ("3", article(0), article(0)[:300], FRAME_SOURCE, "u3")]
+    assert got.rejects.rows() == [
+        (f"{FRAME_SOURCE}:3", None, "missing_id", "empty 'id'"),
+        (FRAME_SOURCE, "2", "empty_text", "text is empty or white space"),
+    ]
+    assert got.rejects.schema == REJECTS
+
+
+def test_a_dataframe_run_records_its_input(tmp_path: Path) -> None:
+    result = run(pl.DataFrame({"id": ["a", "b"], "text": [article(0), article(1)]}), out_dir=tmp_path / "out")
+    assert result.info["inputs"] == ["<DataFrame>"]
+    assert set(result.documents["source"].to_list()) == {FRAME_SOURCE}
+
+
+def test_documents_come_out_sorted_by_id_whatever_the_input_order(tmp_path: Path) -> None:
+    later = write_jsonl(tmp_path / "z.jsonl", [{"id": "b", "text": article(0)}, {"id": "a", "text": article(1)}])
+    earlier = write_jsonl(tmp_path / "y.jsonl", [{"id": "c", "text": article(2)}, {"id": "a", "text": article(3)}])
+
+    got = ingest([later, earlier], OPTIONS)
+
+    assert got.documents["doc_id"].to_list() == ["a", "b", "c"]
+    # Of two documents with one id, the first read wins: inputs in the order given.
+    assert got.documents.filter(pl.col("doc_id") == "a")["text"].item() == article(1)
+    assert got.rejects.select("source", "doc_id", "reason").rows() == [(str(earlier), "a", "duplicate_id")]
+    assert got.files == [str(later), str(earlier)]
+
+
+def test_reserved_columns_are_carried_under_another_name() -> None:
+    frame = pl.DataFrame(
+        {"id": ["a"], "text": [article(0)], "cluster_id": ["theirs"], "source": ["wire"], "depth": [7], "keep": ["x"]}
+    )
+
+    got = ingest(frame, OPTIONS).documents
+
+    assert got.columns == ["doc_id", "text", "title", "source", "input_cluster_id", "input_source", "input_depth", "keep"]
+    assert got.row(0, named=True) | {"text": None, "title": None} == {
+        "doc_id": "a", "text": None, "title": None, "source": FRAME_SOURCE, "input_cluster_id": "theirs",
+        "input_source": "wire", "input_depth": 7, "keep": "x",
+    }
+    # A reserved name can still be the id column.
+    renamed = ingest(frame.rename({"id": "n_tokens"}), IngestOptions(id_column="n_tokens")).documents
+    assert renamed["doc_id"].to_list() == ["a"] and "input_n_tokens" not in renamed.columns
+
+
+def test_a_title_column_is_used_and_blank_first_lines_are_skipped() -> None:
+    long_line = "word " * 100
+    frame = pl.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "text": ["\n \n  Harbour news  \nbody " + article(0), long_line + "\n" + article(1), article(2)],
+            "title": [None, None, "Given title"],
+        }
+    )
+
+    got = ingest(frame, OPTIONS).documents
+
+    assert got["title"].to_list() == ["Harbour news", long_line.strip()[:300], "Given title"]
+    assert len(got["title"][1]) == 300
+    # A title column that is not text is carried as it is, and the title comes from the text.
+    numeric = ingest(frame.with_columns(pl.Series("title", [1, 2, 3])), OPTIONS).documents
+    assert numeric["title"].to_list() == ["Harbour news", long_line.strip()[:300], article(2)[:300]]
+
+
+def test_ids_are_strings_stripped_of_white_space(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "t.csv", pl.DataFrame({"id": ["  a  ", "b\t"], "text": [article(0), article(1)]}))
+    assert ingest([path], OPTIONS).documents["doc_id"].to_list() == ["a", "b"]
+
+
+def test_text_files_lose_their_byte_order_mark_and_ndjson_is_a_table(tmp_path: Path) -> None:
+    bom = write(tmp_path / "in" / "bom.txt", b"\xef\xbb\xbfTitle line\n" + article(0).encode())
+    feed = write_jsonl(tmp_path / "in" / "feed.ndjson", [{"id": "n1", "text": article(1)}])
+
+    got = ingest([tmp_path / "in"], OPTIONS)
+
+    docs = {r["doc_id"]: r for r in got.documents.iter_rows(named=True)}
+    assert set(docs) == {"bom", "n1"} and got.rejects.height == 0
+    assert docs["bom"]["text"].startswith("Title line") and docs["bom"]["title"] == "Title line"
+    assert docs["n1"]["source"] == str(feed) and docs["bom"]["source"] == str(bom)
+
+
+def test_no_input_and_a_missing_text_column_are_run_level_errors(tmp_path: Path) -> None:
+    with pytest.raises(ProvenanceError, match="no input given"):
+        ingest([], OPTIONS)
+    with pytest.raises(ProvenanceError, match="has no 'body' column .* --text-column"):
+        ingest(pl.DataFrame({"id": ["a"], "text": ["x"]}), IngestOptions(text_column="body"))
+    with pytest.raises(ProvenanceError, match="has no 'key' column .* --id-column"):
+        ingest(pl.DataFrame({"id": ["a"], "text": ["x"]}), IngestOptions(id_column="key"))
+    bad = write(tmp_path / "bad.parquet", b"not parquet at all")
+    with pytest.raises(ProvenanceError, match=f"cannot read {bad}"):
+        ingest([bad], OPTIONS)
+
+
+def test_an_empty_input_gives_empty_frames(tmp_path: Path) -> None:
+    empty = write(tmp_path / "empty.jsonl", "")
+    folder = tmp_path / "nothing"
+    folder.mkdir()
+    for source in ([empty], [folder], pl.DataFrame()):
+        got = ingest(source, OPTIONS)
+        assert got.documents.height == 0 and got.rejects.height == 0
+        assert got.documents.columns[:4] == ["doc_id", "text", "title", "source"]
+
+
+def test_ingest_stage_reports_what_it_read(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write(folder / "a.txt", article(0))
+    write(folder / "b.txt", "")
+    write(folder / "c.docx", b"PK")
+
+    got, report = ingest_stage([folder], Config())
+
+    assert report.name == "ingest"
+    assert (report.rows_in, report.rows_out) == (3, 1)
+    assert report.stats == {"files": 3, "rejected": 2}
+    assert got.documents["doc_id"].to_list() == ["a"]
+
+
+def test_max_chars_counts_characters(tmp_path: Path) -> None:
+    text = "\u00e9" * 60 + " " + article(0)  # 2 bytes a character
+    frame = pl.DataFrame({"id": ["a"], "text": [text]})
+    assert ingest(frame, IngestOptions(max_chars=len(text))).documents.height == 1
+    assert ingest(frame, IngestOptions(max_chars=len(text) - 1)).rejects["reason"].to_list() == ["too_large"]
+
+
+def test_table_columns_reads_only_the_header(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"id": ["a"], "body": ["x"], "url": ["u"]})
+    for suffix in (".parquet", ".csv", ".jsonl"):
+        assert table_columns(write_table(tmp_path / f"t{suffix}", frame)) == ["id", "body", "url"]
+    assert table_columns(write(tmp_path / "blank.jsonl", "\n\n")) == []
+    assert table_columns(write(tmp_path / "list.jsonl", "[1, 2]\n")) is None
+    assert table_columns(write(tmp_path / "broken.parquet", b"nope")) is None

@@ -8,10 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from provenance.normalize import (
+from provenance.config import Config
+from provenance.kernels import offsets_from_doc_index
+from provenance.prepare.normalize import (
     _DASHES,
     _QUOTES,
-    BOILERPLATE_MAX_TOKENS,
     STOPWORDS,
     Tokens,
     boilerplate_keys,
@@ -19,10 +20,13 @@ from provenance.normalize import (
     boilerplate_tokens,
     canonical_expr,
     normalize_expr,
-    offsets_from_doc_index,
+    summarize,
     token_hashes,
     tokenize,
 )
+
+#: Lines this short get a key (the default config's boilerplate limit).
+BOILERPLATE_MAX_TOKENS = Config().prepare.boilerplate_max_tokens
 
 
 def norm(*texts: str) -> list[str]:
@@ -94,8 +98,8 @@ def test_acute_accent_apostrophe_is_an_exact_duplicate_of_ascii_apostrophe():
 SEED = 1
 
 
-def _tokens(*texts: str, seed: int = SEED) -> Tokens:
-    return tokenize(pl.Series(list(texts), dtype=pl.String), seed)
+def _tokens(*texts: str, seed: int = SEED, max_key_tokens: int = BOILERPLATE_MAX_TOKENS) -> Tokens:
+    return tokenize(pl.Series(list(texts), dtype=pl.String), seed, max_key_tokens=max_key_tokens)
 
 
 def H(*words: str, seed: int = SEED) -> list[int]:
@@ -391,7 +395,9 @@ def test_token_hashes_depend_on_the_seed():
 
 
 def test_token_hash_pinned_literal():
-    # A change of token hashing changes every signature: bump config.SIGNATURE_SCHEME when this fails.
+    # A change of token hashing changes every signature.  Changes to this module change the signature
+    # scheme's ``hashing`` digest by themselves (test_minhash); this pin also catches changes that come
+    # from elsewhere (xxhash's seeding, numba's integer semantics), which no digest of our source sees.
     assert token_hashes(["portvale"], 1).dtype == np.uint64
     assert H("portvale", "bridge", "portvale") == [7970195513604947291, 15141775208475409347, 7970195513604947291]
     assert _tokens("PORTVALE").hash.tolist() == [7970195513604947291]
@@ -495,8 +501,6 @@ def test_long_line_is_never_boilerplate(factory):
 
 
 def test_summarize_equals_what_tokenize_reports():
-    from provenance.normalize import summarize
-
     texts = pl.Series(
         [
             "Leave a Reply\n\nThe Serra river flooded 42 homes in Kellan, officials said on Monday evening after the storm.",
@@ -507,8 +511,8 @@ def test_summarize_equals_what_tokenize_reports():
         ],
         dtype=pl.String,
     )
-    toks = tokenize(texts, 7)
-    out = summarize(texts, 7)
+    toks = tokenize(texts, 7, max_key_tokens=BOILERPLATE_MAX_TOKENS)
+    out = summarize(texts, 7, BOILERPLATE_MAX_TOKENS)
     assert out.n_tokens.tolist() == toks.n_tokens.tolist()
     assert out.content_hash.tolist() == toks.content_hash.tolist()
     short = toks.line_key != 0
@@ -529,3 +533,51 @@ def test_nfkc_is_applied_exactly_to_the_texts_that_need_it():
     # Full-width and mathematical bold letters read as plain letters.
     assert together.hash[together.doc == 2][0] == together.hash[together.doc == 0][0]
     assert together.hash[together.doc == 3][0] == tokenize(pl.Series(["port"]), 1).hash[0]
+
+
+# ---------------------------------------------------------------------------- line keys follow max_key_tokens
+
+
+def test_line_keys_follow_max_key_tokens_and_none_by_default():
+    texts = ["Leave a Reply\nShare this article now\nPortvale", "Share this article now"]
+    assert (_tokens(*texts, max_key_tokens=0).line_key == 0).all()
+    assert (tokenize(pl.Series(texts), SEED).line_key == 0).all()  # the default keys no line
+    keys = _tokens(*texts, max_key_tokens=3).line_key
+    # 3, 4, 1 and 4 tokens: the 4-token lines are too long for a limit of 3.
+    assert [k != 0 for k in keys.tolist()] == [True, False, True, False]
+    assert keys[0] == _tokens("leave a reply").line_key[0]
+    four = _tokens(*texts, max_key_tokens=4).line_key
+    assert (four != 0).all() and four[1] == four[3]
+    # summarize reports the same short lines under the same limit.
+    out = summarize(pl.Series(texts), SEED, 3)
+    assert out.line_doc.tolist() == [0, 0] and out.line_ordinal.tolist() == [0, 2]
+    assert out.line_key.tolist() == [keys[0], keys[2]]
+    assert summarize(pl.Series(texts), SEED, 4).line_ordinal.tolist() == [0, 1, 2, 0]
+
+
+def test_stopword_hashes_are_the_token_hashes_of_the_stopwords():
+    from provenance.prepare.normalize import stopword_hashes
+
+    for seed in (1, 9):
+        expected = np.unique(token_hashes(sorted(STOPWORDS), seed))
+        np.testing.assert_array_equal(stopword_hashes(seed), expected)
+    assert len(stopword_hashes(1)) == len(STOPWORDS)
+
+
+def test_token_text_expr_folds_spacing_accents_and_applies_nfkc_only_where_needed():
+    from provenance.prepare.normalize import token_text_expr
+
+    def read(*texts: str) -> list[str]:
+        return pl.DataFrame({"t": list(texts)}).select(token_text_expr(pl.col("t")))["t"].to_list()
+
+    # The acute accent is an apostrophe; the other spacing accents become spaces, never combining marks.
+    assert read("don\u00b4t", "na\u00a8ive", "x\u02dcy") == ["don't", "na ive", "x y"]
+    # Full width is folded; a text without such characters is left exactly as it is (NFKC would make
+    # the ellipsis three dots: no token changes, so no NFKC).
+    assert read("\uff30ort 42", "wait\u2026 \u2013 ok") == ["Port 42", "wait\u2026 \u2013 ok"]
+    # The compiled check that picks those texts agrees with the regex.
+    from provenance.prepare.normalize import token_buffer
+
+    texts = pl.Series(["Cafe\u0301", "\uff30ort", "\U0001d40fort", "plain"])
+    buf, offsets = token_buffer(texts)
+    assert [bytes(buf[offsets[i] : offsets[i + 1]]).decode() for i in range(4)] == ["Caf\u00e9", "Port", "Port", "plain"]

@@ -15,10 +15,12 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from provenance import pipeline, query
-from provenance.changes import doc_tokens
+import provenance
+from provenance import query
+from provenance.config import Config
 from provenance.errors import ProvenanceError
-from provenance.normalize import normalize_expr
+from provenance.prepare.normalize import normalize_expr
+from provenance.prepare.words import doc_words
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -29,19 +31,23 @@ ALONE = "004_168d10991dd40f8a"
 
 
 @pytest.fixture(scope="module")
-def seeds_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("seeds_out")
-    pipeline.run([ROOT / "seeds"], out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def outputs(seeds_out: Path) -> query.Outputs:
     return query.open_outputs(seeds_out)
 
 
+MAX_TOKENS = Config().changes.max_align_tokens
+
+
+@pytest.fixture(scope="module")
+def capped_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeds run with alignments capped at 30 tokens a side (``-o max_align_tokens=30``)."""
+    out = tmp_path_factory.mktemp("capped_out")
+    provenance.run([ROOT / "seeds"], Config().replace(max_align_tokens=30), out_dir=out)
+    return out
+
+
 def cli(*args: str | Path):
-    from provenance.cli import app
+    from provenance_cli.main import app
 
     return CliRunner().invoke(app, [str(a) for a in args])
 
@@ -130,26 +136,28 @@ def test_top_orders_many_clusters(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     clusters = pl.DataFrame({
-        "cluster_id": ["ca", "cb", "cc", "cd"], "size": [3, 5, 3, 1], "origin_id": ["a0", "b0", "c0", "d0"],
-        "origin_title": ["A", "B", "C", "D"], "max_depth": [2, 1, 1, 0], "n_exact_duplicates": [0, 0, 0, 0],
-        "mean_confidence": [0.9, 0.8, 0.7, 0.0], "share_spun": [1.0, 0.25, 0.0, 0.0], "share_truncated": [0.0] * 4,
+        "cluster_id": ["ca", "cb", "cc", "cd", "ce"], "size": [3, 5, 3, 1, 4], "origin_id": ["a0", "b0", "c0", "d0", "e0"],
+        "origin_title": ["A", "B", "C", "D", "E"], "max_depth": [2, 1, 1, 0, 3], "n_exact_duplicates": [0] * 5,
+        "mean_confidence": [0.9, 0.8, 0.7, 0.0, 0.6], "share_spun": [1.0, 0.25, 0.0, 0.0, 0.0], "share_truncated": [0.0] * 5,
     }, schema_overrides={"size": pl.Int32, "max_depth": pl.Int32, "n_exact_duplicates": pl.Int32})
     edges = pl.DataFrame({
-        "cluster_id": ["ca", "ca", "cb", "cb", "cb", "cb", "cc", "cc"],
-        "parent_id": ["a0", "a1", "b0", "b0", "b0", "b1", "c0", "c0"],
-        "child_id": ["a1", "a2", "b1", "b2", "b3", "b4", "c1", "c2"],
-        "spin_rate": [0.3, 0.2, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "cluster_id": ["ca", "ca", "cb", "cb", "cb", "cb", "cc", "cc", "ce", "ce", "ce"],
+        "parent_id": ["a0", "a1", "b0", "b0", "b0", "b1", "c0", "c0", "e0", "e1", "e2"],
+        "child_id": ["a1", "a2", "b1", "b2", "b3", "b4", "c1", "c2", "e1", "e2", "e3"],
+        "spin_rate": [0.3, 0.2, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
     })
     clusters.write_parquet(out / "clusters.parquet")
     edges.write_parquet(out / "edges.parquet")
     pl.DataFrame({"doc_id": ["x"]}).write_parquet(out / "documents.parquet")
     outputs = query.open_outputs(out)
 
-    assert query.top(outputs, "size")["cluster_id"].to_list() == ["cb", "ca", "cc"]
-    assert query.top(outputs, "copies")["cluster_id"].to_list() == ["cb", "cc", "ca"]  # 3, 2 (size 3, cc), 1
-    assert query.top(outputs, "spin")["cluster_id"].to_list() == ["ca", "cb", "cc"]  # 2 spun, 1, 0
-    assert query.top(outputs, "depth")["cluster_id"].to_list() == ["ca", "cb", "cc"]
-    assert query.top(outputs, "size", limit=2).height == 2
+    assert query.top(outputs, "size")["cluster_id"].to_list() == ["cb", "ce", "ca", "cc"]  # ties by id
+    assert query.top(outputs, "copies")["cluster_id"].to_list() == ["cb", "cc", "ce", "ca"]  # 3, 2, then 1 by size
+    assert query.top(outputs, "spin")["cluster_id"].to_list() == ["ca", "cb", "ce", "cc"]  # 2 spun, 1, then 0 by size
+    assert query.top(outputs, "depth")["cluster_id"].to_list() == ["ce", "ca", "cb", "cc"]  # 3, 2, then 1 by size
+    assert query.top(outputs, "size", limit=2)["cluster_id"].to_list() == ["cb", "ce"]
+    row = query.top(outputs, "size", limit=None).row(0, named=True)
+    assert (row["copies"], row["spun"], row["mean_spin_rate"]) == (3, 1, 0.025)
 
 
 @pytest.mark.parametrize("phrase", ["china's support", "CHINA’S   SUPPORT", "China\u2019s\nsupport", "  china's support  "])
@@ -200,11 +208,52 @@ def test_diff_of_any_two_documents_and_unknown_ids(outputs: query.Outputs) -> No
         query.diff(outputs, ORIGIN, "nope")
 
 
+def test_outputs_config_is_the_runs_or_the_defaults(seeds_out: Path, capped_out: Path, tmp_path: Path) -> None:
+    assert query.open_outputs(seeds_out).config() == Config()
+    assert query.open_outputs(capped_out).config() == Config().replace(max_align_tokens=30)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("documents", "clusters", "edges"):
+        (bare / f"{name}.parquet").write_bytes((seeds_out / f"{name}.parquet").read_bytes())
+    assert query.open_outputs(bare).config() == Config()  # no run.json
+    (bare / "run.json").write_text('{"parameters": {"num_perm": 64}}')  # an older run.json
+    assert query.open_outputs(bare).config() == Config()
+    (bare / "run.json").write_text("{not json")
+    assert query.open_outputs(bare).config() == Config()
+
+
+def test_diff_aligns_as_far_as_the_run_did(capped_out: Path) -> None:
+    """``diff`` caps the alignment at the run's ``max_align_tokens``: its counts stay the edges' counts."""
+    outputs = query.open_outputs(capped_out)
+    edges = pl.read_parquet(capped_out / "edges.parquet")
+    for edge in edges.iter_rows(named=True):
+        result = query.diff(outputs, edge["parent_id"], edge["child_id"])
+        alignment = result["alignment"]
+        assert result["max_tokens"] == 30 and alignment.capped
+        assert alignment.counts["parent_tokens"] == alignment.counts["child_tokens"] == 30
+        for key in ("kept", "inserted", "deleted", "substituted"):
+            assert alignment.counts[key] == edge[key], (edge["child_id"], key)
+    shown = cli("diff", COPY, SPUN, "--out", capped_out)
+    assert shown.exit_code == 0, shown.output
+    assert "(aligned the first 30 tokens of each text)" in shown.stdout
+
+
+def test_align_texts_caps_each_side() -> None:
+    parent = " ".join(f"word{i}" for i in range(50))
+    child = " ".join(f"word{i}" for i in range(40))
+    (capped,) = query.align_texts([(parent, child)], 45)
+    assert capped.capped and capped.counts["parent_tokens"] == 45 and capped.counts["child_tokens"] == 40
+    (whole,) = query.align_texts([(parent, child)], 50)
+    assert not whole.capped and whole.counts == {"kept": 40, "inserted": 0, "deleted": 10, "substituted": 0,
+                                                 "parent_tokens": 50, "child_tokens": 40}
+    assert query.align_texts([], 10) == []
+
+
 def test_align_texts_uses_the_changes_tokens() -> None:
     parent = "Mayor Elena Marquez closed the bridge.\nDrivers were told to use Kellan Road."
     child = "“Mayor” Elena MARQUEZ shut the bridge!\nDrivers were told to use Kellan Road.\nLeave a reply"
-    (alignment,) = query.align_texts([(parent, child)])
-    assert [t for t in doc_tokens(pl.Series([child]))[0].words] == [
+    (alignment,) = query.align_texts([(parent, child)], MAX_TOKENS)
+    assert doc_words(pl.Series([child]), MAX_TOKENS)[0].tokens == [
         w.lower() for w in re.findall(r"\w+", "".join(s.child for s in alignment.segments))
     ]
     assert alignment.counts == {"kept": 12, "inserted": 3, "deleted": 0, "substituted": 1, "parent_tokens": 13,
@@ -276,6 +325,22 @@ def test_diff_command(seeds_out: Path) -> None:
     assert set(csv_rows["op"]) == {"equal", "insert", "delete", "substitute"}
 
 
+def test_diff_context_keeps_the_words_next_to_the_changes() -> None:
+    """An unchanged run keeps ``--context`` words on each side that touches a change, and says how many it hid."""
+    from provenance_cli.queries import _collapse
+
+    run = " ".join(f"w{i}" for i in range(20)) + " "
+    hidden = "dim italic"
+    assert _collapse(run, 3, head=False, tail=True) == [("", ""), ("…[17 unchanged words] ", hidden), ("w17 w18 w19 ", "")]
+    assert _collapse(run, 3, head=True, tail=False) == [("w0 w1 w2 ", ""), ("…[17 unchanged words]", hidden), ("", "")]
+    assert _collapse(run, 3, head=True, tail=True) == [("w0 w1 w2 ", ""), (" … [14 unchanged words] ", hidden),
+                                                       ("w17 w18 w19 ", "")]
+    assert _collapse("a b c d e f g h\n", 2, head=True, tail=False)[-1] == ("\n", "")  # the line break stays
+    assert _collapse(run, -1, head=True, tail=True) == [(run, "")]
+    short = " ".join(f"w{i}" for i in range(9)) + " "
+    assert _collapse(short, 3, head=True, tail=True) == [(short, "")]  # hiding 3 words or fewer is not worth it
+
+
 def test_user_errors_are_one_line_exit_2(seeds_out: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     for args in (["origin", "x"], ["cluster", "x"], ["top"], ["find", "x"], ["diff", "a", "b"], ["report"]):
@@ -302,7 +367,7 @@ def test_document_text_cannot_drive_the_terminal(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    pipeline.run([folder], out)
+    provenance.run([folder], out_dir=out)
     for args in (["cluster", "a"], ["origin", "b"], ["top"], ["find", "harbour authority"], ["diff", "a", "b"]):
         result = cli(*args, "--out", out)
         assert result.exit_code == 0, (args, result.output, result.exception)

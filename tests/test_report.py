@@ -17,39 +17,23 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from provenance import pipeline, query, report
+import provenance
+from provenance import report
+from provenance.config import Config, ReportOptions
 from provenance.errors import ProvenanceError
+from provenance.prepare.normalize import normalize_expr
+from provenance.report.page import script_json
+from tests.fixtures import COMMENT_PAYLOAD, IMG_PAYLOAD, SCRIPT_PAYLOAD, hostile_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT_PAYLOAD = '</script><script>document.title="pwned"</script>'
-IMG_PAYLOAD = '"><img src=x onerror="document.title=\'pwned\'">'
-COMMENT_PAYLOAD = "<!-- <script>"
-
-
-def hostile_corpus(folder: Path) -> Path:
-    """Two versions of one story whose title, text and publisher carry HTML and script payloads."""
-    sentences = [
-        f"Sentence {i} says the harbour authority in Port Elric approved a new ferry schedule for the islands."
-        for i in range(10)
-    ]
-    first = f"Ferry {SCRIPT_PAYLOAD} schedule {IMG_PAYLOAD}\n\n" + " ".join(sentences) + f" {COMMENT_PAYLOAD} end."
-    second = first.replace("approved", "passed").replace("end.", "end. & more <b>bold</b> text")
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = [
-        {"id": "hostile-a", "text": first, "publisher": f"Daily {IMG_PAYLOAD}", "published_at": "2024-03-01T08:00:00"},
-        {"id": "hostile-b", "text": second, "publisher": "</script>", "published_at": "2024-03-02T09:30:00"},
-    ]
-    (folder / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return folder
-
-
+SEEDS = ROOT / "seeds"
 
 
 @pytest.fixture(scope="module")
 def hostile_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("hostile")
     out = base / "out"
-    pipeline.run([hostile_corpus(base / "in")], out)
+    provenance.run([hostile_corpus(base / "in")], out_dir=out)
     report.write_report(out)
     return out
 
@@ -110,7 +94,7 @@ def test_report_embeds_index_trees_and_diffs(seeds_out: Path) -> None:
         ops = [seg[0] for seg in entry["s"]]
         assert set(ops) <= {"=", "+", "-", "~"} and not entry["cap"]
         child_text = "".join(seg[1] if seg[0] in "=+" else seg[2] if seg[0] == "~" else "" for seg in entry["s"])
-        expected = docs.filter(pl.col("doc_id") == child).select(query.normalize_expr(pl.col("text"))).item()
+        expected = docs.filter(pl.col("doc_id") == child).select(normalize_expr(pl.col("text"))).item()
         assert child_text == expected
         inserted = sum(len(re.findall(r"\w+", seg[1])) for seg in entry["s"] if seg[0] == "+")
         assert inserted == edge["inserted"]
@@ -134,16 +118,16 @@ def test_hostile_text_is_escaped_in_the_page(hostile_out: Path) -> None:
 
 
 def test_script_json_escapes_html_breakers() -> None:
-    text = report.script_json({"t": "</script><!-- & \u2028 >"})
+    text = script_json({"t": "</script><!-- & \u2028 >"})
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
     assert json.loads(text) == {"t": "</script><!-- & \u2028 >"}
 
 
 def test_caps_on_embedded_diffs(seeds_out: Path, tmp_path: Path) -> None:
-    capped = report.write_report(seeds_out, tmp_path / "capped.html", diff_edges=2, diff_edges_per_cluster=1)
+    capped = report.write_report(seeds_out, tmp_path / "capped.html", ReportOptions(diff_edges=2, diff_edges_per_cluster=1))
     data = blocks(capped.path.read_text(encoding="utf-8"))
     assert capped.diff_edges == 1 and list(json.loads(data["d0"])) == ["1"]  # the edge nearest the origin
-    none = report.write_report(seeds_out, tmp_path / "none.html", diff_edges=0)
+    none = report.write_report(seeds_out, tmp_path / "none.html", ReportOptions(diff_edges=0))
     assert none.diff_edges == 0 and "d0" not in blocks(none.path.read_text(encoding="utf-8"))
     assert none.bytes < capped.bytes
 
@@ -159,7 +143,7 @@ def test_report_of_a_run_without_copies(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "only.txt").write_text(" ".join(f"Word{i} stands alone in this single document." for i in range(10)))
     out = tmp_path / "out"
-    pipeline.run([folder], out)
+    provenance.run([folder], out_dir=out)
     info = report.write_report(out)
     data = {key: json.loads(value) for key, value in blocks(info.path.read_text(encoding="utf-8")).items()}
     assert info.clusters == 0 and data["index"]["id"] == [] and data["meta"]["counts"]["singletons"] == 1
@@ -171,7 +155,7 @@ def test_report_user_errors(tmp_path: Path) -> None:
 
 
 def test_cli_run_and_report_write_the_page(tmp_path: Path) -> None:
-    from provenance.cli import app
+    from provenance_cli.main import app
 
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["run", str(ROOT / "seeds"), "--out", str(out), "--engine", "local"])
@@ -183,3 +167,58 @@ def test_cli_run_and_report_write_the_page(tmp_path: Path) -> None:
     assert "aligned texts for 1 of 3 edges" in result.stdout
     page = (out / "report.html").read_text(encoding="utf-8")
     assert html.escape(str(out)) in page
+
+
+def test_report_options_default_to_the_runs_and_the_command_overrides_them(tmp_path: Path) -> None:
+    """``-o diff_edges_per_cluster=1 -o title_chars=12`` at run time shape the page the run writes and
+    every later ``provenance report``; ``--diffs`` and ``--diffs-per-cluster`` override them."""
+    from provenance_cli.main import app
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(SEEDS), "--out", str(out), "--engine", "local",
+                                      "-o", "diff_edges_per_cluster=1", "-o", "title_chars=12"])
+    assert result.exit_code == 0, result.output
+
+    def page_data() -> dict:
+        return {key: json.loads(value) for key, value in blocks((out / "report.html").read_text(encoding="utf-8")).items()}
+
+    data = page_data()
+    assert data["meta"]["embedded_diffs"] == 1 and list(data["d0"]) == ["1"]
+    assert data["meta"]["caps"] == {"edges": 1_000, "per_cluster": 1, "chars": 20_000_000}
+    assert data["index"]["title"] == ["Russia stres"] and all(len(t) <= 12 for t in data["t0"]["t"])
+    assert data["meta"]["inputs"] == [str(SEEDS)] and data["meta"]["version"] == provenance.__version__
+
+    again = CliRunner().invoke(app, ["report", "--out", str(out)])
+    assert again.exit_code == 0 and "aligned texts for 1 of 3 edges" in again.stdout, again.output
+    wider = CliRunner().invoke(app, ["report", "--out", str(out), "--diffs-per-cluster", "2"])
+    assert "aligned texts for 2 of 3 edges" in wider.stdout, wider.output
+    assert page_data()["index"]["title"] == ["Russia stres"]  # the run's other report options still hold
+    none = CliRunner().invoke(app, ["report", "--out", str(out), "--diffs", "0"])
+    assert "aligned texts for 0 of 3 edges" in none.stdout and "d0" not in page_data()
+    elsewhere = tmp_path / "elsewhere.html"
+    CliRunner().invoke(app, ["report", "--out", str(out), "--file", str(elsewhere)])
+    assert elsewhere.is_file() and blocks(elsewhere.read_text(encoding="utf-8")).keys() >= {"meta", "index", "t0", "d0"}
+
+
+def test_the_character_cap_keeps_whole_clusters_largest_first(tmp_path: Path) -> None:
+    from tests.fixtures import make_article, spin, truncate
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    docs = {"a0": make_article(0), "a1": spin(make_article(0), 0.3, seed=2), "a2": truncate(make_article(0), 0.7),
+            "b0": make_article(1), "b1": truncate(make_article(1), 0.6)}
+    for name, text in docs.items():
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    provenance.run([folder], out_dir=out)
+    full = report.write_report(out, tmp_path / "full.html")
+    data = blocks(full.path.read_text(encoding="utf-8"))
+    assert json.loads(data["index"])["size"] == [3, 2] and full.diff_edges == 3
+    both = len(data["d0"]) + len(data["d1"])
+    for chars, diffs in ((1, [2, 0]), (both - 1, [2, 0]), (both, [2, 1])):  # the first cluster is never cut
+        capped = report.write_report(out, tmp_path / "capped.html", ReportOptions(diff_chars=chars))
+        kept = blocks(capped.path.read_text(encoding="utf-8"))
+        assert json.loads(kept["index"])["diffs"] == diffs and capped.diff_edges == sum(diffs), chars
+        assert kept["d0"] == data["d0"] and ("d1" in kept) == (diffs[1] > 0)
+    # the page is made from the outputs alone: the config of the run changes nothing but through run.json
+    assert report.write_report(out, tmp_path / "again.html", Config().report).path.read_bytes() == full.path.read_bytes()

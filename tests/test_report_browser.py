@@ -22,8 +22,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from provenance import pipeline, report
-from tests.test_report import IMG_PAYLOAD, SCRIPT_PAYLOAD, hostile_corpus
+import provenance
+from provenance import report
+from provenance.config import ReportOptions
+from tests.fixtures import IMG_PAYLOAD, SCRIPT_PAYLOAD, hostile_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = "cd53ba18e13706d1f"
@@ -107,7 +109,7 @@ def test_a_link_opens_one_copy(browser, seeds_out: Path) -> None:
 
 
 def test_an_edge_beyond_the_cap_shows_the_command(browser, seeds_out: Path, tmp_path: Path) -> None:
-    capped = report.write_report(seeds_out, tmp_path / "capped.html", diff_edges=1).path
+    capped = report.write_report(seeds_out, tmp_path / "capped.html", ReportOptions(diff_edges=1)).path
     dom = browser.load(capped, f"#c={CLUSTER}&e=003_3d0ebdbd1c5cc7ca")
 
     assert '<table class="diff">' not in dom
@@ -116,7 +118,7 @@ def test_an_edge_beyond_the_cap_shows_the_command(browser, seeds_out: Path, tmp_
 
 def test_hostile_text_renders_as_text(browser, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    pipeline.run([hostile_corpus(tmp_path / "in")], out)
+    provenance.run([hostile_corpus(tmp_path / "in")], out_dir=out)
     report.write_report(out)
 
     dom = browser.load(out / "report.html", "#c=&e=hostile-b")
@@ -139,7 +141,7 @@ def test_a_run_without_copies_says_so(browser, tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "only.txt").write_text(" ".join(f"Word{i} stands alone in this single document." for i in range(10)))
     out = tmp_path / "out"
-    pipeline.run([folder], out)
+    provenance.run([folder], out_dir=out)
     report.write_report(out)
 
     dom = browser.load(out / "report.html")

@@ -294,7 +294,7 @@ def test_serve_registers_cron_deployment_and_runs_it(server: Server, tmp_path: P
     name = f"cron-{uuid.uuid4().hex[:6]}"
     out = tmp_path / "out"
     serve = Proc(
-        [sys.executable, "-m", "provenance.cli", "serve", "--cron", CRON, "--input", str(SEEDS),
+        [sys.executable, "-m", "provenance_cli.main", "serve", "--cron", CRON, "--input", str(SEEDS),
          "--out", str(out), "--name", name],
         # poll for due runs every 2 s instead of 10 s: shorter waits, the same path
         server.env(tmp_path / "prefect_home", PREFECT_RUNNER_POLL_FREQUENCY="2"), tmp_path / "serve.log", cwd=tmp_path,
@@ -335,11 +335,14 @@ def test_serve_registers_cron_deployment_and_runs_it(server: Server, tmp_path: P
                 t = run.expected_start_time
                 assert (t.minute, t.second, t.microsecond) == (0, 0, 0) and started_at < t, t
 
-            # a triggered run is executed by the serving process
-            run = client.create_flow_run_from_deployment(deployment.id)
+            # a triggered run (with an option of its own) is executed by the serving process
+            run = client.create_flow_run_from_deployment(deployment.id, parameters={"options": {"cluster_founders": 5}})
             final = _final_run(client, run.id, RUN_TIMEOUT, serve)
             assert final.state.is_completed(), f"{final.state.message}\n{serve.tail()}"
             _assert_outputs(out)
+            import json
+
+            assert json.loads((out / "run.json").read_text())["config"]["link"]["cluster_founders"] == 5
             marks["run completed"] = time.monotonic() - started
 
             # a value the parameter schema rules out is refused when the run is created...
@@ -356,7 +359,7 @@ def test_serve_registers_cron_deployment_and_runs_it(server: Server, tmp_path: P
             failed = _final_run(client, bad.id, RUN_TIMEOUT, serve)
             message = failed.state.message or ""
             assert failed.state.is_failed(), failed.state
-            assert "--min-tokens (1) must be at least --word-ngram (2)" in message, message
+            assert "min_tokens (1) must be at least word_ngram (2)" in message, message
             assert "Traceback" not in message and "\n" not in message and len(message) < 300, message
             marks["bad run failed"] = time.monotonic() - started
     finally:
@@ -373,8 +376,8 @@ def test_serve_interval_schedule(server: Server, tmp_path: Path) -> None:
     """``provenance serve --interval SECONDS`` registers an interval schedule."""
     name = f"interval-{uuid.uuid4().hex[:6]}"
     serve = Proc(
-        [sys.executable, "-m", "provenance.cli", "serve", "--interval", "5400", "--input", str(SEEDS),
-         "--out", str(tmp_path / "out"), "--name", name],
+        [sys.executable, "-m", "provenance_cli.main", "serve", "--interval", "5400", "--input", str(SEEDS),
+         "--out", str(tmp_path / "out"), "--name", name, "-o", "num_perm=128", "-o", "min-containment=0.4"],
         server.env(tmp_path / "prefect_home"), tmp_path / "serve.log", cwd=tmp_path,
     )
     try:
@@ -382,6 +385,8 @@ def test_serve_interval_schedule(server: Server, tmp_path: Path) -> None:
             deployment = wait_for("the served deployment", lambda: _deployment(client, f"provenance/{name}"),
                                   START_TIMEOUT, serve)
         assert [s.schedule.interval for s in deployment.schedules] == [timedelta(seconds=5400)]
+        assert deployment.parameters == {"inputs": [str(SEEDS)], "out": str(tmp_path / "out"),
+                                         "options": {"num_perm": 128, "min_containment": 0.4}}
     finally:
         leftovers = serve.stop()
     assert not leftovers, f"processes left behind by provenance serve: {leftovers}"

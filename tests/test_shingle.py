@@ -6,15 +6,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from provenance.config import SIGNATURE_SCHEME
-from provenance.normalize import Tokens, boilerplate_keys, boilerplate_tokens, token_hashes, tokenize
-from provenance.shingle import ShingleSets, lineage_sets, ngram_hashes, shingle_views, to_sets
+from provenance.config import Config
+from provenance.prepare.normalize import Tokens, boilerplate_keys, boilerplate_tokens, summarize, token_hashes, tokenize
+from provenance.prepare.shingle import ShingleSets, lineage_sets, ngram_hashes, shingle_views, text_views, to_sets
 
 SEED = 1
+MAX_KEY = Config().prepare.boilerplate_max_tokens
 
 
 def _tokens(*texts: str) -> Tokens:
-    return tokenize(pl.Series(list(texts), dtype=pl.String), SEED)
+    return tokenize(pl.Series(list(texts), dtype=pl.String), SEED, max_key_tokens=MAX_KEY)
 
 
 def views(*texts: str, word_ngram: int = 2, anchor_ngram: int = 2) -> dict[str, ShingleSets]:
@@ -29,14 +30,11 @@ def as_set(sets: ShingleSets, i: int) -> set[int]:
 
 
 def test_token_hashes_feed_the_views_pinned_literal():
-    # A change of token hashing changes every signature: bump config.SIGNATURE_SCHEME when this fails.
+    # A change of token hashing changes every signature (the scheme's ``hashing`` digest follows this
+    # package's source by itself; these pins also catch changes from dependencies).
     assert token_hashes(["portvale"], 1).tolist() == [7970195513604947291]
     toks = _tokens("Portvale bridge PORTVALE")
     assert toks.hash.tolist() == [7970195513604947291, 15141775208475409347, 7970195513604947291]
-
-
-def test_signature_scheme_was_bumped_for_the_new_token_hash():
-    assert SIGNATURE_SCHEME != "provenance-xxh64-affine32-v1"
 
 
 def test_shingle_hashes_of_a_sentence_are_pinned():
@@ -270,16 +268,16 @@ _MIXED = [
 
 @pytest.mark.parametrize("word_ngram,anchor_ngram", [(2, 2), (3, 1), (1, 3)])
 def test_text_views_equal_views_of_the_token_arrays(word_ngram, anchor_ngram):
-    from provenance.normalize import summarize
-    from provenance.shingle import text_views
-
     texts = pl.Series(_MIXED * 2, dtype=pl.String)
-    toks = tokenize(texts, SEED)
+    toks = tokenize(texts, SEED, max_key_tokens=MAX_KEY)
     keys = boilerplate_keys(toks.line_doc, toks.line_key, 3)
     assert len(keys) == 2  # "Leave a Reply", "Share this"
     flagged = boilerplate_tokens(toks, keys)
     expected = shingle_views(toks, len(texts), word_ngram=word_ngram, anchor_ngram=anchor_ngram, boilerplate=flagged)
-    out = text_views(texts, summarize(texts, SEED).n_tokens, keys, seed=SEED, word_ngram=word_ngram, anchor_ngram=anchor_ngram)
+    out = text_views(
+        texts, summarize(texts, SEED, MAX_KEY).n_tokens, keys, seed=SEED, word_ngram=word_ngram, anchor_ngram=anchor_ngram,
+        max_key_tokens=MAX_KEY,
+    )
     for name in ("words", "anchors"):
         assert out.views[name].offsets.tolist() == expected[name].offsets.tolist(), name
         assert out.views[name].hashes.tolist() == expected[name].hashes.tolist(), name
@@ -292,10 +290,28 @@ def test_text_views_equal_views_of_the_token_arrays(word_ngram, anchor_ngram):
 
 
 def test_text_views_refuses_token_counts_that_do_not_match_the_texts():
-    from provenance.shingle import text_views
-
     texts = pl.Series(["one two three four", "five six"])
     with pytest.raises(ValueError, match="n_tokens does not match text 0"):
-        text_views(texts, np.array([2, 2]), np.zeros(0, np.uint64), seed=SEED, word_ngram=2, anchor_ngram=2)
+        text_views(texts, np.array([2, 2]), np.zeros(0, np.uint64), seed=SEED, word_ngram=2, anchor_ngram=2, max_key_tokens=MAX_KEY)
     with pytest.raises(ValueError, match="one token count per text"):
-        text_views(texts, np.array([4]), np.zeros(0, np.uint64), seed=SEED, word_ngram=2, anchor_ngram=2)
+        text_views(texts, np.array([4]), np.zeros(0, np.uint64), seed=SEED, word_ngram=2, anchor_ngram=2, max_key_tokens=MAX_KEY)
+
+
+def test_text_views_leave_out_only_lines_within_max_key_tokens():
+    """Keys of lines longer than ``max_key_tokens`` are never looked up, even when the key list holds them."""
+    texts = pl.Series(["Leave a Reply\nPortvale bridge closed", "Leave a Reply\nSerra river floods"])
+    keys = np.sort(_tokens("Leave a Reply").line_key)  # the key of the 3-token line
+    counts = summarize(texts, SEED, MAX_KEY).n_tokens
+
+    def run(max_key_tokens: int):
+        return text_views(texts, counts, keys, seed=SEED, word_ngram=2, anchor_ngram=2, max_key_tokens=max_key_tokens)
+
+    cut, kept = run(3), run(2)
+    assert cut.boilerplate_tokens == 6 and cut.boilerplate_lines.hashes.tolist() == [0, 0]
+    assert kept.boilerplate_tokens == 0 and kept.boilerplate_lines.sizes().tolist() == [0, 0]
+    plain = views("Portvale bridge closed", "Serra river floods")
+    full = views(*texts.to_list())
+    for name in ("words", "anchors"):
+        for i in range(2):
+            assert as_set(cut.views[name], i) == as_set(plain[name], i)
+            assert as_set(kept.views[name], i) == as_set(full[name], i)

@@ -9,10 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from provenance import pipeline
-from provenance.config import PipelineConfig
+import provenance
+from provenance.config import Config
 from provenance.errors import ProvenanceError
-from provenance.spill import TextRows, TextSpill, spill_texts, texts_of
+from provenance.ingest import ingest_stage
+from provenance.prepare.stage import prepare_stage
+from provenance.spill import TextRows, TextSpill, default_folder, spill_texts, text_bytes, texts_of
 
 TABLES = ("documents", "clusters", "edges", "rejects")
 
@@ -41,6 +43,40 @@ def test_sparse_fills_the_other_rows_with_nulls(spilled: TextSpill):
     assert len(spilled.sparse(np.array([1]))) == 250
     rows = TextRows(spilled, np.array([7, 200]))
     assert len(rows) == 2 and texts_of(rows).to_list() == ["text number 7", "text number 200"]
+
+
+def test_gather_reads_dense_and_sparse_rows_alike(spilled: TextSpill, rng):
+    for size in (1, 3, 40, 63, 64, 200):
+        rows = np.sort(rng.choice(250, size=size, replace=False))
+        assert spilled.gather(rows).to_list() == [f"text number {i}" for i in rows], size
+    # Far apart (the streaming path) and contiguous (one slice).
+    assert spilled.gather(np.array([1, 120, 249])).to_list() == ["text number 1", "text number 120", "text number 249"]
+    assert spilled.gather(np.arange(100, 140)).to_list() == [f"text number {i}" for i in range(100, 140)]
+    with pytest.raises(ValueError, match="ascending"):
+        spilled.gather(np.array([4, 4]))
+
+
+def test_spill_keeps_nulls_unicode_and_long_texts(tmp_path: Path):
+    texts = pl.Series("text", ["caf\u00e9 \U0001f600", None, "", "x" * 10_000] * 5)
+    spill = spill_texts(texts, 7, tmp_path / "deep" / "folder")
+    assert spill.path.parent.parent == tmp_path / "deep" / "folder" and spill.path.name == "texts.parquet"
+    assert spill.load().to_list() == texts.to_list()
+    assert spill.slice(5, 3).to_list() == texts.slice(5, 3).to_list()
+    assert len(spill) == 20
+
+
+def test_text_bytes_counts_utf8_bytes():
+    assert text_bytes(pl.Series(["ab", "\u00e9", None, "\U0001f600"])) == 2 + 2 + 4
+    assert text_bytes(pl.Series([], dtype=pl.String)) == 0
+
+
+def test_default_folder_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("PROVENANCE_SPILL_DIR", raising=False)
+    assert default_folder() is None
+    monkeypatch.setenv("PROVENANCE_SPILL_DIR", str(tmp_path))
+    assert default_folder() == tmp_path
+    monkeypatch.setenv("PROVENANCE_SPILL_DIR", "")
+    assert default_folder() is None
 
 
 def test_remove_deletes_the_spill_folder(spilled: TextSpill):
@@ -74,8 +110,8 @@ def _corpus(tmp_path: Path, factory, dated: bool) -> Path:
 @pytest.mark.parametrize("dated", [False, True], ids=["word-frequencies", "dates"])
 def test_a_spilled_run_writes_the_same_tables(tmp_path: Path, factory, dated: bool):
     corpus = _corpus(tmp_path, factory, dated)
-    in_memory = pipeline.run([corpus], tmp_path / "memory", PipelineConfig())
-    on_disk = pipeline.run([corpus], tmp_path / "disk", PipelineConfig(spill_over_mib=0))
+    in_memory = provenance.run([corpus], Config(), out_dir=tmp_path / "memory")
+    on_disk = provenance.run([corpus], Config.from_options({"spill_over_mib": 0}), out_dir=tmp_path / "disk")
     assert in_memory.info["stages"]["prepare"]["texts_on_disk"] is False
     assert on_disk.info["stages"]["prepare"]["texts_on_disk"] is True
     assert on_disk.rejects.height == 2 + 1  # too short, blank, duplicate id
@@ -89,18 +125,18 @@ def test_a_spilled_run_writes_the_same_tables(tmp_path: Path, factory, dated: bo
 
 def test_the_spill_folder_is_removed_after_the_run(tmp_path: Path, factory, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PROVENANCE_SPILL_DIR", str(tmp_path / "spill"))
-    pipeline.run([_corpus(tmp_path, factory, False)], tmp_path / "out", PipelineConfig(spill_over_mib=0))
+    provenance.run([_corpus(tmp_path, factory, False)], Config.from_options({"spill_over_mib": 0}), out_dir=tmp_path / "out")
     assert (tmp_path / "spill").is_dir() and not any((tmp_path / "spill").iterdir())
 
 
 def test_small_corpora_keep_their_texts_in_memory(tmp_path: Path, factory):
     corpus = _corpus(tmp_path, factory, False)
-    ingested, _ = pipeline.ingest_stage([corpus], PipelineConfig())
-    prepared, report = pipeline.prepare_stage(ingested, PipelineConfig())
+    ingested, _ = ingest_stage([corpus], Config())
+    prepared, report = prepare_stage(ingested, Config())
     assert prepared.texts is None and "text" in prepared.documents.columns and "text" in ingested.documents.columns
     # Over the limit, the texts move to disk: out of the ingested frame, into the spill, between the passes.
-    ingested, _ = pipeline.ingest_stage([corpus], PipelineConfig())
-    spilled, report = pipeline.prepare_stage(ingested, PipelineConfig(spill_over_mib=0), spill_folder=tmp_path / "spill")
+    ingested, _ = ingest_stage([corpus], Config())
+    spilled, report = prepare_stage(ingested, Config.from_options({"spill_over_mib": 0}), spill_folder=tmp_path / "spill")
     assert report.stats["texts_on_disk"] and "text" not in ingested.documents.columns
     assert "text" not in spilled.documents.columns
     assert spilled.texts.load().to_list() == prepared.documents["text"].to_list()
