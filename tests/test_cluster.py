@@ -1,7 +1,7 @@
-"""cluster: Kruskal-style growth without chaining, and end-to-end clustering phenomena.
+"""link.cluster: Kruskal-style growth without chaining, checked on hand-made sets, against a plain model, end to end.
 
-The end-to-end tests run :func:`provenance.pipeline.run` with the default
-:class:`PipelineConfig` on small hand-made folders of .txt files.
+The end-to-end tests run :func:`provenance.run` with the default :class:`Config`
+on small hand-made folders of .txt files.
 """
 
 from __future__ import annotations
@@ -10,60 +10,109 @@ import numpy as np
 import polars as pl
 import pytest
 
-from provenance.cluster import grow_clusters
-from provenance.config import PipelineConfig
-from provenance.pipeline import MIN_ANCHOR_SET
-from provenance.shingle import ShingleSets
-from provenance.verify import pair_scores
+from provenance.config import Config
+from provenance.link.cluster import grow_clusters
+from provenance.link.verify import PairRule, pair_scores
+from tests.fixtures import make_sets
+
+RULE = PairRule.of(Config().link)
+FOUNDERS = Config().link.cluster_founders
 
 # ---------------------------------------------------------------------------- grow_clusters on hand-made sets
 
 
-def make_sets(parts) -> ShingleSets:
-    parts = [np.unique(np.asarray(list(p), dtype=np.uint32)) for p in parts]
-    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-    np.cumsum([len(p) for p in parts], out=offsets[1:])
-    return ShingleSets(np.concatenate(parts).astype(np.uint32), offsets)
+def words_only(parts) -> dict:
+    return {"words": make_sets(parts), "anchors": make_sets([set() for _ in parts])}
 
 
-def partition(named_sets: dict[str, set[int]], order: list[str] | None = None) -> set[frozenset[str]]:
-    """Cluster ``named_sets`` (words view only) with verified all-pairs edges, rows in ``order``."""
-    config = PipelineConfig()
-    names = order or list(named_sets)
-    views = {"words": make_sets([named_sets[n] for n in names]), "anchors": make_sets([set() for _ in names])}
-    a, b = np.triu_indices(len(names), k=1)
-    c, j = pair_scores(views, a, b, MIN_ANCHOR_SET)
-    edges = pl.DataFrame({"a": a, "b": b, "strength": c, "jaccard": j}).filter(
-        (pl.col("strength") >= config.min_containment) & (pl.col("jaccard") >= config.min_jaccard)
-    )
-    roots = grow_clusters(
-        len(names), edges, views,
-        min_containment=config.min_containment, min_jaccard=config.min_jaccard, min_anchor_set=MIN_ANCHOR_SET,
-    )
+def verified_edges(views, rule: PairRule = RULE) -> pl.DataFrame:
+    """Every pair passing ``rule``, with its containment as strength (what the link stage hands over)."""
+    n = views["words"].n_docs
+    a, b = np.triu_indices(n, k=1)
+    c, j = pair_scores(views, a, b, rule.min_anchor_set)
+    keep = rule.clears(c, j)
+    return pl.DataFrame({"a": a[keep], "b": b[keep], "strength": c[keep]})
+
+
+def groups_of(names, roots) -> set[frozenset[str]]:
     groups: dict[int, set[str]] = {}
     for name, root in zip(names, roots.tolist()):
         groups.setdefault(root, set()).add(name)
     return {frozenset(g) for g in groups.values()}
 
 
-STORY_A = set(range(0, 100))
+def partition(named_sets: dict[str, set[int]], order: list[str] | None = None, founders: int = FOUNDERS) -> set[frozenset[str]]:
+    """Cluster ``named_sets`` (words view only) with verified all-pairs edges, rows in ``order``."""
+    names = order or list(named_sets)
+    views = words_only([named_sets[n] for n in names])
+    return groups_of(names, grow_clusters(len(names), verified_edges(views), views, RULE, founders))
+
+
+STORY_A = set(range(100))
 STORY_B = set(range(1000, 1100))
-ROUNDUP = set(range(0, 50)) | set(range(1000, 1050))
+ROUNDUP = set(range(50)) | set(range(1000, 1050))
 
 
 def test_grow_clusters_roots_are_row_indices_of_members():
-    views = {"words": make_sets([{1, 2, 3}, {1, 2, 3}, {9}]), "anchors": make_sets([set(), set(), set()])}
+    views = words_only([{1, 2, 3}, {1, 2, 3}, {9}])
     edges = pl.DataFrame({"a": [0], "b": [1], "strength": [1.0]})
-    roots = grow_clusters(
-        3, edges, views, min_containment=0.36, min_jaccard=0.05, min_anchor_set=8
-    )
+    roots = grow_clusters(3, edges, views, RULE, FOUNDERS)
+    assert roots.dtype == np.int64
     assert roots[0] == roots[1] and roots[0] in (0, 1)
     assert roots[2] == 2
+    assert grow_clusters(3, edges.clear(), views, RULE, FOUNDERS).tolist() == [0, 1, 2]
+
+
+def test_two_multi_member_clusters_that_agree_merge():
+    # Two pairs of copies; every cross pair passes (containment 0.8), but the copies pair up first.
+    docs = {"a1": set(range(100)), "a2": set(range(100)), "b1": set(range(20, 120)), "b2": set(range(20, 120))}
+    assert partition(docs) == {frozenset(docs)}
+    # Three and three, founders all agreeing: still one cluster.
+    docs = {
+        "a1": set(range(100)), "a2": set(range(100)), "a3": set(range(95)),
+        "b1": set(range(15, 115)), "b2": set(range(15, 115)), "b3": set(range(15, 110)),
+    }
+    assert partition(docs) == {frozenset(docs)}
+
+
+def test_a_lone_document_joins_on_its_edge_alone():
+    # x passes against a1 only; a multi-member cluster takes a singleton without asking its founders.
+    docs = {"a1": set(range(100)), "a2": set(range(60)) | set(range(200, 240)), "a3": set(range(60)) | set(range(300, 340)),
+            "x": set(range(60, 100)) | set(range(500, 560))}
+    assert partition(docs) == {frozenset(docs)}
+
+
+def founders_case(f2_agrees: bool) -> dict[str, set[int]]:
+    """Cluster K = f1, f2, f3 (joined in that order) and cluster L = x, y; the x-f1 and y-f1 edges are the weakest.
+
+    x and y pass against f1; against f2 only when ``f2_agrees``; never against f3.
+    """
+    f2 = set(range(100)) if f2_agrees else set(range(50)) | set(range(400, 450))
+    return {
+        "f1": set(range(100)), "f2": f2, "f3": set(range(50)) | set(range(300, 350)),
+        "x": set(range(50, 100)) | set(range(500, 550)), "y": set(range(50, 100)) | set(range(500, 550)),
+    }
+
+
+def test_multi_member_clusters_merge_when_a_majority_of_founders_agree():
+    together = founders_case(f2_agrees=True)  # x and y pass 2 of K's 3 founders
+    assert partition(together) == {frozenset(together)}
+    apart = founders_case(f2_agrees=False)  # 1 of 3: no merge
+    assert partition(apart) == {frozenset({"f1", "f2", "f3"}), frozenset({"x", "y"})}
+
+
+def test_the_number_of_founders_asked_is_a_parameter():
+    apart = founders_case(f2_agrees=False)
+    # With a single founder f1 decides alone, and x, y pass against it.
+    assert partition(apart, founders=1) == {frozenset(apart)}
+    # Two founders f1, f2: one of two is half, rounded up.
+    assert partition(apart, founders=2) == {frozenset(apart)}
+    assert partition(apart, founders=3) == {frozenset({"f1", "f2", "f3"}), frozenset({"x", "y"})}
 
 
 def test_roundup_does_not_glue_two_multi_member_clusters():
     docs = {
-        "a": STORY_A, "a1": STORY_A, "a2": set(range(0, 90)),
+        "a": STORY_A, "a1": STORY_A, "a2": set(range(90)),
         "b": STORY_B, "b1": STORY_B, "b2": set(range(1000, 1085)),
         "roundup": ROUNDUP,
     }
@@ -71,26 +120,23 @@ def test_roundup_does_not_glue_two_multi_member_clusters():
     a_group = next(g for g in groups if "a" in g)
     b_group = next(g for g in groups if "b" in g)
     assert a_group != b_group
+    assert a_group | b_group == set(docs)
     assert {"a", "a1", "a2"} <= a_group and {"b", "b1", "b2"} <= b_group
 
 
 def test_plain_chain_of_singletons_is_one_cluster():
-    docs = {"x": set(range(0, 100)), "y": set(range(30, 130)), "z": set(range(60, 160))}
+    docs = {"x": set(range(100)), "y": set(range(30, 130)), "z": set(range(60, 160))}
     assert partition(docs) == {frozenset(docs)}
 
 
 def test_result_does_not_depend_on_edge_input_order(rng):
-    docs = {"a": STORY_A, "a1": set(range(0, 70)), "b": STORY_B, "b1": set(range(1000, 1060)), "r": ROUNDUP}
-    views = {"words": make_sets(list(docs.values())), "anchors": make_sets([set()] * len(docs))}
-    a, b = np.triu_indices(len(docs), k=1)
-    c, _ = pair_scores(views, a, b, MIN_ANCHOR_SET)
-    edges = pl.DataFrame({"a": a, "b": b, "strength": c}).filter(pl.col("strength") >= 0.36)
-    kwargs = dict(min_containment=0.36, min_jaccard=0.05, min_anchor_set=MIN_ANCHOR_SET)
-    first = grow_clusters(len(docs), edges, views, **kwargs)
+    docs = {"a": STORY_A, "a1": set(range(70)), "b": STORY_B, "b1": set(range(1000, 1060)), "r": ROUNDUP}
+    views = words_only(list(docs.values()))
+    edges = verified_edges(views)
+    first = grow_clusters(len(docs), edges, views, RULE, FOUNDERS)
     for _ in range(5):
         shuffled = edges.sample(fraction=1.0, shuffle=True, seed=int(rng.integers(1 << 30)))
-        again = grow_clusters(len(docs), shuffled, views, **kwargs)
-        np.testing.assert_array_equal(again, first)
+        np.testing.assert_array_equal(grow_clusters(len(docs), shuffled, views, RULE, FOUNDERS), first)
 
 
 ROUNDUP_WITH_TRUNCATED_B = {
@@ -100,16 +146,96 @@ ROUNDUP_WITH_TRUNCATED_B = {
 }
 
 
-def test_roundup_listed_last_keeps_stories_apart():
-    names = list(ROUNDUP_WITH_TRUNCATED_B)  # round-up is the last row
+@pytest.mark.parametrize("first", [True, False])
+def test_roundup_listed_first_or_last_keeps_stories_apart(first):
+    others = [n for n in ROUNDUP_WITH_TRUNCATED_B if n != "roundup"]
+    names = ["roundup", *others] if first else [*others, "roundup"]
     groups = partition(ROUNDUP_WITH_TRUNCATED_B, names)
     assert not any({"a", "b"} <= g for g in groups)
+    assert any({"a", "a1", "a2"} <= g for g in groups) and any({"b", "b1", "b2"} <= g for g in groups)
 
 
-def test_roundup_listed_first_keeps_stories_apart():
-    names = ["roundup"] + [n for n in ROUNDUP_WITH_TRUNCATED_B if n != "roundup"]
-    groups = partition(ROUNDUP_WITH_TRUNCATED_B, names)
-    assert not any({"a", "b"} <= g for g in groups)
+# ---------------------------------------------------------------------------- against a plain model of the rule
+
+
+def model_clusters(views, edges: pl.DataFrame, rule: PairRule, founders: int) -> set[frozenset[int]]:
+    """The module docstring's rule in plain Python: strongest edge first; multi-member merges need each
+    endpoint to pass against at least half (rounded up) of the other cluster's first ``founders`` members."""
+    sets = {name: [set(views[name].doc(i).tolist()) for i in range(views[name].n_docs)] for name in views}
+
+    def passes(x: int, y: int) -> bool:
+        best_c = best_j = 0.0
+        for name in ("words", "anchors"):
+            sx, sy = sets[name][x], sets[name][y]
+            if not sx or not sy or (name == "anchors" and min(len(sx), len(sy)) < rule.min_anchor_set):
+                continue
+            inter = len(sx & sy)
+            best_c, best_j = max(best_c, inter / min(len(sx), len(sy))), max(best_j, inter / len(sx | sy))
+        return best_c >= rule.min_containment and best_j >= rule.min_jaccard
+
+    n = views["words"].n_docs
+    cluster_of = list(range(n))
+    members = {i: [i] for i in range(n)}
+    founding = {i: [i] for i in range(n)}
+    for a, b, _ in edges.sort(["strength", "a", "b"], descending=[True, False, False]).iter_rows():
+        ra, rb = cluster_of[a], cluster_of[b]
+        if ra == rb:
+            continue
+        if len(members[ra]) > 1 and len(members[rb]) > 1:
+            ok_a = sum(passes(a, f) for f in founding[rb]) * 2 >= len(founding[rb]) + len(founding[rb]) % 2
+            ok_b = sum(passes(b, f) for f in founding[ra]) * 2 >= len(founding[ra]) + len(founding[ra]) % 2
+            if not (ok_a and ok_b):
+                continue
+        big, small = (ra, rb) if len(members[ra]) >= len(members[rb]) else (rb, ra)
+        founding[big] = (founding[big] + founding[small])[:founders]
+        for m in members.pop(small):
+            cluster_of[m] = big
+            members[big].append(m)
+        del founding[small]
+    return {frozenset(m) for m in members.values()}
+
+
+def story_families(rng: np.random.Generator) -> dict:
+    """Stories with copies, truncations and round-ups quoting two or three of them (sets of shingle ids)."""
+    stories = [np.arange(s * 1000, s * 1000 + 120) for s in range(5)]
+    parts = []
+    for story in stories:
+        for _ in range(int(rng.integers(2, 6))):
+            cut = int(rng.integers(40, 121))
+            noise = rng.integers(50_000, 60_000, size=int(rng.integers(0, 20)))
+            parts.append(set(story[:cut].tolist()) | set(noise.tolist()))
+    for _ in range(4):
+        quoted = rng.choice(len(stories), size=int(rng.integers(2, 4)), replace=False)
+        parts.append(set(np.concatenate([stories[q][: int(rng.integers(30, 70))] for q in quoted]).tolist()))
+    order = rng.permutation(len(parts))
+    words = [parts[i] for i in order]
+    anchors = [set((np.array(sorted(p)) // 10).tolist()) if i % 3 else set() for i, p in enumerate(words)]
+    return {"words": make_sets(words), "anchors": make_sets(anchors)}
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("founders", [1, 2, 3, 5])
+def test_grow_clusters_equals_the_plain_model(seed, founders):
+    rng = np.random.default_rng(seed)
+    views = story_families(rng)
+    edges = verified_edges(views)
+    roots = grow_clusters(views["words"].n_docs, edges, views, RULE, founders)
+    got = groups_of(range(views["words"].n_docs), roots)
+    assert got == model_clusters(views, edges, RULE, founders)
+    assert all(roots[i] in g for g in got for i in g)  # the root is a member
+
+
+def test_the_plain_model_cases_include_refused_and_accepted_merges():
+    """The model comparison has teeth: without the founders check the families chain into fewer clusters."""
+    refused = accepted = 0
+    for seed in range(6):
+        views = story_families(np.random.default_rng(seed))
+        edges = verified_edges(views)
+        ruled = model_clusters(views, edges, RULE, FOUNDERS)
+        chained = model_clusters(views, edges, PairRule(0.0, 0.0, 0), FOUNDERS)  # every founder agrees
+        refused += len(ruled) > len(chained)
+        accepted += any(len(g) > 3 for g in ruled)
+    assert refused >= 3 and accepted == 6
 
 
 # ---------------------------------------------------------------------------- end-to-end phenomena

@@ -1,0 +1,114 @@
+"""trace.wordfreq: a bottom-k sample of singletons, word counts per cluster, whether consulted decisions still hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from provenance.kernels import doc_keys
+from provenance.trace.wordfreq import cluster_frequency, decisions_hold, frequency_sample
+
+
+def counts(frame: pl.DataFrame) -> dict[str, int]:
+    return dict(zip(frame["token"].to_list(), frame["n"].to_list()))
+
+
+# ---------------------------------------------------------------------------- frequency_sample
+
+
+def test_sample_is_the_singletons_with_the_smallest_keys():
+    cluster = np.array([0, 1, 2, 2, 3, 4, 5, 6])  # rows 2 and 3 share a cluster
+    keys = np.array([50, 10, 1, 2, 40, 30, 20, 60], dtype=np.uint64)
+    assert frequency_sample(cluster, keys, 3).tolist() == [1, 5, 6]  # keys 10, 30, 20: never the members 2, 3
+    assert frequency_sample(cluster, keys, 1).tolist() == [1]
+    assert frequency_sample(cluster, keys, 0).tolist() == []
+    # No more singletons than asked for: all of them.
+    assert frequency_sample(cluster, keys, 6).tolist() == [0, 1, 4, 5, 6, 7]
+    assert frequency_sample(cluster, keys, 100).tolist() == [0, 1, 4, 5, 6, 7]
+
+
+def test_sample_does_not_depend_on_row_order_and_is_stable_as_the_corpus_grows(rng):
+    ids = [f"doc-{i}" for i in range(300)]
+    keys = doc_keys(pl.Series(ids))
+    cluster = np.arange(300)
+    chosen = {ids[i] for i in frequency_sample(cluster, keys, 40)}
+    assert len(chosen) == 40
+    order = rng.permutation(300)
+    assert {ids[i] for i in order[frequency_sample(cluster, keys[order], 40)]} == chosen
+    # Grown corpus: the sample is the 40 smallest keys again, and only newcomers push old ones out.
+    more = ids + [f"new-{i}" for i in range(100)]
+    new_keys = dict(zip(more, doc_keys(pl.Series(more)).tolist()))
+    grown = {more[i] for i in frequency_sample(np.arange(400), doc_keys(pl.Series(more)), 40)}
+    assert grown == set(sorted(more, key=new_keys.get)[:40])
+    newcomers = grown - chosen
+    assert newcomers and all(m.startswith("new-") for m in newcomers)
+    displaced = chosen - grown
+    assert displaced == set(sorted(chosen, key=new_keys.get)[40 - len(newcomers) :])  # the largest keys leave
+
+
+# ---------------------------------------------------------------------------- cluster_frequency
+
+
+def test_cluster_frequency_counts_clusters_not_documents():
+    texts = pl.Series([
+        "The bridge closed.",          # cluster 0
+        "THE BRIDGE closed, again!",   # cluster 0: a copy, counted once with row 0
+        "A bridge opened.",            # cluster 1
+        "Ferries and the river",       # cluster 2
+    ])
+    cluster = np.array([0, 0, 1, 2])
+    got = counts(cluster_frequency(cluster, texts, np.arange(4)))
+    assert got == {"the": 2, "bridge": 2, "closed": 1, "again": 1, "a": 1, "opened": 1, "ferries": 1, "and": 1, "river": 1}
+
+
+def test_cluster_frequency_counts_only_the_rows_given_and_adds_up_across_calls():
+    texts = pl.Series(["alpha beta", "alpha gamma", "beta delta", "alpha", "omega"])
+    cluster = np.array([0, 0, 1, 2, 3])
+    first = cluster_frequency(cluster, texts, np.array([0, 1]))
+    assert counts(first) == {"alpha": 1, "beta": 1, "gamma": 1}
+    second = cluster_frequency(cluster, texts, np.array([2, 3]))
+    total = pl.concat([first, second]).group_by("token").agg(pl.col("n").sum())
+    assert counts(total) == counts(cluster_frequency(cluster, texts, np.arange(4)))
+    assert counts(total) == {"alpha": 2, "beta": 2, "gamma": 1, "delta": 1}
+
+
+def test_cluster_frequency_of_no_rows_is_an_empty_typed_table():
+    out = cluster_frequency(np.array([0]), pl.Series(["x"]), np.array([], dtype=np.int64))
+    assert out.height == 0 and out.schema == pl.Schema({"token": pl.String, "n": pl.UInt32})
+    assert cluster_frequency(np.array([0]), pl.Series(["x y"]), np.array([0])).schema["n"] == pl.UInt32
+
+
+def test_cluster_frequency_tokens_are_the_alignment_tokens():
+    from tests.fixtures import words_of
+
+    text = "Portvale\u2019s \u201cHalden\u201d Bridge \u2014 CLOSED; 42,000 cars a day."
+    got = counts(cluster_frequency(np.array([0]), pl.Series([text]), np.array([0])))
+    assert set(got) == set(words_of(text)[0].tokens)
+
+
+# ---------------------------------------------------------------------------- decisions_hold
+
+
+def test_decisions_hold_while_every_consulted_sign_is_unchanged():
+    consulted = pl.DataFrame(
+        {
+            "key": [7, 7, 9, 9, 11, 13],
+            "word_a": ["climate", "cracks", "bridge", "closed", "ferry", "rare"],
+            "word_b": ["clime", "fissures", "span", "shut", "boat", "unseen"],
+            "sign": [1, 1, 1, -1, 0, 1],
+        },
+        schema={"key": pl.Int64, "word_a": pl.String, "word_b": pl.String, "sign": pl.Int8},
+    )
+    frequency = {"climate": 9, "clime": 1, "cracks": 4, "fissures": 2, "bridge": 5, "span": 3, "closed": 1, "shut": 2, "ferry": 3, "boat": 3,
+                 "rare": 1}  # "unseen" is in no sampled cluster: 0
+    held = dict(decisions_hold(consulted, frequency).iter_rows())
+    assert held == {7: True, 9: True, 11: True, 13: True}
+    # "fissures" now as common as "cracks": key 7's comparison is a draw, no longer +1.
+    moved = dict(decisions_hold(consulted, {**frequency, "fissures": 4}).iter_rows())
+    assert moved == {7: False, 9: True, 11: True, 13: True}
+    assert dict(decisions_hold(consulted, {**frequency, "unseen": 1}).iter_rows())[13] is False
+    # A word missing from the frequencies counts 0: "span" gone keeps +1, "bridge" gone flips it.
+    assert dict(decisions_hold(consulted, {k: v for k, v in frequency.items() if k != "span"}).iter_rows())[9] is True
+    assert dict(decisions_hold(consulted, {k: v for k, v in frequency.items() if k != "bridge"}).iter_rows())[9] is False
+    # The draw of key 11 breaks when one side becomes commoner.
+    assert dict(decisions_hold(consulted, {**frequency, "boat": 4}).iter_rows())[11] is False
