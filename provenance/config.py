@@ -83,6 +83,19 @@ class LinkOptions(Section):
     cluster_founders: int = option(3, "Founding members two multi-member clusters are checked against before they merge.", ge=1)
 
 
+class EvidenceOptions(Section):
+    """When two texts are versions of one text: aligned passages, not shared names, quotes or a sentence or two.
+
+    (The evidence engineer owns this section: fields are added here, each with its reason.)
+    """
+
+    unit_min_tokens: int = option(4, "A unit with fewer tokens carries no information when matched: three words recur between any two texts.", ge=1)
+    heading_max_tokens: int = option(20, "An unpunctuated line up to this long is a heading, menu or byline; longer, a paragraph that lost its stop.", ge=1)
+    float_min_docs: int = option(3, "A line floats only once in this many documents: two sharing a line is what a copy looks like.", ge=2)
+    anchor_min_share: float = option(0.5, "A recurring line is part of one text when most of its occurrences keep the same neighbour.", gt=0, le=1)
+    min_evidence_share: float = option(0.5, "Versions of one text: aligned passages cover a majority of the smaller text's content.", gt=0, le=1)
+
+
 class TraceOptions(Section):
     completeness_anchor_weight: float = option(
         0.5, "Weight of the anchors view in completeness (the words view has the rest): story told and wording agreed, equally.", ge=0, le=1,
@@ -141,6 +154,7 @@ SECTIONS: dict[str, type[Section]] = {
     "ingest": IngestOptions,
     "prepare": PrepareOptions,
     "link": LinkOptions,
+    "evidence": EvidenceOptions,
     "trace": TraceOptions,
     "changes": ChangesOptions,
     "run": RunOptions,
@@ -156,6 +170,7 @@ class Config(BaseModel):
     ingest: IngestOptions = IngestOptions()
     prepare: PrepareOptions = PrepareOptions()
     link: LinkOptions = LinkOptions()
+    evidence: EvidenceOptions = EvidenceOptions()
     trace: TraceOptions = TraceOptions()
     changes: ChangesOptions = ChangesOptions()
     run: RunOptions = RunOptions()

@@ -73,8 +73,32 @@ EDGES = pl.Schema(
         "boilerplate_lines_added": pl.Int32,
         "sentences_reordered": pl.Int32,
         "substitution_examples": pl.List(pl.String),
+        # Added with the evidence of copying (columns are only ever added at the end):
+        "copy_confidence": pl.Float64,
+        "parent_confidence": pl.Float64,
+        "rewritten": pl.Int32,
+        "evidence_tokens": pl.Int32,
+        "passages": pl.Int32,
     }
 )
+
+#: One row per aligned passage of every tree edge: the evidence that the child copied the parent's text.
+EVIDENCE = pl.Schema(
+    {
+        "cluster_id": pl.String,
+        "parent_id": pl.String,
+        "child_id": pl.String,
+        "parent_start": pl.Int32,
+        "parent_end": pl.Int32,
+        "child_start": pl.Int32,
+        "child_end": pl.Int32,
+        "tokens": pl.Int32,
+        "similarity": pl.Float64,
+        "kind": pl.String,
+    }
+)
+#: ``evidence.kind``: how the passage's sentences match.
+PASSAGE_KINDS = ("verbatim", "spun", "rewritten")
 
 REJECTS = pl.Schema(
     {
