@@ -73,12 +73,6 @@ EDGES = pl.Schema(
         "boilerplate_lines_added": pl.Int32,
         "sentences_reordered": pl.Int32,
         "substitution_examples": pl.List(pl.String),
-        # Added with the evidence of copying (columns are only ever added at the end):
-        "copy_confidence": pl.Float64,
-        "parent_confidence": pl.Float64,
-        "rewritten": pl.Int32,
-        "evidence_tokens": pl.Int32,
-        "passages": pl.Int32,
     }
 )
 
