@@ -61,7 +61,7 @@ def other_value(name: str, default: Any) -> Any:
 def test_field_names_are_unique_and_each_has_a_reason() -> None:
     fields = list(iter_fields())
     assert len(field_index()) == len(fields)
-    assert set(SECTIONS) == {"ingest", "prepare", "link", "trace", "changes", "run", "report"}
+    assert set(SECTIONS) == {"ingest", "prepare", "link", "evidence", "trace", "changes", "run", "report"}
     for section, name, info in fields:
         assert info.description and len(info.description) > 15, f"{section}.{name} has no why"
         assert field_index()[name] == section
