@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
-from provenance import schemas, tables
+from provenance import schemas, tables, titles
 from provenance.config import Config
 from provenance.digest import library_digest
 from provenance.ingest import Ingested, Source, ingest_stage, source_paths
@@ -168,6 +168,7 @@ def execute(
         current = plan.unchanged(prepared)
         if current is not None:
             return current
+        prepared = titles.with_titles(prepared)  # needs the corpus's boilerplate, so after prepare
         if prepared.documents.height == 0:
             traced = tables.empty_tables(prepared.documents)
         else:

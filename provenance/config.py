@@ -45,6 +45,15 @@ class IngestOptions(Section):
         1_000_000, "Longer documents are rejected (too_large): a crawl yields book dumps and binary junk, never an article this long.",
         cli=True, ge=1,
     )
+    title_column: str = option(
+        "title", "Column of tabular inputs holding titles; without one a title is the text's first line that is not furniture.",
+        cli=True, min_length=1,
+    )
+    date_column: str = option(
+        "published_at", "Column holding each document's date (e.g. scraped_at), read as published_at.", cli=True, min_length=1,
+    )
+    publisher_column: str = option("publisher", "Column naming each document's publisher, read as publisher.", cli=True, min_length=1)
+    url_column: str = option("url", "Column holding each document's address, read as url (a link in the report).", cli=True, min_length=1)
 
 
 class PrepareOptions(Section):

@@ -3,8 +3,7 @@
 Inputs:
 
 * a folder, searched recursively: every ``.txt`` / ``.md`` file is a document
-  (``doc_id`` = path relative to the folder without extension, title = first
-  non-empty line); ``.jsonl`` / ``.csv`` / ``.parquet`` files inside are read
+  (``doc_id`` = path relative to the folder without extension); ``.jsonl`` / ``.csv`` / ``.parquet`` files inside are read
   as tables; hidden files (``.name``) are ignored; any other file is rejected
   with reason ``unsupported_file``;
 * a ``.txt`` / ``.md`` file (``doc_id`` = file name without extension);
@@ -65,13 +64,24 @@ def _reject(source: str, doc_id: str | None, reason: str, detail: str = "") -> d
     return {"source": source, "doc_id": doc_id, "reason": reason, "detail": detail}
 
 
-def _first_line(text: pl.Expr) -> pl.Expr:
-    """The first non-blank line, stripped, at most 300 characters.
+#: The columns a run reads by role (``published_at``, ``publisher``, ``url``), and the config field naming each.
+ROLES = {"published_at": "date_column", "publisher": "publisher_column", "url": "url_column"}
 
-    One regex match rather than splitting every text into its lines: the
-    split copies a million articles, and the titles' views kept the copy alive.
+
+def _mapped_columns(frame: pl.DataFrame, options: IngestOptions) -> pl.DataFrame:
+    """The input's date, publisher and url columns under their role names (``--date-column scraped_at``).
+
+    A column already named after a role that another column plays is carried
+    as ``input_<role>``, so nothing is dropped or read twice.
     """
-    return text.str.extract(r"^\s*([^\n]*)", 1).str.strip_chars().str.slice(0, 300)
+    renames: dict[str, str] = {}
+    for role, field in ROLES.items():
+        column = getattr(options, field)
+        if column != role and column in frame.columns:
+            if role in frame.columns:
+                renames[role] = f"input_{role}"
+            renames[column] = role
+    return frame.rename(renames) if renames else frame
 
 
 def _read_text_file(path: Path, doc_id: str, rejects: list[dict]) -> dict[str, str] | None:
@@ -110,8 +120,8 @@ def _read_ndjson(path: Path, rejects: list[dict]) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
 
-def _read_table(path: Path, id_column: str, text_column: str, rejects: list[dict]) -> pl.DataFrame:
-    return table_documents(_read_table_file(path, rejects), str(path), id_column, text_column, rejects)
+def _read_table(path: Path, options: IngestOptions, rejects: list[dict]) -> pl.DataFrame:
+    return table_documents(_read_table_file(path, rejects), str(path), options, rejects)
 
 
 def _read_table_file(path: Path, rejects: list[dict]) -> pl.DataFrame:
@@ -129,8 +139,14 @@ def _read_table_file(path: Path, rejects: list[dict]) -> pl.DataFrame:
     return frame
 
 
-def table_documents(frame: pl.DataFrame, source: str, id_column: str, text_column: str, rejects: list[dict]) -> pl.DataFrame:
-    """Documents (``doc_id, text, title, source, *carried``) of a table read from ``source``; missing ids to ``rejects``."""
+def table_documents(frame: pl.DataFrame, source: str, options: IngestOptions, rejects: list[dict]) -> pl.DataFrame:
+    """Documents (``doc_id, text, title, source, *carried``) of a table read from ``source``; missing ids to ``rejects``.
+
+    ``title`` is the input's title column (``title_column``) where it has one,
+    else null: ``provenance.titles`` gives those documents their first line
+    that is not furniture once the corpus's boilerplate is known.
+    """
+    id_column, text_column, title_column = options.id_column, options.text_column, options.title_column
     if frame.height == 0 and not frame.columns:
         return pl.DataFrame(schema=BASE_SCHEMA)
     for column, option in ((text_column, "--text-column"), (id_column, "--id-column")):
@@ -140,7 +156,7 @@ def table_documents(frame: pl.DataFrame, source: str, id_column: str, text_colum
                 f"name the right one with {option}"
             )
     renames = {c: f"input_{c}" for c in frame.columns if c in RESERVED}
-    frame = frame.rename(renames)
+    frame = _mapped_columns(frame.rename(renames), options)
     id_name = renames.get(id_column, id_column)
     text_name = renames.get(text_column, text_column)
     # Row number, or the file line when the line-by-line parse skipped bad lines.
@@ -155,11 +171,14 @@ def table_documents(frame: pl.DataFrame, source: str, id_column: str, text_colum
         where = frame.select("__where").filter(missing)["__where"].to_list()
         rejects.extend(_reject(w, None, "missing_id", f"empty {id_column!r}") for w in where)
         frame = frame.filter(~missing)
-    if "title" in frame.columns and frame.schema["title"] == pl.String:
-        title = pl.coalesce(pl.col("title"), _first_line(pl.col("__text")))
-    else:
-        title = _first_line(pl.col("__text"))
-    carried = [c for c in frame.columns if c not in {"doc_id", "__text", "__where", "title", id_name, text_name, LINE}]
+    title_name = renames.get(title_column, title_column)
+    has_title = title_name in frame.columns and title_name not in (id_name, text_name) and frame.schema[title_name] == pl.String
+    if "title" in frame.columns and (title_name != "title" or not has_title):  # another column plays the title: carry this one aside
+        frame = frame.rename({"title": "input_title"})
+    title = pl.col(title_name).str.strip_chars() if has_title else pl.lit(None, pl.String)
+    title = pl.when(title != "").then(title.str.slice(0, 300))
+    dropped = {"doc_id", "__text", "__where", id_name, text_name, LINE, title_name if has_title else "__no_title"}
+    carried = [c for c in frame.columns if c not in dropped]
     return frame.select(
         "doc_id",
         pl.col("__text").alias("text"),
@@ -207,7 +226,7 @@ def ingest(source: Source, options: IngestOptions) -> Ingested:
     rejects: list[dict] = []
     if isinstance(source, pl.DataFrame):
         files: list[tuple[Path, Path]] = []
-        frames = [table_documents(source, FRAME_SOURCE, options.id_column, options.text_column, rejects)]
+        frames = [table_documents(source, FRAME_SOURCE, options, rejects)]
     else:
         inputs = source_paths(source)
         if not inputs:
@@ -236,7 +255,7 @@ def _read_files(files: list[tuple[Path, Path]], options: IngestOptions, rejects:
         if text_rows:
             frames.append(
                 pl.DataFrame(text_rows, schema={"doc_id": pl.String, "text": pl.String, "source": pl.String})
-                .with_columns(_first_line(pl.col("text")).alias("title"))
+                .with_columns(pl.lit(None, pl.String).alias("title"))
             )
             text_rows.clear()
 
@@ -253,7 +272,7 @@ def _read_files(files: list[tuple[Path, Path]], options: IngestOptions, rejects:
                 text_rows.append(row)
         elif suffix in TABLE_SUFFIXES:
             flush_text_rows()
-            frames.append(_read_table(path, options.id_column, options.text_column, rejects))
+            frames.append(_read_table(path, options, rejects))
         else:
             rejects.append(_reject(str(path), None, "unsupported_file", f"not one of {TEXT_SUFFIXES + TABLE_SUFFIXES}"))
     flush_text_rows()

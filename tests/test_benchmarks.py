@@ -199,15 +199,15 @@ def test_accuracy_benchmark_scores_both_systems_with_the_corpus_scorer(labelled:
     results_path = tmp_path / "results.json"
     proc = _run("benchmarks.accuracy", labelled, "--threshold", "0.5", "--json", results_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    results = json.loads(results_path.read_text())
-    assert [r["system"] for r in results] == ["provenance (defaults)", "naive w5-gram LSH @ 0.5"]
+    results = json.loads(results_path.read_text())["results"]
+    assert [(r["corpus"], r["system"]) for r in results] == [(labelled.name, "provenance (defaults)"), (labelled.name, "naive w5-gram LSH @ 0.5")]
     scorer = accuracy.load_scorer(tmp_path / "score.py")
     labels = pl.read_parquet(labelled / "labels.parquet")
     ours = scorer.score(labels, provenance.run([labelled / "corpus.jsonl"]).documents)
     naive = scorer.score(labels, pl.read_parquet(accuracy.naive_baseline(labelled / "corpus.jsonl", tmp_path / "n", 0.5)
                                                  / "documents.parquet"))
-    assert {m: results[0][m] for m in accuracy.METRICS} == ours
-    assert {m: results[1][m] for m in accuracy.METRICS} == naive
+    assert {m: results[0][m] for m in accuracy.LABEL_METRICS} == {m: ours[m] for m in accuracy.LABEL_METRICS}
+    assert {m: results[1][m] for m in accuracy.LABEL_METRICS} == {m: naive[m] for m in accuracy.LABEL_METRICS}
     assert ours["pair_r"] == 1.0 and naive["pair_r"] < 1.0  # the spun copy is what the naive reading misses
     assert proc.stdout.strip() == accuracy.markdown(results)
 

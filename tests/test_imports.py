@@ -41,7 +41,7 @@ LAYERS: list[list[str]] = [
     ["provenance.tables"],
     ["provenance.prepare"],
     ["provenance.link"],
-    ["provenance.trace"],
+    ["provenance.trace", "provenance.titles"],
     ["provenance.chain"],
     ["provenance.store", "provenance.preflight"],
     ["provenance.query"],

@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 import polars as pl
+
+from provenance.titles import first_titles
 import pytest
 
 from provenance import run
@@ -571,7 +573,7 @@ def test_a_dataframe_is_read_like_a_table() -> None:
 
     assert got.files == []
     assert got.documents.columns == ["doc_id", "text", "title", "source", "url"]
-    assert got.documents.rows() == [("1", article(1), article(1)[:300], FRAME_SOURCE, "u1"), ("3", article(0), article(0)[:300], FRAME_SOURCE, "u3")]
+    assert got.documents.rows() == [("1", article(1), None, FRAME_SOURCE, "u1"), ("3", article(0), None, FRAME_SOURCE, "u3")]
     assert got.rejects.rows() == [
         (f"{FRAME_SOURCE}:3", None, "missing_id", "empty 'id'"),
         (FRAME_SOURCE, "2", "empty_text", "text is empty or white space"),
@@ -627,11 +629,11 @@ def test_a_title_column_is_used_and_blank_first_lines_are_skipped() -> None:
 
     got = ingest(frame, OPTIONS).documents
 
-    assert got["title"].to_list() == ["Harbour news", long_line.strip()[:300], "Given title"]
-    assert len(got["title"][1]) == 300
-    # A title column that is not text is carried as it is, and the title comes from the text.
+    assert got["title"].to_list() == [None, None, "Given title"]  # the text gives the others theirs (provenance.titles)
+    assert first_titles(got["text"], None).to_list()[:2] == ["Harbour news", long_line.strip()[:300]]
+    # A title column that is not text is carried as it is (input_title), and the title comes from the text.
     numeric = ingest(frame.with_columns(pl.Series("title", [1, 2, 3])), OPTIONS).documents
-    assert numeric["title"].to_list() == ["Harbour news", long_line.strip()[:300], article(2)[:300]]
+    assert numeric["title"].to_list() == [None, None, None] and numeric["input_title"].to_list() == [1, 2, 3]
 
 
 def test_ids_are_strings_stripped_of_white_space(tmp_path: Path) -> None:
@@ -647,7 +649,8 @@ def test_text_files_lose_their_byte_order_mark_and_ndjson_is_a_table(tmp_path: P
 
     docs = {r["doc_id"]: r for r in got.documents.iter_rows(named=True)}
     assert set(docs) == {"bom", "n1"} and got.rejects.height == 0
-    assert docs["bom"]["text"].startswith("Title line") and docs["bom"]["title"] == "Title line"
+    assert docs["bom"]["text"].startswith("Title line") and docs["bom"]["title"] is None
+    assert first_titles(pl.Series([docs["bom"]["text"]]), None).to_list() == ["Title line"]
     assert docs["n1"]["source"] == str(feed) and docs["bom"]["source"] == str(bom)
 
 
@@ -701,3 +704,31 @@ def test_table_columns_reads_only_the_header(tmp_path: Path) -> None:
     assert table_columns(write(tmp_path / "blank.jsonl", "\n\n")) == []
     assert table_columns(write(tmp_path / "list.jsonl", "[1, 2]\n")) is None
     assert table_columns(write(tmp_path / "broken.parquet", b"nope")) is None
+
+
+def test_date_publisher_and_url_columns_are_read_by_role() -> None:
+    from provenance.config import Config
+    from provenance.ingest import ingest
+
+    frame = pl.DataFrame({
+        "id": ["a", "b"], "text": ["one two three", "four five six"], "scraped_at": ["2019-05-31", "2019-06-01"],
+        "published_at": ["x", "y"], "site": ["slate.com", "nbc.com"], "link": ["https://a", "https://b"],
+    })
+    options = Config.from_options({"date_column": "scraped_at", "publisher_column": "site", "url_column": "link"}).ingest
+    docs = ingest(frame, options).documents
+    assert docs["published_at"].to_list() == ["2019-05-31", "2019-06-01"]
+    assert docs["input_published_at"].to_list() == ["x", "y"]  # the column the role displaced is carried, not dropped
+    assert docs["publisher"].to_list() == ["slate.com", "nbc.com"] and docs["url"].to_list() == ["https://a", "https://b"]
+    assert not {"scraped_at", "site", "link"} & set(docs.columns)
+    plain = ingest(frame, Config().ingest).documents
+    assert plain["published_at"].to_list() == ["x", "y"] and "scraped_at" in plain.columns
+
+
+def test_a_title_column_is_read_and_missing_titles_wait_for_the_text() -> None:
+    from provenance.config import Config
+    from provenance.ingest import ingest
+
+    frame = pl.DataFrame({"id": ["a", "b", "c"], "text": ["x y z"] * 3, "title": ["Given", "", None], "headline": ["h1", "h2", "h3"]})
+    assert ingest(frame, Config().ingest).documents["title"].to_list() == ["Given", None, None]
+    by_headline = ingest(frame, Config().replace(title_column="headline").ingest).documents
+    assert by_headline["title"].to_list() == ["h1", "h2", "h3"] and by_headline["input_title"].to_list() == ["Given", "", None]

@@ -29,7 +29,7 @@ from provenance.prepare.shingle import ShingleSets
 SCHEME = "affine32"
 EMPTY = np.uint32(0xFFFFFFFF)
 #: The code that turns text into signed hashes: a change to any of it makes old signatures incomparable.
-HASHING_SOURCES = ("kernels.py", "prepare/normalize.py", "prepare/shingle.py", "prepare/minhash.py")
+HASHING_SOURCES = ("kernels.py", "prepare/confusables.py", "prepare/normalize.py", "prepare/shingle.py", "prepare/minhash.py")
 
 
 @dataclass(frozen=True)

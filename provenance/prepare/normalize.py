@@ -22,6 +22,7 @@ import polars as pl
 import xxhash
 
 from provenance.kernels import GOLDEN, hash_table, in_table, mix64, sorted_member
+from provenance.prepare.confusables import letter_folds
 
 # Typographic variants folded to their ASCII form.
 _QUOTES = {
@@ -118,6 +119,10 @@ def char_tables() -> tuple[np.ndarray, np.ndarray]:
         if low != ch and ord(low[0]) < 0x10000:
             lower[c] = ord(low[0])
     lower[0x03C2] = 0x03C3  # final sigma
+    folds = letter_folds()  # look-alike letters read as the Latin letter they imitate, in either case
+    for c in np.flatnonzero(cls & 1).tolist():
+        if chr(lower[c]) in folds:
+            lower[c] = ord(folds[chr(lower[c])])
     return cls, lower
 
 

@@ -4,8 +4,8 @@ Shingling hashes tokens in compiled code (``normalize.tokenize``) and never
 needs their text.  Alignments do: edge statistics, direction of derivation
 and ``provenance diff`` compare word sequences.  They all read them here, so
 an edge's counts, its direction and the diff a user sees come from the very
-same tokens: ``\\w+`` runs of the normalised text (``normalize_expr``),
-lower-cased.
+same tokens: ``\\w+`` runs of the normalised text (``normalize_expr``), its
+look-alike letters folded (``confusables``), lower-cased.
 
 Each line is cut into ``token + trailing separators`` pieces by one regex, so
 a token's sentence marks come from its own piece and its predecessor's, with
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from provenance.prepare.confusables import fold_expr
 from provenance.prepare.normalize import TOKEN_PATTERN, normalize_expr
 
 #: A piece: a token and the non-word characters that follow it.
@@ -29,7 +30,7 @@ PIECE_PATTERN = r"\w+\W*"
 
 def words_expr(text: pl.Expr) -> pl.Expr:
     """A text's lower-case tokens as a list column: the same tokens :func:`doc_words` reads, for vectorised counts."""
-    return normalize_expr(text).str.to_lowercase().str.extract_all(TOKEN_PATTERN)
+    return fold_expr(normalize_expr(text)).str.extract_all(TOKEN_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def doc_words(texts: pl.Series, max_tokens: int, drop_lines: pl.DataFrame | None
         lines.select("doc", "line", "piece")
         .explode("piece")
         .with_columns(
-            pl.col("piece").str.extract(r"^(\w+)", 1).str.to_lowercase().alias("token"),
+            fold_expr(pl.col("piece").str.extract(r"^(\w+)", 1)).alias("token"),
             pl.col("piece").str.replace(r"^\w+", "").str.contains(r"[.!?]").alias("end"),
         )
         .with_columns(pl.col("end").shift(1).over("doc", "line").fill_null(True).alias("start"))

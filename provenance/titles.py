@@ -1,0 +1,131 @@
+"""Titles of documents without a title column: the first line that tells the story, not the page around it.
+
+Scraped pages open with furniture: a date line ("May 31, 2019, 9:52 PM UTC"),
+a byline ("By Jessica Levinson, professor at Loyola Law School"), menu words
+("Email", "Print"), site widgets ("Enter City and State or Zip Code").  The
+title of such a document is the first of its lines (looking at the first
+``TITLE_LINES`` lines with words) that is none of these:
+
+* **boilerplate**: a line the prepare stage set aside because it recurs across
+  documents (``Prepared.boilerplate``): what many pages share is the site, not
+  the story;
+* **too short**: a lone word ("Email", "Print", "Advertisement");
+* **a date or time line**: most of its words are month or day names, digits,
+  AM/PM, time zones or "updated"/"published" ("May 31, 2019", "Updated 9:52 PM ET");
+* **a byline**: "By ..." / "Written by ..." / "Reporting by ..." with a few names;
+* **page chrome**: a line whose words are mostly share and menu words ("Share on Facebook Share on
+  Twitter", "Email Bio Follow", "Purchase: Order Reprint"), a photo credit ("Andrew Burton | Getty
+  Images", "Frank Micelotta/Invision/AP"), an address or a "Source:" line, a transcript's speaker
+  label ("TERRY GROSS, HOST:"), or script code (``window._taboola = ...;``).
+
+When every line of the head is furniture, the first line with words is the
+title, so a document always has one.  A title column in the input (``title_column``)
+always wins.  The rules are about the form of a line, not about any corpus;
+their vocabulary is English, like the sentence marks of the tokeniser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import polars as pl
+
+from provenance.prepare.stage import Prepared
+
+#: Lines with words looked at for a title (the head of a page holds its headline).
+TITLE_LINES = 12
+#: Characters of the text read for them (a head of 12 lines fits, and no text is split whole).
+HEAD_CHARS = 4_000
+#: Characters of a title.
+TITLE_CHARS = 300
+#: A title has at least this many words: a lone word is a menu item ("Email", "Print", "Advertisement").
+MIN_TITLE_WORDS = 2
+#: Documents titled per batch (bounds the exploded lines frame).
+BATCH = 50_000
+
+_DATE_WORDS = (
+    r"jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?"
+    r"|mon(day)?|tue(s(day)?)?|wed(nesday)?|thu(rs(day)?)?|fri(day)?|sat(urday)?|sun(day)?"
+    r"|am|pm|a\.m|p\.m|utc|gmt|bst|cet|cest|et|est|edt|ct|cst|cdt|pt|pst|pdt|updated|published|posted|last|modified"
+    r"|on|at|ago|min|mins|minutes|hour|hours|read|\d+(st|nd|rd|th)?"
+)
+#: Share of a line's words that make it a date or time line.
+DATE_SHARE = 0.6
+_BYLINE = r"^(?i:by|written by|reporting by|words by|from)\s+\S+(\s+\S+){0,7}$"
+_CHROME_WORDS = (
+    r"share|shares|sharing|facebook|twitter|linkedin|pinterest|google|whatsapp|reddit|email|e-mail|print|follow|bio|subscribe"
+    r"|newsletter|newsletters|sign|up|in|log|login|menu|search|comment|comments|reprint|reprints|order|purchase|save|more|close"
+    r"|advertisement|ad|skip|content|read|story|continue|continues|below|notifications|emails|breaking|news|alerts|on|to|this|article|image|images|photo|photos|video|gallery|slideshow|of"
+)
+#: Share of a line's words that make it page chrome.
+CHROME_SHARE = 0.8
+_CREDIT = r"(?i)getty images|\(ap photo|\bphoto:|/ap\)?$|reuters/|/invision|shutterstock|\(photo|\bimage \d+ ?of"
+_ADDRESS = r"(?i)^\W*(source:|https?://|www\.)|\S+@\S+\.\w+"
+_SPEAKER = r"^[A-Z][A-Z .'-]+,\s*[A-Z ]+:$"
+_CODE = r"\|\||&&|[{}]|;\s*$"  # prose never ends a line with ";" nor holds || or braces
+
+
+def head_lines(texts: pl.Series) -> pl.DataFrame:
+    """``doc, line, text, words, date_words, chrome_words``: the first ``TITLE_LINES`` lines with words of every text."""
+    return (
+        pl.DataFrame({"text": texts.str.slice(0, HEAD_CHARS)}).with_row_index("doc")
+        .select("doc", pl.col("text").str.split("\n").alias("line_text"))
+        .explode("line_text")
+        .filter(pl.col("line_text").str.contains(r"\w"))
+        .with_columns(pl.int_range(pl.len()).over("doc").cast(pl.Int32).alias("line"))
+        .filter(pl.col("line") < TITLE_LINES)
+        .with_columns(pl.col("line_text").str.strip_chars().alias("text"))
+        .with_columns(
+            pl.col("text").str.count_matches(r"\w+").alias("words"),
+            pl.col("text").str.to_lowercase().str.count_matches(rf"\b({_DATE_WORDS})\b").alias("date_words"),
+            pl.col("text").str.to_lowercase().str.count_matches(rf"\b({_CHROME_WORDS})\b").alias("chrome_words"),
+        )
+        .select("doc", "line", "text", "words", "date_words", "chrome_words")
+    )
+
+
+def first_titles(texts: pl.Series, boilerplate: pl.DataFrame | None) -> pl.Series:
+    """The title of every text (see the module docstring); ``boilerplate`` holds ``doc, line`` set aside."""
+    lines = head_lines(texts)
+    furniture = (
+        (pl.col("words") < MIN_TITLE_WORDS)
+        | (pl.col("date_words") >= DATE_SHARE * pl.col("words"))
+        | pl.col("text").str.contains(_BYLINE)
+        | (pl.col("chrome_words") >= CHROME_SHARE * pl.col("words"))
+        | pl.col("text").str.contains(_CREDIT)
+        | pl.col("text").str.contains(_ADDRESS)
+        | pl.col("text").str.contains(_SPEAKER)
+        | pl.col("text").str.contains(_CODE)
+    )
+    candidates = lines.filter(~furniture)
+    if boilerplate is not None and boilerplate.height:
+        drop = boilerplate.select(pl.col("doc").cast(pl.UInt32), pl.col("line").cast(pl.Int32))
+        candidates = candidates.join(drop, on=["doc", "line"], how="anti")
+    best = candidates.group_by("doc").agg(pl.col("text").sort_by("line").first().alias("title"))
+    fallback = lines.group_by("doc").agg(pl.col("text").sort_by("line").first().alias("fallback"))
+    frame = (
+        pl.DataFrame({"doc": np.arange(len(texts), dtype=np.uint32)})
+        .join(best, on="doc", how="left").join(fallback, on="doc", how="left").sort("doc")
+    )
+    return frame.select(pl.coalesce("title", "fallback").str.slice(0, TITLE_CHARS).alias("title"))["title"]
+
+
+def with_titles(prepared: Prepared) -> Prepared:
+    """``prepared`` with every missing title filled (texts on disk are read back a batch at a time)."""
+    docs = prepared.documents
+    missing = docs["title"].is_null()
+    if docs.height == 0 or not missing.any():
+        return prepared
+    parts = []
+    for lo in range(0, docs.height, BATCH):
+        texts = prepared.texts.slice(lo, BATCH) if prepared.texts is not None else docs["text"].slice(lo, BATCH)
+        bp = prepared.boilerplate
+        local = None
+        if bp is not None:
+            doc = bp["doc"].cast(pl.Int64)
+            local = bp.filter((doc >= lo) & (doc < lo + BATCH)).with_columns((pl.col("doc").cast(pl.Int64) - lo).cast(pl.UInt32))
+        parts.append(first_titles(texts, local))
+    found = pl.concat(parts)
+    titles = pl.select(pl.when(missing).then(found).otherwise(docs["title"]).alias("title"))["title"]
+    return replace(prepared, documents=docs.with_columns(titles))
