@@ -20,21 +20,21 @@ from __future__ import annotations
 import hashlib
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
-from provenance import schemas, tables, titles
+from provenance import tables, titles
 from provenance.config import Config
 from provenance.digest import library_digest
 from provenance.ingest import Ingested, Source, ingest_stage, source_paths
 from provenance.link.stage import Linked, link_stage
 from provenance.prepare.minhash import SignatureScheme
 from provenance.prepare.stage import MapBatches, Prepared, prepare_stage
-from provenance.stage_report import StageReport, timed
+from provenance.stage_report import StageReport
+from provenance.outputs import RunResult, conformed, write_tables
 from provenance.tables import Traced
 from provenance.trace.stage import trace_stage
 
@@ -78,50 +78,6 @@ class Plan(Protocol):
     def trace(self, prepared: Prepared, linked: Linked, config: Config) -> tuple[Traced, StageReport]: ...
 
     def write(self, result: "RunResult", out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]: ...
-
-
-@dataclass
-class RunResult:
-    """The tables of a run, with exactly the dtypes and column order of the Parquet contract, and ``run.json``."""
-
-    documents: pl.DataFrame
-    clusters: pl.DataFrame
-    edges: pl.DataFrame
-    rejects: pl.DataFrame
-    info: dict[str, Any] = field(default_factory=dict)
-    out_dir: Path | None = None
-
-    def frames(self) -> dict[str, pl.DataFrame]:
-        return {"documents": self.documents, "clusters": self.clusters, "edges": self.edges, "rejects": self.rejects}
-
-    def write(self, out_dir: Path | str) -> dict[str, str]:
-        """Write the four tables and ``run.json`` to ``out_dir``, each atomically; returns their paths."""
-        paths, _ = write_tables(self, Path(out_dir))
-        return paths
-
-
-def conformed(traced: Traced, rejects: pl.DataFrame, info: dict[str, Any]) -> RunResult:
-    """The run's tables cast and ordered to the contract (rejects sorted), as they are written."""
-    return RunResult(
-        schemas.conform(traced.documents, schemas.DOCUMENTS, keep_extra=True),
-        schemas.conform(traced.clusters, schemas.CLUSTERS),
-        schemas.conform(traced.edges, schemas.EDGES),
-        schemas.conform(rejects.sort(["source", "doc_id"], nulls_last=True), schemas.REJECTS),
-        info,
-    )
-
-
-def write_tables(result: RunResult, out_dir: Path) -> tuple[dict[str, str], StageReport]:
-    """The write stage of a fresh run: tables then ``run.json`` (which records this stage too)."""
-    report = StageReport("write", rows_in=result.documents.height)
-    with timed(report):
-        paths = {name: str(schemas.write_table(frame, name, out_dir)) for name, frame in result.frames().items()}
-        report.rows_out = result.documents.height
-    result.info = {**result.info, "outputs": dict(paths)}
-    result.info.setdefault("stages", {})[report.name] = report.to_dict()
-    schemas.write_json_atomic(result.info, out_dir / "run.json")
-    result.out_dir = out_dir
-    return paths | {"run": str(out_dir / "run.json")}, report
 
 
 class FreshPlan:

@@ -42,6 +42,7 @@ LAYERS: list[list[str]] = [
     ["provenance.prepare"],
     ["provenance.link"],
     ["provenance.trace", "provenance.titles"],
+    ["provenance.outputs"],
     ["provenance.chain"],
     ["provenance.store", "provenance.preflight"],
     ["provenance.query"],
@@ -179,7 +180,7 @@ def test_the_walk_sees_every_package_and_the_imports_it_should(graph) -> None:
     # Sanity of the walk itself: known edges, including function-level ones, are found.
     assert {"provenance.chain", "provenance.store.run", "provenance_cli.runs", "flows.provenance_flow"} <= set(graph)
     assert "provenance.trace.stage" in graph["provenance.chain"]
-    assert "provenance.schemas" in graph["provenance.chain"] and "provenance.tables" in graph["provenance.chain"]
+    assert "provenance.outputs" in graph["provenance.chain"] and "provenance.tables" in graph["provenance.chain"]
     assert "provenance.chain" in graph["provenance_cli.runs"]  # imported inside run_local
     assert "flows.provenance_flow" in graph["provenance_cli.runs"]  # imported inside run
     assert "prefect" in {d.split(".")[0] for d in graph["flows.provenance_flow"]}

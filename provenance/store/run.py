@@ -42,7 +42,8 @@ import numpy as np
 import polars as pl
 
 from provenance import schemas, tables
-from provenance.chain import Hooks, RunResult, execute, write_tables
+from provenance.chain import Hooks, execute
+from provenance.outputs import RunResult, write_tables
 from provenance.config import Config
 from provenance.errors import ProvenanceError
 from provenance.ingest import Ingested, Source
