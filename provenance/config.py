@@ -139,6 +139,16 @@ class ChangesOptions(Section):
     paraphrase_max_spin: float = option(0.25, "...with a spin rate under this (word swaps would make it spin).", ge=0, le=1)
     spin_min_rate: float = option(0.08, "Spin: at least this share of carried words substituted (also what counts an edge as spun).", ge=0, le=1)
     insertion_min_share: float = option(0.05, "Insertion: at least this share of the child inserted (or an added line).", ge=0, le=1)
+    max_swap_tokens: int = option(
+        3, "A word swap replaces at most this many words by as many: a spinner's synonym, or a short phrase for one.", ge=1,
+    )
+    aligned_sentence_share: float = option(
+        0.8, "A child sentence is aligned when this share of its words are kept or swapped in place: a spun sentence keeps its shape.",
+        gt=0, le=1,
+    )
+    aligned_sentence_kept: float = option(
+        0.25, "...and at least this share kept verbatim: unrelated text lines up word for word only by chance.", ge=0, le=1,
+    )
 
 
 class RunOptions(Section):

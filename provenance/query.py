@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from rapidfuzz.distance import Levenshtein
 
-from provenance.config import Config
+from provenance.config import ChangesOptions, Config
+from provenance.trace import changes
 from provenance.errors import ProvenanceError
 from provenance.prepare.normalize import FOLD, normalize_expr
 from provenance.prepare.words import PIECE_PATTERN, Words, doc_words, words_expr
@@ -429,7 +429,8 @@ def _runs(pieces: list[str], start: int, end: int) -> list[tuple[int, int]]:
     return cuts
 
 
-def _align(parent: _Display, child: _Display, p_words: list[str], c_words: list[str]) -> Alignment:
+def _align(parent: _Display, child: _Display, p_words: Words, c_words: Words, options: ChangesOptions) -> Alignment:
+    """Display segments of the edge statistics' own classified alignment (``trace.changes.segments``)."""
     p_lead, p, p_capped = parent
     c_lead, c, c_capped = child
     segments: list[Segment] = []
@@ -438,31 +439,29 @@ def _align(parent: _Display, child: _Display, p_words: list[str], c_words: list[
     def text(pieces: list[str], lead: str, start: int, end: int) -> str:
         return (lead if start == 0 else "") + "".join(pieces[start:end])
 
-    for opcode in Levenshtein.opcodes(p_words, c_words):
-        ps, pe, cs, ce = opcode.src_start, opcode.src_end, opcode.dest_start, opcode.dest_end
-        if opcode.tag == "equal":
+    for seg in changes.segments(p_words, c_words, options):
+        ps, pe, cs, ce = seg.ps, seg.pe, seg.cs, seg.ce
+        if seg.op == changes.EQUAL:
             counts["kept"] += pe - ps
             for a, b in _runs(c, cs, ce):
                 segments.append(Segment(EQUAL, text(p, p_lead, ps + a - cs, ps + b - cs), text(c, c_lead, a, b), b - a))
-            continue
-        sub = min(pe - ps, ce - cs) if opcode.tag == "replace" else 0
-        if sub:
-            counts["substituted"] += sub
-            for a, b in _runs(c, cs, cs + sub):  # word for word: the parent side is cut at the same words
+        elif seg.op == changes.SUBSTITUTE:
+            counts["substituted"] += pe - ps
+            for a, b in _runs(c, cs, ce):  # word for word: the parent side is cut at the same words
                 segments.append(Segment(SUBSTITUTE, text(p, p_lead, ps + a - cs, ps + b - cs), text(c, c_lead, a, b), b - a))
-        if pe - ps > sub:
-            counts["deleted"] += pe - ps - sub
-            for a, b in _runs(p, ps + sub, pe):
+        elif seg.op == changes.DELETE:
+            counts["deleted"] += pe - ps
+            for a, b in _runs(p, ps, pe):
                 segments.append(Segment(DELETE, text(p, p_lead, a, b), "", b - a))
-        if ce - cs > sub:
-            counts["inserted"] += ce - cs - sub
-            for a, b in _runs(c, cs + sub, ce):
+        else:
+            counts["inserted"] += ce - cs
+            for a, b in _runs(c, cs, ce):
                 segments.append(Segment(INSERT, "", text(c, c_lead, a, b), b - a))
-    counts["parent_tokens"], counts["child_tokens"] = len(p_words), len(c_words)
+    counts["parent_tokens"], counts["child_tokens"] = len(p_words.tokens), len(c_words.tokens)
     return Alignment(segments, counts, p_capped or c_capped)
 
 
-def align_texts(pairs: Sequence[tuple[str, str]], max_tokens: int) -> list[Alignment]:
+def align_texts(pairs: Sequence[tuple[str, str]], options: ChangesOptions) -> list[Alignment]:
     """Align many ``(parent_text, child_text)`` pairs; tokenisation is one vectorised pass over all texts.
 
     The alignment is :mod:`provenance.trace.changes`' (rapidfuzz Levenshtein opcodes
@@ -475,10 +474,10 @@ def align_texts(pairs: Sequence[tuple[str, str]], max_tokens: int) -> list[Align
     texts = [t for pair in pairs for t in pair]
     unique = list(dict.fromkeys(texts))
     series = pl.Series("text", unique, dtype=pl.String)
-    tokens = doc_words(series, max_tokens)
+    tokens = doc_words(series, options.max_align_tokens)
     display = dict(zip(unique, _display_tokens(series, tokens)))
-    words = dict(zip(unique, (t.tokens for t in tokens)))
-    return [_align(display[p], display[c], words[p], words[c]) for p, c in pairs]
+    words = dict(zip(unique, tokens))
+    return [_align(display[p], display[c], words[p], words[c], options) for p, c in pairs]
 
 
 def diff(out: Outputs, parent_id: str, child_id: str) -> dict[str, Any]:
@@ -503,8 +502,9 @@ def diff(out: Outputs, parent_id: str, child_id: str) -> dict[str, Any]:
         .select(*EDGE_FIGURES)
         .collect()
     )
-    max_tokens = out.config().changes.max_align_tokens
-    alignment = align_texts([(found[parent_id]["text"], found[child_id]["text"])], max_tokens)[0]
+    options = out.config().changes
+    max_tokens = options.max_align_tokens
+    alignment = align_texts([(found[parent_id]["text"], found[child_id]["text"])], options)[0]
     strip = lambda row: {k: v for k, v in row.items() if k != "text"}
     return {
         "parent": strip(found[parent_id]),

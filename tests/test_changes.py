@@ -47,7 +47,7 @@ def test_identical_tokens_are_a_copy():
     assert stats == {
         "parent_tokens": n, "child_tokens": n, "kept": n, "inserted": 0, "deleted": 0, "substituted": 0,
         "is_truncation": False, "spin_rate": 0.0, "boilerplate_lines_added": 0, "sentences_reordered": 0,
-        "substitution_examples": [], "change_kind": "copy",
+        "substitution_examples": [], "change_kind": "copy", "rewritten": 0,
     }
     assert set(stats) == set(SCHEMA)
 
@@ -81,11 +81,12 @@ def test_substitution_examples_are_unique_capped_and_short():
     assert stats["substituted"] == 10
     assert stats["substitution_examples"] == [f"w{i} -> s{i}" for i in range(0, 30, 6)]
     assert len(align_stats(plain(parent_words), plain(child_words), options(max_examples=2))["substitution_examples"]) == 2
-    # A run of four swapped words counts as substitutions but is no example (examples are at most three words).
+    # A run of four replaced words is no swap (a swap is at most three words): it is rewritten text.
     long = list(parent_words)
     long[10:14] = ["a", "b", "c", "d"]
     stats = align_stats(plain(parent_words), plain(long), OPTIONS)
-    assert stats["substituted"] == 4 and stats["substitution_examples"] == []
+    assert (stats["substituted"], stats["deleted"], stats["inserted"], stats["rewritten"]) == (0, 4, 4, 4)
+    assert stats["substitution_examples"] == []
     # Repeated swaps give one example.
     parent = plain(["x", "the", "y", "the", "z"])
     child = plain(["x", "a", "y", "a", "z"])
@@ -253,3 +254,24 @@ def test_edge_changes_align_at_most_max_align_tokens():
     capped = edge_changes(edges, texts, options(max_align_tokens=25)).row(0, named=True)
     assert capped["parent_tokens"] == capped["child_tokens"] == capped["kept"] == 25
     assert capped["change_kind"] == "copy"
+
+
+def test_swaps_count_only_inside_aligned_sentences_and_rewrites_are_counted_apart():
+    spun_sentence = "The Chinese leader spoke to reporters in Beijing on Monday about the trade talks."
+    parent = toks(spun_sentence + " Officials said the new tariffs would start in March across every port.")
+    # The first sentence is spun word for word; the second is rewritten in other words.
+    child = toks(spun_sentence.replace("leader", "pioneer").replace("reporters", "journalists")
+                 + " Tariffs from March were announced by staff for all harbours, its spokesman noted.")
+    stats = align_stats(parent, child, OPTIONS)
+    assert stats["substitution_examples"] == ["leader -> pioneer", "reporters -> journalists"]
+    assert stats["substituted"] == 2  # only the swaps of the aligned sentence
+    assert stats["rewritten"] > 0 and stats["rewritten"] <= stats["inserted"]
+    assert stats["kept"] + stats["substituted"] + stats["inserted"] == stats["child_tokens"]
+    assert stats["kept"] + stats["substituted"] + stats["deleted"] == stats["parent_tokens"]
+
+
+def test_a_changed_number_is_an_edit_not_a_swap():
+    parent = toks("The council approved 18 million euros for the repairs of the bridge on Thursday.")
+    child = toks("The council approved 25 million euros for the repairs of the bridge on Thursday.")
+    stats = align_stats(parent, child, OPTIONS)
+    assert (stats["substituted"], stats["rewritten"], stats["substitution_examples"]) == (0, 1, [])

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 import provenance
 from provenance import query
+from provenance.config import ChangesOptions
 from provenance.config import Config
 from provenance.errors import ProvenanceError
 from provenance.prepare.normalize import normalize_expr
@@ -128,7 +129,7 @@ def test_top_ranks_by_each_key(outputs: query.Outputs) -> None:
         ranked = query.top(outputs, by)
         assert ranked.height == 1  # only multi-document clusters are ranked
         row = ranked.row(0, named=True)
-        assert (row["size"], row["copies"], row["spun"], row["max_depth"]) == (4, 1, 3, 2)
+        assert (row["size"], row["copies"], row["spun"], row["max_depth"]) == (4, 1, 2, 2)  # 003 is rewritten more than spun
         assert row["origin_id"] == ORIGIN
 
 
@@ -241,18 +242,18 @@ def test_diff_aligns_as_far_as_the_run_did(capped_out: Path) -> None:
 def test_align_texts_caps_each_side() -> None:
     parent = " ".join(f"word{i}" for i in range(50))
     child = " ".join(f"word{i}" for i in range(40))
-    (capped,) = query.align_texts([(parent, child)], 45)
+    (capped,) = query.align_texts([(parent, child)], ChangesOptions(max_align_tokens=45))
     assert capped.capped and capped.counts["parent_tokens"] == 45 and capped.counts["child_tokens"] == 40
-    (whole,) = query.align_texts([(parent, child)], 50)
+    (whole,) = query.align_texts([(parent, child)], ChangesOptions(max_align_tokens=50))
     assert not whole.capped and whole.counts == {"kept": 40, "inserted": 0, "deleted": 10, "substituted": 0,
                                                  "parent_tokens": 50, "child_tokens": 40}
-    assert query.align_texts([], 10) == []
+    assert query.align_texts([], ChangesOptions(max_align_tokens=10)) == []
 
 
 def test_align_texts_uses_the_changes_tokens() -> None:
     parent = "Mayor Elena Marquez closed the bridge.\nDrivers were told to use Kellan Road."
     child = "“Mayor” Elena MARQUEZ shut the bridge!\nDrivers were told to use Kellan Road.\nLeave a reply"
-    (alignment,) = query.align_texts([(parent, child)], MAX_TOKENS)
+    (alignment,) = query.align_texts([(parent, child)], ChangesOptions(max_align_tokens=MAX_TOKENS))
     assert doc_words(pl.Series([child]), MAX_TOKENS)[0].tokens == [
         w.lower() for w in re.findall(r"\w+", "".join(s.child for s in alignment.segments))
     ]

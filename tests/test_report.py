@@ -75,7 +75,7 @@ def test_report_embeds_index_trees_and_diffs(seeds_out: Path) -> None:
     data = {key: json.loads(value) for key, value in blocks(page).items()}
     index, meta = data["index"], data["meta"]
     assert index["id"] == ["cd53ba18e13706d1f"] and index["size"] == [4] and index["copies"] == [1]
-    assert index["depth"] == [2] and index["spun"] == [1.0] and index["diffs"] == [3]
+    assert index["depth"] == [2] and index["spun"] == [0.667] and index["diffs"] == [3]
     assert meta["counts"] == {"documents": 5, "edges": 3, "clusters": 2, "multi": 1, "singletons": 1, "rejected": 0}
     assert meta["embedded_diffs"] == 3
 

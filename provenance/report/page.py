@@ -207,7 +207,7 @@ def _diff_payloads(
     used = 0
     for (ci,), group in chosen.group_by("ci", maintain_order=True):
         pairs = [(texts[p] or "", texts[c] or "") for p, c in zip(group["parent_id"], group["doc_id"])]
-        alignments = query.align_texts(pairs, out.config().changes.max_align_tokens)
+        alignments = query.align_texts(pairs, out.config().changes)
         body = script_json(
             {str(k): {"s": _segments_json(a), "cap": a.capped} for k, a in zip(group["k"].to_list(), alignments)}
         )
