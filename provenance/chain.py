@@ -17,6 +17,8 @@ so no caller copies it.  Two things vary, each behind one small interface:
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import platform
 from collections.abc import Callable
@@ -36,6 +38,7 @@ from provenance.prepare.stage import MapBatches, Prepared, prepare_stage
 from provenance.stage_report import StageReport
 from provenance.outputs import RunResult, conformed, write_tables
 from provenance.tables import Traced
+from provenance.trace import passages
 from provenance.trace.stage import trace_stage
 
 T = TypeVar("T")
@@ -130,7 +133,7 @@ def execute(
         else:
             linked = step("link", plan.link, prepared, config)
             prepared.signatures.clear()  # link was their only reader: free them for trace
-            traced = step("trace", plan.trace, prepared, linked, config)
+            traced = step("trace", functools.partial(passages.with_evidence, plan.trace), prepared, linked, config)
             del linked
         traced = ready_for_write(traced, prepared)
     finally:

@@ -95,7 +95,8 @@ class LinkOptions(Section):
 class EvidenceOptions(Section):
     """When two texts are versions of one text: aligned passages, not shared names, quotes or a sentence or two.
 
-    (The evidence engineer owns this section: fields are added here, each with its reason.)
+    Every value below is a property of news prose or of copying, not of a corpus: see each reason, and the
+    README's list of constants with the corpora each was measured on.
     """
 
     unit_min_tokens: int = option(4, "A unit with fewer tokens carries no information when matched: three words recur between any two texts.", ge=1)
@@ -103,6 +104,24 @@ class EvidenceOptions(Section):
     float_min_docs: int = option(3, "A line floats only once in this many documents: two sharing a line is what a copy looks like.", ge=2)
     anchor_min_share: float = option(0.5, "A recurring line is part of one text when most of its occurrences keep the same neighbour.", gt=0, le=1)
     min_evidence_share: float = option(0.5, "Versions of one text: aligned passages cover a majority of the smaller text's content.", gt=0, le=1)
+    stem_chars: int = option(5, "Content words are compared by their first letters: 5 conflates English inflections about as a stemmer does.", ge=1)
+    spun_min_agreement: float = option(
+        0.5, "Spun sentence: half the longer one's words agree in order (chance between unrelated sentences: 0.11 median, 0.27 at p99).", gt=0, le=1,
+    )
+    spun_min_tokens: int = option(5, "...and at least this many words in order: short sentences agree on 'the ... of the ... in' by chance.", ge=1)
+    rewrite_min_dice: float = option(
+        0.4, "Rewritten sentence: content-word Dice at least this, above unrelated same-event sentences (0.15 median, 0.36 at p99).", gt=0, le=1,
+    )
+    rewrite_min_stems: int = option(3, "...sharing at least this many content words: two shared names are what same-event articles share.", ge=1)
+    max_gap: int = option(2, "Matches at most this many sentences apart in both texts chain into one passage (a dropped sentence, swapped neighbours).", ge=0)
+    min_passage_units: int = option(2, "A passage is a run, not a shared sentence: at least this many evidence units.", ge=1)
+    min_passage_tokens: int = option(20, "...and this many evidence words: about one full news sentence, so two stock-length lines do not qualify.", ge=1)
+    few_units: int = option(3, "Evidence of fewer units than this (two sentences) is what unrelated texts share by chance...", ge=1)
+    min_share_few: float = option(0.8, "...so it proves copying only when it covers this share of the smaller text: a truncation.", gt=0, le=1)
+    chance_unit_match: float = option(
+        0.01, "copy_confidence null model: a sentence matches a given unrelated one by chance this often (same-event p99 is below both floors).",
+        gt=0, lt=1,
+    )
 
 
 class TraceOptions(Section):

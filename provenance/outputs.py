@@ -29,12 +29,17 @@ class RunResult:
     rejects: pl.DataFrame
     info: dict[str, Any] = field(default_factory=dict)
     out_dir: Path | None = None
+    #: One row per aligned passage of every edge (``schemas.EVIDENCE``).
+    evidence: pl.DataFrame = field(default_factory=lambda: schemas.empty(schemas.EVIDENCE))
 
     def frames(self) -> dict[str, pl.DataFrame]:
-        return {"documents": self.documents, "clusters": self.clusters, "edges": self.edges, "rejects": self.rejects}
+        return {
+            "documents": self.documents, "clusters": self.clusters, "edges": self.edges, "rejects": self.rejects,
+            "evidence": self.evidence,
+        }
 
     def write(self, out_dir: Path | str) -> dict[str, str]:
-        """Write the four tables and ``run.json`` to ``out_dir``, each atomically; returns their paths."""
+        """Write the five tables and ``run.json`` to ``out_dir``, each atomically; returns their paths."""
         paths, _ = write_tables(self, Path(out_dir))
         return paths
 
@@ -47,6 +52,7 @@ def conformed(traced: Traced, rejects: pl.DataFrame, info: dict[str, Any]) -> Ru
         schemas.conform(traced.edges, schemas.EDGES),
         schemas.conform(rejects.sort(["source", "doc_id"], nulls_last=True), schemas.REJECTS),
         info,
+        evidence=schemas.conform(traced.evidence if traced.evidence is not None else schemas.empty(schemas.EVIDENCE), schemas.EVIDENCE),
     )
 
 

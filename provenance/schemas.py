@@ -73,6 +73,11 @@ EDGES = pl.Schema(
         "boilerplate_lines_added": pl.Int32,
         "sentences_reordered": pl.Int32,
         "substitution_examples": pl.List(pl.String),
+        "copy_confidence": pl.Float64,
+        "parent_confidence": pl.Float64,
+        "rewritten": pl.Int32,
+        "evidence_tokens": pl.Int32,
+        "passages": pl.Int32,
     }
 )
 
@@ -147,6 +152,7 @@ TABLES: Mapping[str, pl.Schema] = {
     "clusters": CLUSTERS,
     "edges": EDGES,
     "rejects": REJECTS,
+    "evidence": EVIDENCE,
 }
 
 #: Tables only runs with a store write.

@@ -32,6 +32,8 @@ class Traced:
     documents: pl.DataFrame
     edges: pl.DataFrame
     clusters: pl.DataFrame
+    #: Aligned passages of every edge (``schemas.EVIDENCE``); filled by ``trace.passages`` after the tree is made.
+    evidence: pl.DataFrame | None = None
 
 
 def dense_clusters(roots: np.ndarray) -> np.ndarray:

@@ -137,7 +137,7 @@ def test_every_non_origin_member_has_one_parent_edge_with_statistics(seeds_run) 
 
 def test_outputs_follow_the_contract_and_run_json_records_the_run(seeds_run) -> None:
     out = seeds_run.out_dir
-    assert sorted(p.name for p in out.iterdir()) == ["clusters.parquet", "documents.parquet", "edges.parquet", "rejects.parquet", "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["clusters.parquet", "documents.parquet", "edges.parquet", "evidence.parquet", "rejects.parquet", "run.json"]
     for name, schema in schemas.TABLES.items():
         table = pl.read_parquet(out / f"{name}.parquet")
         assert list(table.schema.items())[: len(schema)] == list(schema.items()), name
@@ -233,7 +233,7 @@ def test_a_frame_gives_the_tables_of_the_same_documents_in_a_jsonl_file(frame_ru
 
 def copy_of(result: RunResult) -> RunResult:
     """A result to write (writing records the outputs in ``info`` and sets ``out_dir``)."""
-    return RunResult(result.documents, result.clusters, result.edges, result.rejects, json.loads(json.dumps(result.info)))
+    return RunResult(result.documents, result.clusters, result.edges, result.rejects, json.loads(json.dumps(result.info)), evidence=result.evidence)
 
 
 def test_write_gives_parquet_that_reads_back_equal(frame_run, tmp_path: Path) -> None:
@@ -268,7 +268,7 @@ def test_every_hook_is_called_for_every_stage_in_order(tmp_path: Path) -> None:
         if name == "prepare":
             expected += [("map", summarize_batch.__name__, 3), ("map", shingle_batch.__name__, 3)]
         if name == "write":
-            expected.append(("written", out, ["clusters.parquet", "documents.parquet", "edges.parquet", "rejects.parquet", "run.json"]))
+            expected.append(("written", out, ["clusters.parquet", "documents.parquet", "edges.parquet", "evidence.parquet", "rejects.parquet", "run.json"]))
         expected += [("done", name), ("reported", name)]
     assert hooks.events == expected
 

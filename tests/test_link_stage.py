@@ -14,6 +14,7 @@ from provenance.link.stage import EXACT_STRENGTH, KnownPairs, Linked, exact_dupl
 from provenance.link.verify import PairRule, hopeful_pairs
 from provenance.prepare import minhash
 from provenance.prepare.stage import Prepared, prepare_stage
+from provenance.link import evidence
 from tests.fixtures import make_article, noisy_copy, spin, story_sentences, truncate
 
 #: Stories 0-5, each with a half truncation and a spun copy (rows 3s, 3s+1, 3s+2), then an ALL-CAPS copy
@@ -77,14 +78,27 @@ def test_verified_pairs_are_every_pair_passing_the_rule(default_run):
     rule = PairRule.of(Config().link)
     a, b = np.triu_indices(len(TEXTS), 1)
     passing = rule.passes(prepared.views, a, b)
-    assert pair_set(linked.pairs) == set(zip(a[passing].tolist(), b[passing].tolist()))
-    assert linked.pairs.columns == ["a", "b", "containment", "jaccard"]
-    assert linked.pairs.schema["a"] == pl.UInt32
-    rows = linked.pairs.sort("a", "b")
-    assert rows.equals(linked.pairs)  # sorted
+    assert pair_set(linked.rule_pairs) == set(zip(a[passing].tolist(), b[passing].tolist()))
+    assert linked.rule_pairs.columns == ["a", "b", "containment", "jaccard"]
+    assert linked.rule_pairs.schema["a"] == pl.UInt32
+    rows = linked.rule_pairs.sort("a", "b")
+    assert rows.equals(linked.rule_pairs)  # sorted
     c, j = rule.scores(prepared.views, rows["a"].to_numpy(), rows["b"].to_numpy())
     assert rows["containment"].to_list() == c.tolist() and rows["jaccard"].to_list() == j.tolist()
-    assert stats["verified"] == linked.pairs.height
+    assert stats["verified"] == linked.rule_pairs.height
+
+
+def test_copies_are_the_verified_pairs_with_evidence_of_copying(default_run):
+    prepared, linked, stats = default_run
+    assert linked.pairs.columns == ["a", "b", "containment", "jaccard", "exact", "share", "aligned", "evidence_units", "copy_confidence"]
+    assert pair_set(linked.pairs) <= pair_set(linked.rule_pairs)
+    assert stats["copies"] == linked.pairs.height
+    texts = prepared.documents["text"].to_list()
+    options = Config().evidence
+    for a, b, exact in linked.rule_pairs.join(linked.pairs.select("a", "b", "exact"), on=["a", "b"], how="left").select("a", "b", "exact").rows():
+        assert (exact is not None) == (bool(exact) or evidence.decide_texts(texts[a], texts[b], options)["edge"]), (a, b)
+    exact = linked.pairs.filter("exact")
+    assert exact.height == 1 and exact["copy_confidence"].to_list() == [1.0]
     assert {name: stats[f"{name}_verified"] for name in ("words", "anchors")} == verified_per_view(prepared, Config())
 
 

@@ -650,7 +650,7 @@ def test_relink_rows_are_fresh_rows_changed_groups_and_resigned_rows_with_their_
 
 def test_known_pairs_are_passing_stored_pairs_of_present_ids_as_row_codes() -> None:
 
-    pairs = pl.DataFrame({"a_id": ["a", "b", "a", "gone"], "b_id": ["c", "a", "b", "a"], "passes": [True, True, False, True]}, schema=PAIRS)
+    pairs = pl.DataFrame({"a_id": ["a", "b", "a", "gone"], "b_id": ["c", "a", "b", "a"], "passes": [True, True, False, True], "copied": [True, True, False, False]}, schema=PAIRS)
     codes = plan.known_pairs(pairs, pl.Series(["c", "b", "a"]))  # rows: c=0, b=1, a=2
     assert codes.tolist() == [(0 << 32) | 2, (1 << 32) | 2]
 
@@ -660,7 +660,7 @@ def test_a_cluster_is_reused_only_with_the_same_members_unchanged_and_the_same_p
     doc_ids = pl.Series(["x", "y", "z", "u", "v"])
     keys = doc_keys(doc_ids)
     old_docs = pl.DataFrame({"doc_id": ["x", "y", "z", "u"], "cluster_id": ["cX", "cX", "cX", "cU"]})
-    old_pairs = pl.DataFrame({"a_id": ["x", "y"], "b_id": ["y", "z"], "passes": [True, True]}, schema=PAIRS)
+    old_pairs = pl.DataFrame({"a_id": ["x", "y"], "b_id": ["y", "z"], "passes": [True, True], "copied": [True, True]}, schema=PAIRS)
     consulted = pl.DataFrame(schema=CONSULTED)
 
     def reuse(cluster, old_cid, changed, pairs):
@@ -685,7 +685,7 @@ def test_a_cluster_whose_origin_decision_would_now_come_out_otherwise_is_re_trac
 
     doc_ids = pl.Series(["x", "y"])
     old_docs = pl.DataFrame({"doc_id": ["x", "y"], "cluster_id": ["cX", "cX"]})
-    old_pairs = pl.DataFrame({"a_id": ["x"], "b_id": ["y"], "passes": [True]}, schema=PAIRS)
+    old_pairs = pl.DataFrame({"a_id": ["x"], "b_id": ["y"], "passes": [True], "copied": [True]}, schema=PAIRS)
     pairs = pl.DataFrame({"a": [0], "b": [1]}, schema={"a": pl.UInt32, "b": pl.UInt32})
     consulted = pl.DataFrame({"cluster_id": ["cX"], "word_a": ["shut"], "word_b": ["closed"], "sign": [-1]}, schema=CONSULTED)
 

@@ -11,6 +11,7 @@ import pytest
 import xxhash
 
 from provenance import schemas, tables
+from provenance.trace import passages
 from provenance.errors import ProvenanceError
 from provenance.tables import cluster_id_of, dense_clusters, fresh_cluster_ids, stable_ids
 
@@ -223,7 +224,8 @@ def test_assemble_tables_places_rows_and_names_edge_ends(assembled) -> None:
         ("cX", "x0", "x1", 0.9), ("cX", "x0", "x3", 0.3), ("cX", "x1", "x2", 0.6),
     ]
     assert "parent" not in edges.columns and "child" not in edges.columns
-    assert schemas.conform(edges, schemas.EDGES).schema == schemas.EDGES
+    trace_columns = [name for name in schemas.EDGES.names() if name not in passages.EDGE_COLUMNS and name != "rewritten"]
+    assert schemas.conform(edges, pl.Schema({n: schemas.EDGES[n] for n in trace_columns})).columns == trace_columns  # the rest: trace.passages
 
 
 def test_summarize_clusters_counts_sizes_duplicates_and_shares(assembled) -> None:
@@ -310,6 +312,12 @@ def test_the_contract_columns_are_pinned() -> None:
         "parent_tokens", "child_tokens", "kept", "inserted", "deleted", "substituted", "jaccard",
         "containment_child_in_parent", "containment_parent_in_child", "is_truncation", "spin_rate",
         "boilerplate_lines_added", "sentences_reordered", "substitution_examples",
+        "copy_confidence", "parent_confidence", "rewritten", "evidence_tokens", "passages",
+    ]
+    assert list(schemas.EVIDENCE.items()) == [
+        ("cluster_id", pl.String), ("parent_id", pl.String), ("child_id", pl.String), ("parent_start", pl.Int32),
+        ("parent_end", pl.Int32), ("child_start", pl.Int32), ("child_end", pl.Int32), ("tokens", pl.Int32),
+        ("similarity", pl.Float64), ("kind", pl.String),
     ]
     assert schemas.EDGES["substitution_examples"] == pl.List(pl.String) and schemas.EDGES["is_truncation"] == pl.Boolean
     assert list(schemas.REJECTS.items()) == [("source", pl.String), ("doc_id", pl.String), ("reason", pl.String), ("detail", pl.String)]
@@ -317,7 +325,7 @@ def test_the_contract_columns_are_pinned() -> None:
     assert schemas.DOCUMENT_VERSIONS.names() == [
         "doc_id", "version", "content_hash", "fingerprint", "first_generation", "superseded_generation", "cluster_id", "text",
     ]
-    assert list(schemas.TABLES) == ["documents", "clusters", "edges", "rejects"]
+    assert list(schemas.TABLES) == ["documents", "clusters", "edges", "rejects", "evidence"]
     assert list(schemas.STORE_TABLES) == ["cluster_history", "document_versions"]
     assert set(schemas.REJECT_REASONS) == {
         "empty_text", "undecodable_bytes", "binary_file", "duplicate_id", "missing_id", "too_short", "too_large",

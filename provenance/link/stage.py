@@ -18,21 +18,35 @@ import polars as pl
 
 from provenance.config import Config
 from provenance.kernels import sorted_member, sorted_unique
-from provenance.link import cluster, lsh, verify
+from provenance.link import cluster, evidence, lsh, units, verify
 from provenance.prepare import minhash
-from provenance.prepare.stage import Prepared
+from provenance.prepare.stage import Prepared, batches
 from provenance.stage_report import StageReport, timed
 
 #: ``strength`` of an exact-duplicate pair: above any containment, so copies join first.
 EXACT_STRENGTH = 2.0
 
 
+#: Columns of the evidence each linked pair carries (``evidence.PAIR_COLUMNS``, 1.0 share for exact duplicates).
+EVIDENCE_COLUMNS = ("share", "aligned", "evidence_units", "copy_confidence")
+
+
 @dataclass
 class Linked:
-    """Verified pairs (``a, b, containment, jaccard``) and the cluster root (row index) of every document."""
+    """Pairs with evidence of copying and the cluster root (row index) of every document.
+
+    ``pairs``: ``a, b, containment, jaccard, exact`` and the :data:`EVIDENCE_COLUMNS`
+    of every pair that is a copy (what clusters and trees are made of);
+    ``rule_pairs``: ``a, b, containment, jaccard`` of every pair the shingle rule
+    verified, copy or not (what the store keeps, so an incremental run
+    re-decides the evidence of each against the whole corpus's floating lines);
+    ``floating``: the corpus's floating lines (``link.units``).
+    """
 
     pairs: pl.DataFrame
     roots: np.ndarray
+    rule_pairs: pl.DataFrame | None = None
+    floating: units.Floating | None = None
 
 
 @dataclass
@@ -91,6 +105,56 @@ class _Verifier:
         return packed[kept[self.rule.passes(self.views, a[kept], b[kept])]]
 
 
+def text_batches(prepared: Prepared, size: int):
+    """``(first row, texts)`` of the corpus in batches of ``size`` rows, from memory or from the spill."""
+    n = prepared.documents.height
+    for lo, hi in batches(n, size):
+        if prepared.texts is None:
+            yield lo, prepared.documents["text"].slice(lo, hi - lo)
+        else:
+            yield lo, prepared.texts.slice(lo, hi - lo)
+
+
+def texts_of_rows(prepared: Prepared, rows: np.ndarray) -> pl.Series:
+    """Texts of ``rows`` (ascending), from memory or from the spill."""
+    if prepared.texts is None:
+        return prepared.documents["text"].gather(rows)
+    return prepared.texts.gather(rows)
+
+
+def corpus_lines(prepared: Prepared, config: Config) -> pl.DataFrame:
+    """The :func:`units.line_table` of every document (``doc`` = corpus row), batch by batch."""
+    parts = [units.line_table(texts, config.evidence, first_doc=lo) for lo, texts in text_batches(prepared, config.run.batch_size)]
+    return pl.concat(parts) if parts else units.line_table(pl.Series([], dtype=pl.String), config.evidence)
+
+
+def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Floating, rows: np.ndarray, config: Config) -> units.Units:
+    """:class:`units.Units` of ``rows`` (ascending corpus rows; unit document ``k`` is ``rows[k]``)."""
+    position = pl.DataFrame({"doc": rows.astype(np.int64), "position": np.arange(len(rows), dtype=np.int64)})
+    own = lines.join(position, on="doc", how="inner").drop("doc").rename({"position": "doc"})
+    return units.build_units(texts_of_rows(prepared, rows), own, floating, config.evidence)
+
+
+def copy_evidence(prepared: Prepared, pairs: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, units.Floating]:
+    """``pairs`` with the :data:`EVIDENCE_COLUMNS` and ``copied`` (the evidence rule; exact duplicates always)."""
+    lines = corpus_lines(prepared, config)
+    floating = units.floating_keys(lines, config.evidence)
+    a, b = pairs["a"].to_numpy().astype(np.int64), pairs["b"].to_numpy().astype(np.int64)
+    rows = np.unique(np.concatenate([a, b]))
+    found = units_of_rows(prepared, lines, floating, rows, config)
+    rows_ev = evidence.pair_evidence(found, np.searchsorted(rows, a), np.searchsorted(rows, b), config.evidence)
+    exact = pairs["exact"].to_numpy()
+    copied = exact | evidence.is_edge(rows_ev, config.evidence)
+    columns = dict(zip(evidence.PAIR_COLUMNS, rows_ev.T))
+    columns["share"] = np.where(exact, 1.0, columns["share"])
+    columns["copy_confidence"] = np.where(
+        exact, 1.0, evidence.copy_confidence(rows_ev, config.evidence.chance_unit_match, config.evidence.max_gap)
+    )
+    return pairs.with_columns(
+        *(pl.Series(name, columns[name]) for name in EVIDENCE_COLUMNS), pl.Series("copied", copied)
+    ), floating
+
+
 def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = None) -> tuple[Linked, StageReport]:
     """Candidates, verification and clusters (see the module docstring).
 
@@ -117,13 +181,19 @@ def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = No
         verified = exact.filter(is_exact | accept.rule.clears(pl.col("containment"), pl.col("jaccard"))).with_columns(
             pl.when(is_exact).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength")
         )
-        roots = cluster.grow_clusters(prepared.documents.height, verified, views, accept.rule, options.cluster_founders)
+        rule_pairs = verified.select("a", "b", "containment", "jaccard")
+        scored, floating = copy_evidence(prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config)
+        copies = scored.filter("copied").with_columns(pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength"))
+        roots = cluster.grow_clusters(prepared.documents.height, copies, views, accept.rule, options.cluster_founders)
         report.rows_out = int(len(sorted_unique(roots))) if len(roots) else 0
         report.stats.update(
             candidates=accept.candidates,
             verified_exactly=accept.verified_exactly,
             exact_duplicate_pairs=duplicates.height,
             verified=verified.height,
+            copies=copies.height,
+            floating_lines=len(floating.lines),
             clusters=report.rows_out,
         )
-    return Linked(verified.select("a", "b", "containment", "jaccard"), roots), report
+    pairs = copies.select("a", "b", "containment", "jaccard", "exact", *EVIDENCE_COLUMNS)
+    return Linked(pairs, roots, rule_pairs, floating), report

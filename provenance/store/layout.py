@@ -345,7 +345,7 @@ def write_table(store_dir: Path, generation: int, name: str, frame: pl.DataFrame
 
 
 OUTPUT_FILES = (
-    "documents.parquet", "clusters.parquet", "edges.parquet", "rejects.parquet", "run.json",
+    "documents.parquet", "clusters.parquet", "edges.parquet", "rejects.parquet", "evidence.parquet", "run.json",
     "cluster_history.parquet", "document_versions.parquet", "report.html",
 )
 

@@ -32,7 +32,9 @@ from provenance.trace.wordfreq import decisions_hold
 
 #: Columns of a stored document that are the pipeline's, not the input's (left out of :func:`fingerprints`).
 OWN_COLUMNS = ("doc_id", "text", "source", "content_hash", "n_tokens", "n_chars")
-PAIRS = pl.Schema({"a_id": pl.String, "b_id": pl.String, "passes": pl.Boolean})
+#: Pairs the shingle rule verified (``passes``), and whether the evidence rule found them copies (``copied``):
+#: the next run looks verdicts of the first up and re-decides the second against the whole corpus's floating lines.
+PAIRS = pl.Schema({"a_id": pl.String, "b_id": pl.String, "passes": pl.Boolean, "copied": pl.Boolean})
 #: The frequent word shingles a generation's words signatures were taken around (``prepare.frequent``).
 FREQUENT = pl.Schema({"shingle": pl.UInt32})
 CONSULTED = pl.Schema({"cluster_id": pl.String, "word_a": pl.String, "word_b": pl.String, "sign": pl.Int8})
@@ -177,14 +179,14 @@ def same_pairs(
     same: np.ndarray, old_of: np.ndarray, cluster: np.ndarray, pairs: pl.DataFrame, keys: np.ndarray,
     old_pairs: pl.DataFrame, old_docs: pl.DataFrame,
 ) -> np.ndarray:
-    """``same`` narrowed to clusters whose verified pairs inside are exactly the stored ones."""
+    """``same`` narrowed to clusters whose pairs inside (the copies, ``pairs``) are exactly the stored copies."""
     n_clusters = len(same)
     a, b = pairs["a"].to_numpy().astype(np.int64), pairs["b"].to_numpy().astype(np.int64)
     inside = cluster[a] == cluster[b]
     new_digest = pair_digests(keys[a[inside]], keys[b[inside]], cluster[a[inside]], n_clusters)
     old_frame = old_docs.select("doc_id", "cluster_id")
     op = (
-        old_pairs.join(old_frame.rename({"doc_id": "a_id", "cluster_id": "ca"}), on="a_id")
+        old_pairs.filter("copied").join(old_frame.rename({"doc_id": "a_id", "cluster_id": "ca"}), on="a_id")
         .join(old_frame.rename({"doc_id": "b_id", "cluster_id": "cb"}), on="b_id")
         .filter(pl.col("ca") == pl.col("cb"))
     )

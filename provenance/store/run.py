@@ -204,13 +204,17 @@ def as_prepared(combined: Segment, rejects: pl.DataFrame, frequent_words: np.nda
     return Prepared(documents, rejects, views, signatures, boilerplate, frequent=frequent_words)
 
 
-def pairs_by_id(pairs: pl.DataFrame, doc_ids: pl.Series, rule: PairRule) -> pl.DataFrame:
-    """Verified pairs by id, flagged when they pass the pair rule (the next run's :class:`KnownPairs`)."""
+def pairs_by_id(linked: Linked, doc_ids: pl.Series, rule: PairRule) -> pl.DataFrame:
+    """Verified pairs by id, flagged when they pass the pair rule and when they are copies (the next run's :class:`KnownPairs`)."""
+    pairs = linked.rule_pairs if linked.rule_pairs is not None else linked.pairs.select("a", "b", "containment", "jaccard")
+    copies = linked.pairs.select("a", "b", pl.lit(True).alias("copied"))
+    pairs = pairs.join(copies, on=["a", "b"], how="left", maintain_order="left").with_columns(pl.col("copied").fill_null(False))
     return pl.DataFrame(
         {
             "a_id": doc_ids.gather(pairs["a"].to_numpy()),
             "b_id": doc_ids.gather(pairs["b"].to_numpy()),
             "passes": rule.clears(pairs["containment"], pairs["jaccard"]),
+            "copied": pairs["copied"],
         },
         schema=plan.PAIRS,
     ).sort("a_id", "b_id")
@@ -288,9 +292,9 @@ class StorePlan:
         if self.manifest is None or self.arrived.segment.documents.height:
             return None
         out = self.out_of(self.manifest.generation)
-        read = {name: pl.read_parquet(out / f"{name}.parquet") for name in ("documents", "clusters", "edges")}
+        read = {name: pl.read_parquet(out / f"{name}.parquet") for name in ("documents", "clusters", "edges", "evidence")}
         info = schemas.read_json(out / "run.json")
-        return RunResult(read["documents"], read["clusters"], read["edges"], self.arrived.rejects, info, self.out_dir)
+        return RunResult(read["documents"], read["clusters"], read["edges"], self.arrived.rejects, info, self.out_dir, read["evidence"])
 
     def link(self, prepared: Prepared, config: Config) -> tuple[Linked, StageReport]:
         arrived, doc_ids = self.arrived, prepared.documents["doc_id"]
@@ -312,7 +316,7 @@ class StorePlan:
         known = KnownPairs(relink, plan.known_pairs(self.read("pairs", plan.PAIRS), doc_ids))
         linked, report = link_stage(prepared, config, known)
         report.stats["relinked_documents"] = int(relink.sum())
-        self.linked_pairs, self.doc_ids = linked.pairs, doc_ids
+        self.linked, self.doc_ids = linked, doc_ids
         return linked, report
 
     def trace(self, prepared: Prepared, linked: Linked, config: Config) -> tuple[Traced, StageReport]:
@@ -405,7 +409,7 @@ class StorePlan:
 
     def _write_derived(self, config: Config, result: RunResult) -> None:
         g, arrived = self.generation, self.arrived
-        layout.write_table(self.store_dir, g, "pairs", pairs_by_id(self.linked_pairs, self.doc_ids, PairRule.of(config.link)))
+        layout.write_table(self.store_dir, g, "pairs", pairs_by_id(self.linked, self.doc_ids, PairRule.of(config.link)))
         layout.write_table(self.store_dir, g, "boilerplate_keys", pl.DataFrame({"key": arrived.keys}, schema=BOILERPLATE_KEYS))
         layout.write_table(self.store_dir, g, "frequent_words", pl.DataFrame({"shingle": arrived.frequent_words}, schema=plan.FREQUENT))
         layout.write_table(self.store_dir, g, "consulted", self.consulted)

@@ -1,0 +1,399 @@
+"""Documents as *units* (sentences and headings), and the lines that *float*: the input of the evidence of copying.
+
+A unit is a sentence (a line cut at sentence ends) or a heading line, with its
+character span in the document's ``text``.  Tokens are ``\\w+`` runs of the
+text lower-cased with look-alike letters folded (``prepare.confusables``), as
+every other tokeniser of the library reads them.
+
+Kinds:
+
+* ``COUNTABLE``: a sentence.  Its unquoted tokens are its *weight*: what it adds
+  to a document's content and, when aligned, to the evidence.
+* ``QUOTE``: a sentence with at least half its tokens inside double quotation
+  marks.  Every article on an event repeats the same quotes, so a quote's
+  words are never evidence (weight 0).
+* ``HEADING``: a whole line without sentence punctuation and at most
+  ``heading_max_tokens`` long: headlines, menus, bylines, datelines, "Email".
+  It names or frames a story rather than telling it, and sites paste other
+  stories' headlines around a copy (weight 0).
+* ``SHORT``: a sentence of fewer than ``unit_min_tokens`` tokens ("He denied
+  it."): too little text for a match to mean anything; left out.
+
+Quotes and headings take part in alignment with no weight: a quote or a
+headline matched in place next to a matched sentence is part of the copied
+arrangement.
+
+**Floating lines.**  A line that recurs in ``float_min_docs`` or more documents
+and, in most of them, has different neighbouring sentence lines on *both*
+sides is furniture (a newsletter blurb, a footer), a stock line or a wire
+paragraph pasted into different texts: its units are never evidence on their
+own (``link.evidence``).  A line that keeps a neighbour across its occurrences
+is part of one recurring text (a syndicated story) and does not float, however
+often it recurs.  A recurring *adjacency* of two sentence lines with varying
+surroundings (a footer block of several short paragraphs) floats the same way,
+and both its lines with it.  Whether a line floats is a pure function of the
+corpus's per-line ``key, prev, next`` arrays (:func:`line_table`,
+:func:`floating_keys`), so a run recomputes it exactly from the texts.
+
+Everything is vectorised polars over lines, pieces and tokens; nothing loops
+per document in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import polars as pl
+
+from provenance.config import EvidenceOptions
+from provenance.prepare.confusables import fold_expr
+from provenance.prepare.normalize import STOPWORDS
+
+COUNTABLE, QUOTE, HEADING, SHORT = 0, 1, 2, 3
+KIND_NAMES = ("countable", "quote", "heading", "short")
+
+#: Hash seed of tokens, stems and keys (any fixed value: keys are compared within one run only).
+SEED = 0x5EED
+_CLOSERS = "\"'\u201d\u2019)\\]"
+_OPENERS = "\"'\u201c\u2018(\\["
+#: A sentence ends at . ! ? or an ellipsis (and any closing quotes or brackets), before white space and
+#: something that can open a sentence: the cut goes after the white space (group 2).
+CUT_PATTERN = f"([.!?\u2026][{_CLOSERS}]*)(\\s+)([{_OPENERS}]?[A-Z0-9\u00c0-\u024f])"
+#: A line that ends like a sentence (or a clause) is not a heading.
+TERMINAL_PATTERN = f"[.!?\u2026:;][{_CLOSERS}]*\\s*$"
+#: Quoted text: typographic double quotes say which way they face; a quote still open at the end of the line
+#: runs to its end (news style reopens a quote at every paragraph it continues over); a closing mark with
+#: nothing open before it ends a quote that began on an earlier line.  Single quotes are left alone: they are
+#: apostrophes far more often than quotes.
+QUOTE_PATTERN = '^[^"\u201c\u201e\u00ab\u201d\u00bb]*[\u201d\u00bb]|[\u201c\u201e\u00ab][^\u201d\u00bb]*(?:[\u201d\u00bb]|$)|"[^"]*(?:"|$)'
+_CUT_MARK, _Q_OPEN, _Q_CLOSE = "\x00", "\x01", "\x02"
+TOKEN = r"\w+"
+
+
+def _key(text: pl.Expr) -> pl.Expr:
+    """A line's identity: the hash of its text, outer white space aside (furniture and stock lines recur verbatim)."""
+    return text.str.strip_chars().hash(SEED).reinterpret(signed=True)
+
+
+def _lines(texts: pl.Series, options: EvidenceOptions) -> pl.DataFrame:
+    """One row per non-empty line: ``doc, line, start`` (character offset), ``text`` and its line-level kind flags."""
+    frame = pl.DataFrame({"text": texts.fill_null("")}).with_row_index("doc").select(
+        "doc", pl.col("text").str.split("\n").alias("text")
+    )
+    size = pl.element().str.len_chars() + 1
+    lines = frame.with_columns(
+        pl.int_ranges(0, pl.col("text").list.len(), dtype=pl.Int32).alias("line"),
+        pl.col("text").list.eval(size.cum_sum() - size).alias("start"),
+    ).explode("text", "line", "start").filter(pl.col("text").str.contains(TOKEN))
+    lines = lines.with_columns(
+        pl.col("start").cast(pl.Int64),
+        # Words counted by their separating spaces: only line kinds depend on it, and a regex per token costs more
+        # than the rest of the pass.
+        (pl.col("text").str.count_matches(" ", literal=True) + 1).cast(pl.Int32).alias("n_tokens"),
+    )
+    heading = (
+        ~pl.col("text").str.contains(CUT_PATTERN)
+        & (pl.col("n_tokens") <= options.heading_max_tokens)
+        & ~pl.col("text").str.contains(TERMINAL_PATTERN)
+    )
+    return lines.select(
+        pl.col("doc").cast(pl.Int64), "line", "start", "text", "n_tokens",
+        heading.alias("heading"),
+        (~heading & (pl.col("n_tokens") >= options.unit_min_tokens)).alias("sentence"),
+    )
+
+
+def line_table(texts: pl.Series, options: EvidenceOptions, first_doc: int = 0) -> pl.DataFrame:
+    """Per aligned line (a heading or a line holding a sentence): ``doc, line, key, sentence, prev, next``.
+
+    ``prev``/``next``: keys of the nearest *sentence* lines before and after it
+    in its document (null at an edge): sites paste headings and furniture
+    between paragraphs, so heading lines never anchor.  ``doc`` counts from
+    ``first_doc``, so tables of consecutive batches concatenate.
+    """
+    lines = _lines(texts, options).filter(pl.col("heading") | pl.col("sentence"))
+    keyed = lines.select((pl.col("doc") + first_doc).alias("doc"), "line", _key(pl.col("text")).alias("key"), "sentence")
+    doc, key, sentence = keyed["doc"].to_numpy(), keyed["key"].to_numpy(), keyed["sentence"].to_numpy()
+    prev, has_prev = _nearest_sentence(doc, key, sentence, before=True)
+    after, has_next = _nearest_sentence(doc, key, sentence, before=False)
+    return keyed.with_columns(
+        pl.Series("prev", prev).set(pl.Series(~has_prev), None) if len(prev) else pl.Series("prev", prev),
+        pl.Series("next", after).set(pl.Series(~has_next), None) if len(after) else pl.Series("next", after),
+    )
+
+
+def _nearest_sentence(doc: np.ndarray, key: np.ndarray, sentence: np.ndarray, *, before: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per row (rows ordered by document, then line): key of the nearest sentence row before (after) it in its document."""
+    n = len(doc)
+    if n == 0:
+        return key.copy(), np.zeros(0, dtype=bool)
+    index = np.arange(n)
+    if before:
+        last = np.maximum.accumulate(np.where(sentence, index, -1))
+        source = np.concatenate([[-1], last[:-1]])  # strictly before
+    else:
+        nxt = np.minimum.accumulate(np.where(sentence, index, n)[::-1])[::-1]
+        source = np.concatenate([nxt[1:], [n]])  # strictly after
+    valid = (source >= 0) & (source < n)
+    clipped = np.clip(source, 0, n - 1)
+    valid &= doc[clipped] == doc
+    return np.where(valid, key[clipped], 0), valid
+
+
+def _adjacencies(lines: pl.DataFrame) -> pl.DataFrame:
+    """Per two consecutive sentence lines: ``doc, line`` (the first), ``link`` key, the lines around the pair."""
+    body = lines.filter(pl.col("sentence")).select("doc", "line", "key")
+    return body.with_columns(
+        pl.col("key").shift(-1).over("doc").alias("following"),
+        pl.col("line").shift(-1).over("doc").alias("next_line"),
+        pl.col("key").shift(1).over("doc").alias("prev"),
+        pl.col("key").shift(-2).over("doc").alias("next"),
+    ).filter(pl.col("following").is_not_null()).select(
+        "doc", "line", "next_line", pl.struct("key", "following").hash(SEED).reinterpret(signed=True).alias("key"), "prev", "next"
+    )
+
+
+def _floating(occurrences: pl.DataFrame, options: EvidenceOptions) -> np.ndarray:
+    """Sorted keys (int64) that recur in ``float_min_docs``+ documents and are anchored on neither side."""
+    occ = occurrences.select("key", "doc", "prev", "next").unique(["key", "doc"], keep="first", maintain_order=True)
+    df = occ.group_by("key").len("df").filter(pl.col("df") >= options.float_min_docs)
+    occ = occ.join(df, on="key")
+    if occ.height == 0:
+        return np.zeros(0, dtype=np.int64)
+
+    def anchored(side: str) -> pl.DataFrame:
+        top = occ.filter(pl.col(side).is_not_null()).group_by("key", side).len("n").group_by("key").agg(pl.col("n").max())
+        return df.join(top, on="key", how="left").select(
+            "key", (pl.col("n").fill_null(0) >= options.anchor_min_share * pl.col("df")).alias(f"{side}_anchored")
+        )
+
+    flags = anchored("prev").join(anchored("next"), on="key")
+    keys = flags.filter(~pl.col("prev_anchored") & ~pl.col("next_anchored"))["key"].to_numpy()
+    return np.sort(keys.astype(np.int64))
+
+
+@dataclass(frozen=True)
+class Floating:
+    """What floats in a corpus: sorted int64 keys of lines, and of adjacencies of two sentence lines."""
+
+    lines: np.ndarray
+    links: np.ndarray
+
+    @staticmethod
+    def nothing() -> "Floating":
+        return Floating(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+
+def floating_keys(lines: pl.DataFrame, options: EvidenceOptions) -> Floating:
+    """Floating lines and adjacencies of a corpus, from its :func:`line_table` (all documents)."""
+    return Floating(_floating(lines, options), _floating(_adjacencies(lines), options))
+
+
+@dataclass
+class Units:
+    """Aligned units (countable, quote, heading) of some documents as flat arrays, for the compiled aligner.
+
+    Per document ``d`` (0-based among the documents given): units
+    ``doc_lo[d]:doc_lo[d+1]`` in text order, content ``doc_weight[d]``, and an
+    inverted index of its units' content stems, ``inv_stem/inv_unit[inv_lo[d]:inv_lo[d+1]]``
+    sorted by stem (``inv_unit``: the unit's index within its document).  Per
+    unit ``u``: tokens ``tok[tok_lo[u]:tok_lo[u+1]]`` (hashes), sorted distinct
+    content stems ``stems[stem_lo[u]:stem_lo[u+1]]``, ``n_stop`` (stopword
+    tokens), ``key``, ``kind``, ``weight``, ``floating`` (its line floats, alone
+    or in a floating adjacency), ``line`` (its line's number), ``link_floats``
+    (the adjacency of its line to the next sentence line floats),
+    ``next_line`` (that line's number, -1 at the end), ``start``/``end``
+    (character span in the text) and ``pos2``: twice the number of sentences
+    before it, minus one for a heading or quote, so gaps count in sentences and
+    a zero-weight unit sits between the sentences around it.
+    """
+
+    doc_lo: np.ndarray
+    doc_weight: np.ndarray
+    inv_lo: np.ndarray
+    inv_stem: np.ndarray
+    inv_unit: np.ndarray
+    tok_lo: np.ndarray
+    tok: np.ndarray
+    stem_lo: np.ndarray
+    stems: np.ndarray
+    n_stop: np.ndarray
+    key: np.ndarray
+    kind: np.ndarray
+    weight: np.ndarray
+    floating: np.ndarray
+    line: np.ndarray
+    link_floats: np.ndarray
+    next_line: np.ndarray
+    pos2: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.doc_lo) - 1
+
+
+def _pieces(lines: pl.DataFrame) -> pl.DataFrame:
+    """Lines cut into sentence pieces: ``doc, line, piece, start, end, tokens, quoted`` (quoted token count)."""
+    cut = pl.col("text").str.replace_all(CUT_PATTERN, f"${{1}}${{2}}{_CUT_MARK}${{3}}")
+    marked = cut.str.replace_all(QUOTE_PATTERN, f"{_Q_OPEN}$0{_Q_CLOSE}")
+    # Per line, as lists (no window over exploded rows): piece sizes, where each piece starts, quotes open before it.
+    size = pl.element().str.len_chars()
+    opens = pl.element().str.count_matches(_Q_OPEN, literal=True) - pl.element().str.count_matches(_Q_CLOSE, literal=True)
+    listed = lines.select(
+        "doc", "line", "start", "heading",
+        cut.str.split(_CUT_MARK).alias("piece"),
+        marked.str.split(_CUT_MARK).alias("marked"),
+    ).with_columns(
+        pl.col("piece").list.eval(size.cum_sum() - size).alias("offset"),
+        pl.col("marked").list.eval((opens.cum_sum() - opens) > 0).alias("open_before"),
+        pl.int_ranges(0, pl.col("piece").list.len(), dtype=pl.Int32).alias("index"),
+        pl.col("piece").list.len().alias("n_pieces"),
+    )
+    pieces = listed.explode("piece", "marked", "offset", "open_before", "index")
+    length = pl.col("piece").str.len_chars()
+    lead = length - pl.col("piece").str.strip_chars_start().str.len_chars()
+    trail = length - pl.col("piece").str.strip_chars_end().str.len_chars()
+    quoted_text = pl.when(pl.col("open_before")).then(pl.lit(_Q_OPEN) + pl.col("marked")).otherwise(pl.col("marked"))
+    has_quote = pl.col("open_before") | pl.col("marked").str.contains(_Q_OPEN, literal=True)
+    quoted = pl.when(has_quote).then(
+        quoted_text.str.extract_all(f"{_Q_OPEN}[^{_Q_CLOSE}]*(?:{_Q_CLOSE}|$)").list.join(" ").str.count_matches(TOKEN)
+    ).otherwise(0)
+    offset = pl.col("start") + pl.col("offset")
+    return pieces.select(
+        "doc", "line", "index", "heading", "n_pieces",
+        (offset + lead).alias("start"),
+        (offset + length - trail).alias("end"),
+        fold_expr(pl.col("piece")).str.extract_all(TOKEN).alias("tokens"),
+        quoted.cast(pl.Int32).alias("quoted"),
+    )
+
+
+def _kinds(pieces: pl.DataFrame, options: EvidenceOptions) -> pl.Expr:
+    n = pl.col("tokens").list.len()
+    return (
+        pl.when(pl.col("heading") & (pl.col("n_pieces") == 1)).then(HEADING)
+        .when(n < options.unit_min_tokens).then(SHORT)
+        .when(2 * pl.col("quoted") >= n).then(QUOTE)
+        .otherwise(COUNTABLE)
+        .cast(pl.Int8)
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compiled
+    """Sorted distinct content stems per unit, stopword counts, and per document the (stem, unit) inverted index."""
+    n_units = len(tok_lo) - 1
+    stem_lo = np.zeros(n_units + 1, dtype=np.int64)
+    stems = np.empty(len(stem_hash), dtype=np.int64)
+    n_stop = np.zeros(n_units, dtype=np.int32)
+    filled = 0
+    for u in range(n_units):
+        lo = filled
+        for t in range(tok_lo[u], tok_lo[u + 1]):
+            if is_stop[t]:
+                n_stop[u] += 1
+            else:
+                stems[filled] = stem_hash[t]
+                filled += 1
+        run = np.sort(stems[lo:filled])
+        k = lo
+        for x in range(len(run)):
+            if x == 0 or run[x] != run[x - 1]:
+                stems[k] = run[x]
+                k += 1
+        filled = k
+        stem_lo[u + 1] = filled
+    stems = stems[:filled]
+    n_docs = len(doc_lo) - 1
+    inv_lo = np.zeros(n_docs + 1, dtype=np.int64)
+    inv_stem = np.empty(filled, dtype=np.int64)
+    inv_unit = np.empty(filled, dtype=np.int32)
+    for d in range(n_docs):
+        lo, hi = stem_lo[doc_lo[d]], stem_lo[doc_lo[d + 1]]
+        local = np.empty(hi - lo, dtype=np.int32)
+        for u in range(doc_lo[d], doc_lo[d + 1]):
+            local[stem_lo[u] - lo : stem_lo[u + 1] - lo] = u - doc_lo[d]
+        order = np.argsort(stems[lo:hi], kind="mergesort")  # stable: units ascending within a stem
+        for x in range(hi - lo):
+            inv_stem[lo + x] = stems[lo + order[x]]
+            inv_unit[lo + x] = local[order[x]]
+        inv_lo[d + 1] = hi
+    return stem_lo, stems, n_stop, inv_lo, inv_stem, inv_unit
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def build_units(texts: pl.Series, lines: pl.DataFrame, floating: Floating, options: EvidenceOptions) -> Units:
+    """:class:`Units` of ``texts`` (documents ``0..len-1``); ``lines`` is their :func:`line_table`, ``floating`` the corpus's."""
+    n_docs = len(texts)
+    raw = _lines(texts, options).filter(pl.col("heading") | pl.col("sentence"))
+    pieces = _pieces(raw).filter(pl.col("tokens").list.len() > 0)
+    pieces = pieces.with_columns(_kinds(pieces, options).alias("kind")).filter(pl.col("kind") != SHORT)
+
+    # Line facts: key, floating alone, in a floating adjacency, the next sentence line and whether that link floats.
+    adj = _adjacencies(lines)
+    adj = adj.with_columns(pl.col("key").is_in(pl.Series(floating.links, dtype=pl.Int64).implode()).alias("link_floats"))
+    block = pl.concat([
+        adj.filter("link_floats").select("doc", "line"),
+        adj.filter("link_floats").select("doc", pl.col("next_line").alias("line")),
+    ]).unique().with_columns(pl.lit(True).alias("in_block"))
+    facts = (
+        lines.select("doc", "line", "key")
+        .with_columns(pl.col("key").is_in(pl.Series(floating.lines, dtype=pl.Int64).implode()).alias("line_floats"))
+        .join(block, on=["doc", "line"], how="left")
+        .join(adj.select("doc", "line", "next_line", "link_floats"), on=["doc", "line"], how="left")
+        .select(
+            "doc", "line",
+            (pl.col("line_floats") | pl.col("in_block").fill_null(False)).alias("floating"),
+            pl.col("link_floats").fill_null(False),
+            pl.col("next_line").fill_null(-1).cast(pl.Int32),
+        )
+    )
+    units = pieces.join(facts, on=["doc", "line"], how="left", maintain_order="left")
+    weight = pl.when(pl.col("kind") == COUNTABLE).then(pl.col("tokens").list.len() - pl.col("quoted")).otherwise(0)
+    sentences_before = (pl.col("kind") == COUNTABLE).cast(pl.Int64).cum_sum().over("doc")
+    units = units.with_columns(
+        weight.cast(pl.Int32).alias("weight"),
+        pl.when(pl.col("kind") == COUNTABLE).then(2 * (sentences_before - 1)).otherwise(2 * sentences_before - 1).alias("pos2"),
+        pl.col("tokens").list.join(" ").hash(SEED).reinterpret(signed=True).alias("key"),
+        (pl.int_range(pl.len()).over("doc")).cast(pl.Int32).alias("local"),
+    ).with_row_index("unit")
+
+    flat = units["tokens"].explode()
+    token_hash = flat.hash(SEED).reinterpret(signed=True).to_numpy()
+    stem_hash = flat.str.head(options.stem_chars).hash(SEED).reinterpret(signed=True).to_numpy()
+    is_stop = flat.is_in(pl.Series(sorted(STOPWORDS), dtype=pl.String).implode()).to_numpy()
+    tok_lo = _offsets(units["tokens"].list.len().to_numpy())
+    doc_of_unit = units["doc"].to_numpy().astype(np.int64)
+    doc_lo = _offsets(np.bincount(doc_of_unit, minlength=n_docs))
+    stem_lo, stems, stop_counts, inv_lo, inv_stem, inv_unit = _stem_index(tok_lo, stem_hash, is_stop, doc_lo)
+    return Units(
+        doc_lo=doc_lo,
+        doc_weight=np.bincount(doc_of_unit, weights=units["weight"].to_numpy(), minlength=n_docs).astype(np.int64),
+        inv_lo=inv_lo,
+        inv_stem=inv_stem,
+        inv_unit=inv_unit,
+        tok_lo=tok_lo,
+        tok=token_hash,
+        stem_lo=stem_lo,
+        stems=stems,
+        n_stop=stop_counts,
+        key=units["key"].to_numpy(),
+        kind=units["kind"].to_numpy().astype(np.int8),
+        weight=units["weight"].to_numpy().astype(np.int32),
+        floating=units["floating"].fill_null(False).to_numpy().astype(np.bool_),
+        line=units["line"].to_numpy().astype(np.int32),
+        link_floats=units["link_floats"].fill_null(False).to_numpy().astype(np.bool_),
+        next_line=units["next_line"].fill_null(-1).to_numpy().astype(np.int32),
+        pos2=units["pos2"].to_numpy().astype(np.int64),
+        start=units["start"].to_numpy().astype(np.int64),
+        end=units["end"].to_numpy().astype(np.int64),
+    )

@@ -1,0 +1,64 @@
+"""The evidence table and the edge columns it gives (``trace.passages``), through the whole chain."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+import provenance
+from provenance import schemas
+from tests.fixtures import make_article, spin, truncate
+
+
+@pytest.fixture(scope="module")
+def result():
+    texts = {
+        "a-source": make_article(0),
+        "a-exact": make_article(0),
+        "a-spun": spin(make_article(0), 0.2, seed=1),
+        "a-short": truncate(make_article(0), 0.5),
+        "a-pasted": "Markets close higher on Friday\n\n" + make_article(0),
+        "b-source": make_article(1),
+        "b-copy": make_article(1) + "\n\nShare this story with your friends on every network you use today.",
+        "c-alone": make_article(2),
+    }
+    return provenance.run(pl.DataFrame({"id": list(texts), "text": list(texts.values())}))
+
+
+def test_every_edge_has_passages_that_point_into_both_texts(result) -> None:
+    edges, ev = result.edges, result.evidence
+    assert ev.schema == schemas.EVIDENCE
+    assert edges.height == 5
+    per_edge = ev.group_by("parent_id", "child_id").len()
+    assert per_edge.height == edges.height
+    joined = edges.join(per_edge, on=["parent_id", "child_id"])
+    assert (joined["len"] == joined["passages"]).all() and (joined["passages"] >= 1).all()
+    text = dict(zip(result.documents["doc_id"], result.documents["text"]))
+    for row in ev.iter_rows(named=True):
+        parent, child = text[row["parent_id"]], text[row["child_id"]]
+        assert 0 <= row["parent_start"] < row["parent_end"] <= len(parent)
+        assert 0 <= row["child_start"] < row["child_end"] <= len(child)
+        if row["kind"] == "verbatim":
+            assert parent[row["parent_start"] : row["parent_end"]] == child[row["child_start"] : row["child_end"]]
+    assert set(ev["kind"]) <= set(schemas.PASSAGE_KINDS)
+
+
+def test_confidences_are_copy_times_parent_and_exact_copies_are_certain(result) -> None:
+    edges = result.edges
+    pair = {"a-exact", "a-source"}
+    exact = edges.filter(pl.col("parent_id").is_in(list(pair)) & pl.col("child_id").is_in(list(pair)))
+    assert exact["copy_confidence"].to_list() == [1.0]
+    assert (edges["copy_confidence"] >= 0.99).all()  # every one of these is a plain copy with long passages
+    product = (edges["copy_confidence"] * edges["parent_confidence"]).round(6)
+    assert (edges["confidence"] - product).abs().max() < 1e-6
+    assert (edges["evidence_tokens"] >= 20).all()
+
+
+def test_a_pasted_headline_is_not_inside_the_evidence(result) -> None:
+    ev = result.evidence.filter(pl.col("child_id") == "a-pasted")
+    if ev.height == 0:  # the pasted copy is a parent
+        ev = result.evidence.filter(pl.col("parent_id") == "a-pasted")
+        starts = ev["parent_start"]
+    else:
+        starts = ev["child_start"]
+    assert starts.min() >= len("Markets close higher on Friday")

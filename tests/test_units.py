@@ -1,0 +1,94 @@
+"""Units and floating lines (``link.units``): kinds, spans, neighbours, packed arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from provenance.config import EvidenceOptions
+from provenance.link import units
+
+OPTIONS = EvidenceOptions()
+
+TEXT = (
+    "Storm closes the harbour\n"
+    "\n"
+    "A storm closed the harbour on Monday. Ferries stayed in port all day! Officials said it would reopen soon.\n"
+    "Email\n"
+    '"We have never seen waves like these in forty years," the harbour master said.\n'
+    "He left. The end of the story is this sentence with enough words."
+)
+
+
+def one(text: str) -> units.Units:
+    texts = pl.Series([text])
+    return units.build_units(texts, units.line_table(texts, OPTIONS), units.Floating.nothing(), OPTIONS)
+
+
+def test_units_are_sentences_and_headings_with_spans_into_the_text() -> None:
+    u = one(TEXT)
+    spans = [TEXT[s:e] for s, e in zip(u.start.tolist(), u.end.tolist())]
+    assert spans == [
+        "Storm closes the harbour",
+        "A storm closed the harbour on Monday.",
+        "Ferries stayed in port all day!",
+        "Officials said it would reopen soon.",
+        "Email",
+        '"We have never seen waves like these in forty years," the harbour master said.',
+        "The end of the story is this sentence with enough words.",  # "He left." is too short to count
+    ]
+    kinds = [units.KIND_NAMES[k] for k in u.kind.tolist()]
+    assert kinds == ["heading", "countable", "countable", "countable", "heading", "quote", "countable"]
+    assert u.weight.tolist() == [0, 7, 6, 6, 0, 0, 11]
+    assert u.doc_weight.tolist() == [30] and u.doc_lo.tolist() == [0, 7]
+    # Half-sentence positions: headings and quotes sit between the sentences around them.
+    assert u.pos2.tolist() == [-1, 0, 2, 4, 5, 5, 6]
+    assert u.line.tolist() == [0, 2, 2, 2, 3, 4, 5]
+
+
+def test_tokens_stems_and_the_inverted_index_agree() -> None:
+    u = one(TEXT)
+    assert np.diff(u.tok_lo).tolist() == [4, 7, 6, 6, 1, 14, 11]
+    for k in range(len(u.key)):
+        run = u.stems[u.stem_lo[k] : u.stem_lo[k + 1]]
+        assert (run[1:] > run[:-1]).all()  # sorted, distinct
+    assert u.n_stop[1] == 3  # a, the, on
+    inv = list(zip(u.inv_stem.tolist(), u.inv_unit.tolist()))
+    assert inv == sorted(inv)
+    assert len(inv) == int(np.diff(u.stem_lo).sum())
+    # "harbour" in units 0, 1 and 5: one stem, three postings.
+    harbour = u.stems[u.stem_lo[0] : u.stem_lo[1]]
+    shared = set(harbour.tolist()) & set(u.stems[u.stem_lo[1] : u.stem_lo[2]].tolist()) & set(u.stems[u.stem_lo[5] : u.stem_lo[6]].tolist())
+    assert len(shared) == 1 and sum(1 for s, _ in inv if s in shared) == 3
+
+
+def test_a_quote_open_at_the_end_of_a_sentence_continues_into_the_next() -> None:
+    text = '\u201cWe will rebuild every house that was lost. It will take years of work from all of us,\u201d she said in the town.'
+    u = one(text)
+    assert [units.KIND_NAMES[k] for k in u.kind.tolist()] == ["quote", "quote"]
+
+
+def test_line_table_neighbours_skip_headings() -> None:
+    table = units.line_table(pl.Series([TEXT, "Only a heading"]), OPTIONS)
+    assert table["line"].to_list() == [0, 2, 3, 4, 5, 0]
+    assert table["sentence"].to_list() == [False, True, False, True, True, False]
+    keys = dict(zip(zip(table["doc"].to_list(), table["line"].to_list()), table["key"].to_list()))
+    rows = {(d, l): (p, n) for d, l, p, n in table.select("doc", "line", "prev", "next").rows()}
+    assert rows[(0, 0)] == (None, keys[(0, 2)])
+    assert rows[(0, 3)] == (keys[(0, 2)], keys[(0, 4)])  # "Email" sits between two sentence lines
+    assert rows[(0, 4)] == (keys[(0, 2)], keys[(0, 5)])  # the heading is no neighbour
+    assert rows[(0, 5)] == (keys[(0, 4)], None)
+    assert rows[(1, 0)] == (None, None)  # neighbours never cross documents
+    assert units.line_table(pl.Series([TEXT]), OPTIONS, first_doc=7)["doc"].unique().to_list() == [7]
+
+
+def test_a_line_floats_only_in_enough_documents_with_varying_neighbours_on_both_sides() -> None:
+    stock = "Prices shown are correct at the time of publication and may change."
+    bodies = [f"Story number {k} begins with its own opening sentence here.\n{stock}\nStory {k} ends with its own closing line." for k in range(4)]
+    floating = units.floating_keys(units.line_table(pl.Series(bodies), OPTIONS), OPTIONS)
+    key = units.line_table(pl.Series([stock]), OPTIONS)["key"].item()
+    assert floating.lines.tolist() == [key]
+    few = units.floating_keys(units.line_table(pl.Series(bodies[:2]), OPTIONS), OPTIONS)
+    assert len(few.lines) == 0  # two documents sharing a line is what a copy looks like
+    anchored = [f"Story number {k} begins with its own opening sentence here.\n{stock}\nThe same closing line follows it." for k in range(4)]
+    assert len(units.floating_keys(units.line_table(pl.Series(anchored), OPTIONS), OPTIONS).lines) == 0
