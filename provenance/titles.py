@@ -67,43 +67,59 @@ _CODE = r"\|\||&&|[{}]|;\s*$"  # prose never ends a line with ";" nor holds || o
 
 
 def head_lines(texts: pl.Series) -> pl.DataFrame:
-    """``doc, line, text, words, date_words, chrome_words``: the first ``TITLE_LINES`` lines with words of every text."""
+    """``doc, line, text``: the first ``TITLE_LINES`` lines with words of every text, stripped."""
     return (
         pl.DataFrame({"text": texts.str.slice(0, HEAD_CHARS)}).with_row_index("doc")
-        .select("doc", pl.col("text").str.split("\n").alias("line_text"))
-        .explode("line_text")
-        .filter(pl.col("line_text").str.contains(r"\w"))
-        .with_columns(pl.int_range(pl.len()).over("doc").cast(pl.Int32).alias("line"))
-        .filter(pl.col("line") < TITLE_LINES)
-        .with_columns(pl.col("line_text").str.strip_chars().alias("text"))
-        .with_columns(
-            pl.col("text").str.count_matches(r"\w+").alias("words"),
-            pl.col("text").str.to_lowercase().str.count_matches(rf"\b({_DATE_WORDS})\b").alias("date_words"),
-            pl.col("text").str.to_lowercase().str.count_matches(rf"\b({_CHROME_WORDS})\b").alias("chrome_words"),
-        )
-        .select("doc", "line", "text", "words", "date_words", "chrome_words")
+        .select("doc", pl.col("text").str.split("\n").list.eval(pl.element().filter(pl.element().str.contains(r"\w"))).list.head(TITLE_LINES).alias("text"))
+        .with_columns(pl.int_ranges(0, pl.col("text").list.len(), dtype=pl.Int32).alias("line"))
+        .explode("text", "line")
+        .filter(pl.col("text").is_not_null())
+        .select("doc", "line", pl.col("text").str.strip_chars())
+    )
+
+
+def is_furniture(text: pl.Expr) -> pl.Expr:
+    """Whether a head line is boilerplate or furniture rather than a title (see the module docstring)."""
+    words = text.str.count_matches(r"\w+")
+    lower = text.str.to_lowercase()
+    # ASCII word boundaries: the Unicode ones leave the regex engine's fast path.
+    date_words = lower.str.count_matches(rf"(?-u:\b)({_DATE_WORDS})(?-u:\b)")
+    chrome_words = lower.str.count_matches(rf"(?-u:\b)({_CHROME_WORDS})(?-u:\b)")
+    return (
+        (words < MIN_TITLE_WORDS)
+        | (date_words >= DATE_SHARE * words)
+        | text.str.contains(_BYLINE)
+        | (chrome_words >= CHROME_SHARE * words)
+        | text.str.contains(_CREDIT)
+        | text.str.contains(_ADDRESS)
+        | text.str.contains(_SPEAKER)
+        | text.str.contains(_CODE)
     )
 
 
 def first_titles(texts: pl.Series, boilerplate: pl.DataFrame | None) -> pl.Series:
-    """The title of every text (see the module docstring); ``boilerplate`` holds ``doc, line`` set aside."""
+    """The title of every text (see the module docstring); ``boilerplate`` holds ``doc, line`` set aside.
+
+    Line by line: only the documents whose earlier head lines were all furniture look at the next one, so the
+    cost is about one line per document.
+    """
     lines = head_lines(texts)
-    furniture = (
-        (pl.col("words") < MIN_TITLE_WORDS)
-        | (pl.col("date_words") >= DATE_SHARE * pl.col("words"))
-        | pl.col("text").str.contains(_BYLINE)
-        | (pl.col("chrome_words") >= CHROME_SHARE * pl.col("words"))
-        | pl.col("text").str.contains(_CREDIT)
-        | pl.col("text").str.contains(_ADDRESS)
-        | pl.col("text").str.contains(_SPEAKER)
-        | pl.col("text").str.contains(_CODE)
-    )
-    candidates = lines.filter(~furniture)
     if boilerplate is not None and boilerplate.height:
-        drop = boilerplate.select(pl.col("doc").cast(pl.UInt32), pl.col("line").cast(pl.Int32))
-        candidates = candidates.join(drop, on=["doc", "line"], how="anti")
-    best = candidates.group_by("doc").agg(pl.col("text").sort_by("line").first().alias("title"))
-    fallback = lines.group_by("doc").agg(pl.col("text").sort_by("line").first().alias("fallback"))
+        drop = boilerplate.select(pl.col("doc").cast(pl.UInt32), pl.col("line").cast(pl.Int32), pl.lit(True).alias("boilerplate"))
+        lines = lines.join(drop, on=["doc", "line"], how="left", maintain_order="left")
+    else:
+        lines = lines.with_columns(pl.lit(None, dtype=pl.Boolean).alias("boilerplate"))
+    found = []
+    waiting = lines
+    for k in range(TITLE_LINES):
+        at = waiting.filter(pl.col("line") == k)
+        if at.height == 0:
+            break
+        title = at.filter(pl.col("boilerplate").is_null() & ~is_furniture(pl.col("text"))).select("doc", pl.col("text").alias("title"))
+        found.append(title)
+        waiting = waiting.filter((pl.col("line") > k) & ~pl.col("doc").is_in(title["doc"].implode()))
+    best = pl.concat(found) if found else pl.DataFrame(schema={"doc": pl.UInt32, "title": pl.String})
+    fallback = lines.filter(pl.col("line") == 0).select("doc", pl.col("text").alias("fallback"))
     frame = (
         pl.DataFrame({"doc": np.arange(len(texts), dtype=np.uint32)})
         .join(best, on="doc", how="left").join(fallback, on="doc", how="left").sort("doc")

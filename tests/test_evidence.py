@@ -159,3 +159,17 @@ def test_is_edge_asks_more_of_evidence_with_few_units() -> None:
     rows[:, 0] = 0.7
     rows[:, 8] = [2, 3]
     assert evidence.is_edge(rows, OPTIONS).tolist() == [False, True]
+
+
+def test_passage_rows_of_many_edges_are_the_passages_of_each() -> None:
+    texts = [make_article(0), spin(make_article(0), 0.3, seed=2), make_article(0, 5) + "\n\n" + " ".join(story_sentences(1)[:4]), make_article(1)]
+    found = evidence.units_of_texts(texts, OPTIONS)
+    parent, child = np.array([0, 2, 1, 3]), np.array([1, 0, 2, 2])
+    rows = evidence.passage_rows(found, parent, child, OPTIONS)
+    expected = [
+        (k, q.a_start, q.a_end, q.b_start, q.b_end, q.b_tokens, round(q.similarity, 4), q.kind, q.qualifies)
+        for k, (p, c) in enumerate(zip(parent.tolist(), child.tolist()))
+        for q in sorted(evidence.passages_of(found, p, c, OPTIONS), key=lambda q: (q.b_start if found.doc_weight[c] <= found.doc_weight[p] else q.a_start))
+    ]
+    assert sorted(rows.rows()) == sorted(expected)
+    assert rows.filter(pl.col("edge") == 3).height >= 1  # the borrowed paragraph, as a passage

@@ -62,3 +62,14 @@ def test_a_pasted_headline_is_not_inside_the_evidence(result) -> None:
     else:
         starts = ev["child_start"]
     assert starts.min() >= len("Markets close higher on Friday")
+
+
+def test_an_exact_copy_without_sentences_gets_one_row_spanning_both_texts() -> None:
+    menu = "\n".join(f"Section {k} of the weekly listings guide for the northern region" for k in range(12))
+    frame = pl.DataFrame({"id": ["m1", "m2", "x"], "text": [menu, menu, make_article(3)]})
+    out = provenance.run(frame)
+    assert out.edges.height == 1 and out.edges["passages"].to_list() == [1]
+    row = out.evidence.row(0, named=True)
+    assert (row["parent_start"], row["parent_end"], row["child_start"], row["child_end"]) == (0, len(menu), 0, len(menu))
+    assert row["kind"] == "verbatim" and row["similarity"] == 1.0
+    assert out.edges["copy_confidence"].to_list() == [1.0]

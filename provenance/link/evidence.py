@@ -462,17 +462,84 @@ PASSAGE_COLUMNS = pl.Schema({
 })
 
 
+@numba.njit(cache=True, nogil=True)
+def _edge_passages(doc_lo, doc_weight, tok_lo, tok, stem_lo, stems, n_stop, key, kind_arr, weight, floating, line, link_floats,
+                   next_line, pos2, inv_lo, inv_stem, inv_unit, start, end, parent, child, prm, out_i, out_f):  # pragma: no cover - compiled
+    """Passages with evidence of every (parent, child) pair into ``out_i`` (edge, spans, child tokens, kind, qualifies)
+    and ``out_f`` (similarity); returns the number of rows.  The same steps as :func:`passages_of`."""
+    n_rows = 0
+    for e in range(len(parent)):
+        x, y = parent[e], child[e]
+        swap = doc_weight[y] < doc_weight[x] or (doc_weight[y] == doc_weight[x] and y < x)
+        s, l = (y, x) if swap else (x, y)
+        s_lo, s_hi, l_lo, l_hi = doc_lo[s], doc_lo[s + 1], doc_lo[l], doc_lo[l + 1]
+        if s_hi == s_lo or l_hi == l_lo:
+            continue
+        counts = _shared_stems(inv_lo, inv_stem, inv_unit, s, l, s_hi - s_lo, l_hi - l_lo)
+        partner, sim, kind = _unit_scores(counts, tok_lo, tok, stem_lo, stems, n_stop, key, s_lo, l_lo, prm)
+        _one_to_one(partner, sim, kind, l_hi - l_lo)
+        label = _passages(pos2, s_lo, l_lo, partner, prm)
+        ev = _evidence(kind_arr, floating, line, link_floats, next_line, pos2, s_lo, l_lo, partner, label, prm)
+        m = s_hi - s_lo
+        for r in range(m):  # passages are labelled by their first unit, so in S's order
+            if label[r] != r:
+                continue
+            n_ev, s_tok, l_tok, loosest = 0, 0, 0, 0
+            w_sum, sim_sum = 0.0, 0.0
+            s_start, s_end, l_start, l_end = 1 << 62, -1, 1 << 62, -1
+            for i in range(r, m):
+                if label[i] != r:
+                    continue
+                u, v = s_lo + i, l_lo + partner[i]
+                if ev[i]:
+                    n_ev += 1
+                    s_tok += weight[u]
+                    l_tok += weight[v]
+                w = max(weight[u], 1)
+                w_sum += w
+                sim_sum += sim[i] * w
+                loosest = max(loosest, kind[i])
+                s_start, s_end = min(s_start, start[u]), max(s_end, end[u])
+                l_start, l_end = min(l_start, start[v]), max(l_end, end[v])
+            if n_ev == 0:
+                continue
+            p_span0, p_span1, c_span0, c_span1, c_tok = s_start, s_end, l_start, l_end, l_tok
+            if swap:  # S is the child
+                p_span0, p_span1, c_span0, c_span1, c_tok = l_start, l_end, s_start, s_end, s_tok
+            out_i[n_rows, 0] = e
+            out_i[n_rows, 1] = p_span0
+            out_i[n_rows, 2] = p_span1
+            out_i[n_rows, 3] = c_span0
+            out_i[n_rows, 4] = c_span1
+            out_i[n_rows, 5] = c_tok
+            out_i[n_rows, 6] = loosest
+            out_i[n_rows, 7] = n_ev >= prm[_UNITS] and s_tok >= prm[_TOKENS]
+            out_f[n_rows] = sim_sum / w_sum
+            n_rows += 1
+    return n_rows
+
+
 def passage_rows(units: Units, parent: np.ndarray, child: np.ndarray, options: EvidenceOptions) -> pl.DataFrame:
     """One row per passage with evidence of every (parent, child) pair of documents (indices into ``units``).
 
-    ``tokens``: evidence tokens on the child's side.  Python per edge, not per
-    document: trace calls it for tree edges only.
+    ``tokens``: evidence tokens on the child's side; rows in edge order, then the smaller text's order.
     """
-    rows = []
-    for k, (p, c) in enumerate(zip(np.asarray(parent).tolist(), np.asarray(child).tolist())):
-        for q in passages_of(units, p, c, options):
-            rows.append((k, q.a_start, q.a_end, q.b_start, q.b_end, q.b_tokens, round(q.similarity, 4), q.kind, q.qualifies))
-    return pl.DataFrame(rows, schema=PASSAGE_COLUMNS, orient="row")
+    u = units
+    parent, child = np.asarray(parent, dtype=np.int64), np.asarray(child, dtype=np.int64)
+    units_of = np.diff(u.doc_lo)
+    bound = int(np.minimum(units_of[parent], units_of[child]).sum()) if len(parent) else 0
+    out_i = np.zeros((bound, 8), dtype=np.int64)
+    out_f = np.zeros(bound)
+    n = _edge_passages(u.doc_lo, u.doc_weight, u.tok_lo, u.tok, u.stem_lo, u.stems, u.n_stop, u.key, u.kind, u.weight,
+                       u.floating, u.line, u.link_floats, u.next_line, u.pos2, u.inv_lo, u.inv_stem, u.inv_unit, u.start, u.end,
+                       parent, child, params(options), out_i, out_f)
+    rows = out_i[:n]
+    return pl.DataFrame({
+        "edge": rows[:, 0], "parent_start": rows[:, 1], "parent_end": rows[:, 2], "child_start": rows[:, 3], "child_end": rows[:, 4],
+        "tokens": rows[:, 5], "similarity": np.round(out_f[:n], 4),
+        "kind": np.asarray(KIND_NAMES, dtype=object)[rows[:, 6]] if n else np.zeros(0, dtype=object),
+        "qualifies": rows[:, 7].astype(bool),
+    }, schema=PASSAGE_COLUMNS)
 
 
 def units_of_texts(texts: list[str], options: EvidenceOptions, floating: Floating | None = None) -> Units:

@@ -47,6 +47,9 @@ class Linked:
     roots: np.ndarray
     rule_pairs: pl.DataFrame | None = None
     floating: units.Floating | None = None
+    #: Units of the rows ``unit_rows`` (ascending): every row of a verified pair, so trace aligns its edges on them.
+    units: units.Units | None = None
+    unit_rows: np.ndarray | None = None
 
 
 @dataclass
@@ -135,7 +138,7 @@ def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Float
     return units.build_units(texts_of_rows(prepared, rows), own, floating, config.evidence)
 
 
-def copy_evidence(prepared: Prepared, pairs: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, units.Floating]:
+def copy_evidence(prepared: Prepared, pairs: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, units.Floating, units.Units, np.ndarray]:
     """``pairs`` with the :data:`EVIDENCE_COLUMNS` and ``copied`` (the evidence rule; exact duplicates always)."""
     lines = corpus_lines(prepared, config)
     floating = units.floating_keys(lines, config.evidence)
@@ -152,7 +155,7 @@ def copy_evidence(prepared: Prepared, pairs: pl.DataFrame, config: Config) -> tu
     )
     return pairs.with_columns(
         *(pl.Series(name, columns[name]) for name in EVIDENCE_COLUMNS), pl.Series("copied", copied)
-    ), floating
+    ), floating, found, rows
 
 
 def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = None) -> tuple[Linked, StageReport]:
@@ -182,7 +185,7 @@ def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = No
             pl.when(is_exact).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength")
         )
         rule_pairs = verified.select("a", "b", "containment", "jaccard")
-        scored, floating = copy_evidence(prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config)
+        scored, floating, found, unit_rows = copy_evidence(prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config)
         copies = scored.filter("copied").with_columns(pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength"))
         roots = cluster.grow_clusters(prepared.documents.height, copies, views, accept.rule, options.cluster_founders)
         report.rows_out = int(len(sorted_unique(roots))) if len(roots) else 0
@@ -196,4 +199,4 @@ def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = No
             clusters=report.rows_out,
         )
     pairs = copies.select("a", "b", "containment", "jaccard", "exact", *EVIDENCE_COLUMNS)
-    return Linked(pairs, roots, rule_pairs, floating), report
+    return Linked(pairs, roots, rule_pairs, floating, found, unit_rows), report

@@ -58,13 +58,17 @@ def _pair_lookup(pairs: pl.DataFrame, parent: np.ndarray, child: np.ndarray, col
 def edge_evidence(prepared: Prepared, linked: Linked, edges: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``(edges with EDGE_COLUMNS and confidence, evidence rows)`` of the tree edges (``cluster_id, parent_id, child_id``)."""
     parent, child = edge_rows(prepared.documents, edges)
-    rows = np.unique(np.concatenate([parent, child])) if len(parent) else np.zeros(0, dtype=np.int64)
-    texts = texts_of_rows(prepared, rows) if len(rows) else pl.Series([], dtype=pl.String)
-    floating = linked.floating or units.Floating.nothing()
-    found = units.build_units(texts, units.line_table(texts, config.evidence), floating, config.evidence)
+    needed = np.unique(np.concatenate([parent, child])) if len(parent) else np.zeros(0, dtype=np.int64)
+    if linked.units is not None and linked.unit_rows is not None and np.isin(needed, linked.unit_rows).all():
+        rows, found = linked.unit_rows, linked.units  # link aligned these texts already
+    else:
+        rows = needed
+        texts = texts_of_rows(prepared, rows) if len(rows) else pl.Series([], dtype=pl.String)
+        floating = linked.floating or units.Floating.nothing()
+        found = units.build_units(texts, units.line_table(texts, config.evidence), floating, config.evidence)
     p_pos, c_pos = np.searchsorted(rows, parent), np.searchsorted(rows, child)
     passages = evidence.passage_rows(found, p_pos, c_pos, config.evidence)
-    passages = _with_fallback(passages, texts, p_pos, c_pos, edges)
+    passages = _with_fallback(passages, prepared, parent, child, edges)
     copy = _pair_lookup(linked.pairs, parent, child, "copy_confidence")
     missing = np.isnan(copy)
     if missing.any():  # a tree edge that is no linked pair: its evidence is measured here
@@ -95,13 +99,17 @@ def edge_evidence(prepared: Prepared, linked: Linked, edges: pl.DataFrame, confi
     return out_edges, table
 
 
-def _with_fallback(passages: pl.DataFrame, texts: pl.Series, p_pos: np.ndarray, c_pos: np.ndarray, edges: pl.DataFrame) -> pl.DataFrame:
+def _with_fallback(passages: pl.DataFrame, prepared: Prepared, parent: np.ndarray, child: np.ndarray, edges: pl.DataFrame) -> pl.DataFrame:
     """Passage rows, plus one row spanning both texts for every edge that has none."""
-    have = np.zeros(len(p_pos), dtype=bool)
+    have = np.zeros(len(parent), dtype=bool)
     have[passages["edge"].to_numpy()] = True
     lost = np.flatnonzero(~have)
     if len(lost) == 0:
         return passages
+    rows = np.unique(np.concatenate([parent[lost], child[lost]]))
+    texts = texts_of_rows(prepared, rows)
+    p_pos, c_pos = np.zeros(len(parent), dtype=np.int64), np.zeros(len(child), dtype=np.int64)
+    p_pos[lost], c_pos[lost] = np.searchsorted(rows, parent[lost]), np.searchsorted(rows, child[lost])
     lengths = texts.str.len_chars().fill_null(0).to_numpy()
     same = texts.gather(p_pos[lost]).to_numpy() == texts.gather(c_pos[lost]).to_numpy()
     similarity = edges["similarity"].to_numpy()[lost] if "similarity" in edges.columns else np.zeros(len(lost))
