@@ -45,7 +45,7 @@ TOP_KEYS: dict[str, str] = {
 EDGE_FIGURES = (
     "change_kind", "confidence", "similarity", "parent_tokens", "child_tokens", "kept", "inserted", "deleted",
     "substituted", "spin_rate", "is_truncation", "boilerplate_lines_added", "sentences_reordered",
-    "substitution_examples",
+    "substitution_examples", "copy_confidence", "parent_confidence", "rewritten", "evidence_tokens", "passages",
 )
 
 
@@ -512,4 +512,21 @@ def diff(out: Outputs, parent_id: str, child_id: str) -> dict[str, Any]:
         "edge": edge.row(0, named=True) if edge.height else None,
         "alignment": alignment,
         "max_tokens": max_tokens,
+        "passages": passages(out, parent_id, child_id, found[parent_id]["text"], found[child_id]["text"]),
     }
+
+
+def passages(out: Outputs, parent_id: str, child_id: str, parent_text: str, child_text: str) -> list[dict[str, Any]]:
+    """The edge's aligned passages (``evidence.parquet``) with the text of each side; none when it is no tree edge."""
+    path = out.out_dir / "evidence.parquet"
+    if not path.exists():
+        return []
+    rows = (
+        pl.scan_parquet(path).filter(pl.col("parent_id") == parent_id, pl.col("child_id") == child_id)
+        .select("parent_start", "parent_end", "child_start", "child_end", "tokens", "similarity", "kind")
+        .collect().rows(named=True)
+    )
+    for row in rows:
+        row["parent_text"] = parent_text[row["parent_start"] : row["parent_end"]]
+        row["child_text"] = child_text[row["child_start"] : row["child_end"]]
+    return rows

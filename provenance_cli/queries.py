@@ -234,6 +234,7 @@ def diff_command(
             "parent": result["parent"], "child": result["child"], "edge": result["edge"], "counts": alignment.counts,
             "capped": alignment.capped, "segments": [{"op": s.op, "parent": s.parent, "child": s.child, "tokens": s.tokens}
                                                      for s in alignment.segments],
+            "passages": result["passages"],
         })
     if fmt == "csv":
         return print_csv([{"op": s.op, "parent": s.parent, "child": s.child, "tokens": s.tokens} for s in alignment.segments],
@@ -245,7 +246,8 @@ def diff_command(
     head.add_row("parent", cell(f"{parent_id}  {result['parent']['title'] or ''}", 110))
     head.add_row("copy", cell(f"{child_id}  {result['child']['title'] or ''}", 110))
     if edge:
-        head.add_row("edge", Text(f"{edge['change_kind']}, confidence {edge['confidence']:.2f}, spin rate {edge['spin_rate']:.2f}"
+        head.add_row("edge", Text(f"{edge['change_kind']}, confidence {edge['confidence']:.2f} (copy {edge['copy_confidence']:.2f}"
+                                  f" x parent {edge['parent_confidence']:.2f}), spin rate {edge['spin_rate']:.2f}"
                                   + (", truncated" if edge["is_truncation"] else "")))
         if edge["substitution_examples"]:
             head.add_row("examples", cell(", ".join(edge["substitution_examples"])))
@@ -254,6 +256,14 @@ def diff_command(
     head.add_row("tokens", f"kept {counts['kept']:,} of {counts['parent_tokens']:,}, substituted {counts['substituted']:,}, "
                            f"inserted {counts['inserted']:,}, deleted {counts['deleted']:,}")
     out.print(head)
+    if result["passages"]:
+        table = Table(title="evidence of copying: aligned passages", title_justify="left", box=None)
+        for name in ("kind", "words", "similarity", "parent chars", "copy chars", "copy text"):
+            table.add_column(name, overflow="fold")
+        for p in result["passages"]:
+            table.add_row(p["kind"], str(p["tokens"]), f"{p['similarity']:.2f}", f"{p['parent_start']}-{p['parent_end']}",
+                          f"{p['child_start']}-{p['child_end']}", cell(p["child_text"].replace("\n", " "), 70))
+        out.print(table)
     out.print(Text("[-deleted-]", style="bold red strike") + Text("  ") + Text("{+inserted+}", style="bold green") + Text("  ")
               + Text("[-old-]{+new+} substituted", style="bold yellow"), highlight=False)
     out.rule(style="dim")

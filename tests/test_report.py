@@ -98,6 +98,11 @@ def test_report_embeds_index_trees_and_diffs(seeds_out: Path) -> None:
         assert child_text == expected
         inserted = sum(len(re.findall(r"\w+", seg[1])) for seg in entry["s"] if seg[0] == "+")
         assert inserted == edge["inserted"]
+        evidence = pl.read_parquet(seeds_out / "evidence.parquet").filter(pl.col("child_id") == child)
+        assert [p[:3] for p in entry["p"]] == [[r["kind"], r["tokens"], round(r["similarity"], 2)] for r in evidence.iter_rows(named=True)]
+        child_raw = docs.filter(pl.col("doc_id") == child)["text"].item()
+        for p, r in zip(entry["p"], evidence.iter_rows(named=True)):
+            assert child_raw[r["child_start"] : r["child_end"]].startswith(p[3].rstrip("\u2026"))
 
 
 def test_hostile_text_is_escaped_in_the_page(hostile_out: Path) -> None:

@@ -203,19 +203,43 @@ def _diff_payloads(
     texts = dict(
         out.documents.filter(pl.col("doc_id").is_in(wanted.to_list())).select("doc_id", "text").collect().iter_rows()
     )
+    evidence = _passages_of(out, chosen, texts)
     payloads: dict[int, tuple[str, int]] = {}
     used = 0
     for (ci,), group in chosen.group_by("ci", maintain_order=True):
         pairs = [(texts[p] or "", texts[c] or "") for p, c in zip(group["parent_id"], group["doc_id"])]
         alignments = query.align_texts(pairs, out.config().changes)
-        body = script_json(
-            {str(k): {"s": _segments_json(a), "cap": a.capped} for k, a in zip(group["k"].to_list(), alignments)}
-        )
+        body = script_json({
+            str(k): {"s": _segments_json(a), "cap": a.capped, "p": evidence.get((parent, child), [])}
+            for k, parent, child, a in zip(group["k"].to_list(), group["parent_id"].to_list(), group["doc_id"].to_list(), alignments)
+        })
         if payloads and used + len(body) > max_chars:
             break
         payloads[int(ci)] = (body, len(alignments))
         used += len(body)
     return payloads
+
+
+#: Characters of a passage's copy text shown in the report.
+PASSAGE_EXCERPT = 160
+
+
+def _passages_of(out: query.Outputs, chosen: pl.DataFrame, texts: dict[str, str | None]) -> dict[tuple[str, str], list[list[Any]]]:
+    """Per chosen edge: ``[kind, words, similarity, copy excerpt]`` of each aligned passage (``evidence.parquet``)."""
+    path = out.out_dir / "evidence.parquet"
+    if not path.exists():
+        return {}
+    rows = (
+        pl.scan_parquet(path).join(chosen.lazy().select(pl.col("parent_id"), pl.col("doc_id").alias("child_id")), on=["parent_id", "child_id"])
+        .select("parent_id", "child_id", "child_start", "child_end", "tokens", "similarity", "kind")
+        .collect()
+    )
+    found: dict[tuple[str, str], list[list[Any]]] = {}
+    for parent, child, start, end, tokens, similarity, kind in rows.iter_rows():
+        text = (texts.get(child) or "")[start:end]
+        excerpt = text[:PASSAGE_EXCERPT] + ("\u2026" if len(text) > PASSAGE_EXCERPT else "")
+        found.setdefault((parent, child), []).append([kind, tokens, round(similarity, 2), excerpt])
+    return found
 
 
 def _counts(out: query.Outputs) -> dict[str, Any]:

@@ -347,6 +347,13 @@
       box.appendChild(h('pre', {cls: 'cmd', text: 'provenance diff ' + T.id[p] + ' ' + T.id[k] + ' --out ' + META.out_dir}));
       return;
     }
+    if (D.p && D.p.length) {
+      box.appendChild(h('h4', {text: 'Evidence of copying: ' + D.p.length + ' aligned passage' + (D.p.length > 1 ? 's' : '')}));
+      box.appendChild(h('ul', {cls: 'passages'}, D.p.map(function (q) {
+        return h('li', {}, [h('b', {text: q[0]}), ' \u00b7 ' + num(q[1]) + ' words \u00b7 similarity ' + f2(q[2]) + ': ',
+          h('q', {text: q[3]})]);
+      })));
+    }
     box.appendChild(h('div', {cls: 'legend'}, [h('ins', {text: 'inserted'}), h('del', {text: 'deleted'}),
       h('mark', {cls: 'sub old', text: 'substituted (parent)'}), h('mark', {cls: 'sub', text: 'substituted (copy)'}),
       h('span', {cls: 'muted', text: 'Texts after normalisation (Unicode NFKC, ASCII quotes and dashes, one line per paragraph).'})]));
