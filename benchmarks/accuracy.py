@@ -158,6 +158,8 @@ def reliability(corpus: Corpus, out: Path) -> dict[str, list[dict[str, object]]]
                 (pl.col("true_parent") == pl.col("parent_id")).fill_null(False).alias("parent_right"),
             )
         )
+        if labels["parent_id"].null_count() == labels.height:  # the labels say nothing of parents
+            truth = truth.with_columns(pl.lit(None, pl.Boolean).alias("parent_right"))
     else:
         pairs = pl.read_parquet(corpus.labels)
         pairs = pl.concat([pairs, pairs.select(pl.col("b").alias("a"), pl.col("a").alias("b"), "same")])

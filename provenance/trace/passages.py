@@ -55,6 +55,17 @@ def _pair_lookup(pairs: pl.DataFrame, parent: np.ndarray, child: np.ndarray, col
     return edges.join(keyed, on=["a", "b"], how="left", maintain_order="left")[column].fill_null(float("nan")).to_numpy()
 
 
+def _best_inside(linked: Linked, rows: np.ndarray) -> np.ndarray:
+    """Per row: the highest ``copy_confidence`` of its linked pairs inside its own cluster (0 when none)."""
+    a, b = linked.pairs["a"].to_numpy().astype(np.int64), linked.pairs["b"].to_numpy().astype(np.int64)
+    conf = linked.pairs["copy_confidence"].to_numpy()
+    inside = linked.roots[a] == linked.roots[b]
+    best = np.zeros(len(linked.roots))
+    np.maximum.at(best, a[inside], conf[inside])
+    np.maximum.at(best, b[inside], conf[inside])
+    return best[rows]
+
+
 def edge_evidence(prepared: Prepared, linked: Linked, edges: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``(edges with EDGE_COLUMNS and confidence, evidence rows)`` of the tree edges (``cluster_id, parent_id, child_id``)."""
     parent, child = edge_rows(prepared.documents, edges)
@@ -71,9 +82,12 @@ def edge_evidence(prepared: Prepared, linked: Linked, edges: pl.DataFrame, confi
     passages = _with_fallback(passages, prepared, parent, child, edges)
     copy = _pair_lookup(linked.pairs, parent, child, "copy_confidence")
     missing = np.isnan(copy)
-    if missing.any():  # a tree edge that is no linked pair: its evidence is measured here
+    if missing.any():
+        # A tree edge that is no linked pair: the child is a version of the cluster's text as surely as its best
+        # copy pair inside the cluster says, or as the edge's own evidence says if that is stronger.
         ev = evidence.pair_evidence(found, p_pos[missing], c_pos[missing], config.evidence)
-        copy[missing] = evidence.copy_confidence(ev, config.evidence.chance_unit_match, config.evidence.max_gap)
+        direct = evidence.copy_confidence(ev, config.evidence.chance_unit_match, config.evidence.max_gap)
+        copy[missing] = np.maximum(direct, _best_inside(linked, child[missing]))
     counted = passages.group_by("edge").agg(
         pl.col("tokens").filter("qualifies").sum().alias("evidence_tokens"), pl.len().alias("passages")
     )
