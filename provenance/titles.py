@@ -54,7 +54,7 @@ _DATE_WORDS = (
 DATE_SHARE = 0.6
 _BYLINE = r"^(?i:by|written by|reporting by|words by|from)\s+\S+(\s+\S+){0,7}$"
 _CHROME_WORDS = (
-    r"share|shares|sharing|facebook|twitter|linkedin|pinterest|google|whatsapp|reddit|email|e-mail|print|follow|bio|subscribe"
+    r"share|shares|sharing|facebook|twitter|linkedin|pinterest|google|whatsapp|reddit|email|e|mail|print|follow|bio|subscribe"
     r"|newsletter|newsletters|sign|up|in|log|login|menu|search|comment|comments|reprint|reprints|order|purchase|save|more|close"
     r"|advertisement|ad|skip|content|read|story|continue|continues|below|notifications|emails|breaking|news|alerts|on|to|this|article|image|images|photo|photos|video|gallery|slideshow|of"
 )

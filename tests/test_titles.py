@@ -20,6 +20,7 @@ def test_dates_bylines_menus_credits_and_code_are_not_titles() -> None:
         "Updated 10:14 AM ET, Fri May 31, 2019",
         "By Jessica Levinson, professor at Loyola Law School",
         "Email",
+        "e-mail",
         "Share on Facebook Share on Twitter",
         "Email Bio Follow",
         "Purchase: Order Reprint",
