@@ -92,3 +92,18 @@ def test_a_line_floats_only_in_enough_documents_with_varying_neighbours_on_both_
     assert len(few.lines) == 0  # two documents sharing a line is what a copy looks like
     anchored = [f"Story number {k} begins with its own opening sentence here.\n{stock}\nThe same closing line follows it." for k in range(4)]
     assert len(units.floating_keys(units.line_table(pl.Series(anchored), OPTIONS), OPTIONS).lines) == 0
+
+
+def test_units_built_in_batches_equal_units_built_at_once() -> None:
+    from tests.fixtures import make_article
+
+    texts = [TEXT, make_article(0), make_article(1, 4), "Only a heading"]
+    whole = one_of(texts)
+    parts = units.concat_units([one_of(texts[:1]), one_of(texts[1:3]), one_of(texts[3:])])
+    for name in whole.__dataclass_fields__:
+        assert np.array_equal(getattr(whole, name), getattr(parts, name)), name
+
+
+def one_of(texts: list[str]) -> units.Units:
+    series = pl.Series(texts)
+    return units.build_units(series, units.line_table(series, OPTIONS), units.Floating.nothing(), OPTIONS)

@@ -133,9 +133,13 @@ def corpus_lines(prepared: Prepared, config: Config) -> pl.DataFrame:
 
 def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Floating, rows: np.ndarray, config: Config) -> units.Units:
     """:class:`units.Units` of ``rows`` (ascending corpus rows; unit document ``k`` is ``rows[k]``)."""
-    position = pl.DataFrame({"doc": rows.astype(np.int64), "position": np.arange(len(rows), dtype=np.int64)})
-    own = lines.join(position, on="doc", how="inner").drop("doc").rename({"position": "doc"})
-    return units.build_units(texts_of_rows(prepared, rows), own, floating, config.evidence)
+    parts = []
+    for lo, hi in batches(len(rows), config.run.batch_size):  # polars' intermediates are per token: bound them
+        chunk = rows[lo:hi]
+        position = pl.DataFrame({"doc": chunk.astype(np.int64), "position": np.arange(len(chunk), dtype=np.int64)})
+        own = lines.join(position, on="doc", how="inner").drop("doc").rename({"position": "doc"})
+        parts.append(units.build_units(texts_of_rows(prepared, chunk), own, floating, config.evidence))
+    return units.concat_units(parts)
 
 
 def copy_evidence(prepared: Prepared, pairs: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, units.Floating, units.Units, np.ndarray]:

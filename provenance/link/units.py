@@ -288,7 +288,7 @@ def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compi
     """Sorted distinct content stems per unit, stopword counts, and per document the (stem, unit) inverted index."""
     n_units = len(tok_lo) - 1
     stem_lo = np.zeros(n_units + 1, dtype=np.int64)
-    stems = np.empty(len(stem_hash), dtype=np.int64)
+    stems = np.empty(len(stem_hash), dtype=stem_hash.dtype)
     n_stop = np.zeros(n_units, dtype=np.int32)
     filled = 0
     for u in range(n_units):
@@ -310,7 +310,7 @@ def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compi
     stems = stems[:filled]
     n_docs = len(doc_lo) - 1
     inv_lo = np.zeros(n_docs + 1, dtype=np.int64)
-    inv_stem = np.empty(filled, dtype=np.int64)
+    inv_stem = np.empty(filled, dtype=stems.dtype)
     inv_unit = np.empty(filled, dtype=np.int32)
     for d in range(n_docs):
         lo, hi = stem_lo[doc_lo[d]], stem_lo[doc_lo[d + 1]]
@@ -323,6 +323,36 @@ def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compi
             inv_unit[lo + x] = local[order[x]]
         inv_lo[d + 1] = hi
     return stem_lo, stems, n_stop, inv_lo, inv_stem, inv_unit
+
+
+def _low32(hashes: np.ndarray) -> np.ndarray:
+    return (hashes & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)
+
+
+def concat_units(parts: list[Units]) -> Units:
+    """One :class:`Units` of consecutive batches of documents (offsets shifted, per-unit arrays joined)."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def offsets(name: str, size_of) -> np.ndarray:
+        shift, out = 0, [np.zeros(1, dtype=np.int64)]
+        for part in parts:
+            out.append(getattr(part, name)[1:] + shift)
+            shift += size_of(part)
+        return np.concatenate(out)
+
+    joined = {
+        name: np.concatenate([getattr(part, name) for part in parts])
+        for name in ("doc_weight", "inv_stem", "inv_unit", "tok", "stems", "n_stop", "key", "kind", "weight", "floating", "line",
+                     "link_floats", "next_line", "pos2", "start", "end")
+    }
+    return Units(
+        doc_lo=offsets("doc_lo", lambda u: len(u.key)),
+        inv_lo=offsets("inv_lo", lambda u: len(u.inv_stem)),
+        tok_lo=offsets("tok_lo", lambda u: len(u.tok)),
+        stem_lo=offsets("stem_lo", lambda u: len(u.stems)),
+        **joined,
+    )
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
@@ -368,8 +398,9 @@ def build_units(texts: pl.Series, lines: pl.DataFrame, floating: Floating, optio
     ).with_row_index("unit")
 
     flat = units["tokens"].explode()
-    token_hash = flat.hash(SEED).reinterpret(signed=True).to_numpy()
-    stem_hash = flat.str.head(options.stem_chars).hash(SEED).reinterpret(signed=True).to_numpy()
+    # 32-bit hashes: tokens and stems are only compared within a pair of units, where a collision has odds of 1 in 4e9.
+    token_hash = _low32(flat.hash(SEED).to_numpy())
+    stem_hash = _low32(flat.str.head(options.stem_chars).hash(SEED).to_numpy())
     is_stop = flat.is_in(pl.Series(sorted(STOPWORDS), dtype=pl.String).implode()).to_numpy()
     tok_lo = _offsets(units["tokens"].list.len().to_numpy())
     doc_of_unit = units["doc"].to_numpy().astype(np.int64)
