@@ -73,3 +73,27 @@ def test_an_exact_copy_without_sentences_gets_one_row_spanning_both_texts() -> N
     assert (row["parent_start"], row["parent_end"], row["child_start"], row["child_end"]) == (0, len(menu), 0, len(menu))
     assert row["kind"] == "verbatim" and row["similarity"] == 1.0
     assert out.edges["copy_confidence"].to_list() == [1.0]
+
+
+def test_a_tree_edge_that_is_no_linked_pair_gets_its_own_evidence_or_the_clusters() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from provenance.config import Config
+    from provenance.link.stage import Linked
+    from provenance.trace.passages import edge_evidence
+
+    texts = [make_article(0), spin(make_article(0), 0.2, seed=4), make_article(0, 6)]
+    prepared = SimpleNamespace(documents=pl.DataFrame({"doc_id": ["a", "b", "c"], "text": texts}), texts=None)
+    # Only a-c is a linked pair; the tree says a -> b and a -> c.
+    pairs = pl.DataFrame({"a": [0], "b": [2], "copy_confidence": [0.5]})
+    linked = Linked(pairs, np.array([0, 0, 0]))
+    edges = pl.DataFrame({"cluster_id": ["c1", "c1"], "parent_id": ["a", "a"], "child_id": ["b", "c"],
+                          "confidence": [0.8, 0.7], "similarity": [0.9, 1.0]})
+    out, rows = edge_evidence(prepared, linked, edges, Config())
+    copy = dict(zip(out["child_id"], out["copy_confidence"]))
+    assert copy["c"] == 0.5  # the linked pair's own figure
+    assert copy["b"] > 0.99  # measured here: a spun copy with long passages
+    assert set(rows["child_id"]) == {"b", "c"} and out["passages"].min() >= 1
+    assert out["confidence"].to_list() == [round(copy["b"] * 0.8, 6), round(0.5 * 0.7, 6)]

@@ -236,16 +236,21 @@ def test_consulted_comparisons_are_keyed_by_the_origin_row():
         assert sign == int(np.sign(facts.frequency.get(a, 0) - facts.frequency.get(b, 0)))
 
 
-def test_publication_dates_decide_the_origin_and_skip_the_round_robin():
+def test_publication_dates_never_override_the_texts_direction_and_break_only_what_it_leaves_open():
     edits = light_edits(0)
     texts = [edits["headline"], edits["source"], make_article(3)]
     dated = {"published_at": ["2024-05-01T06:00:00Z", "2024-05-01T09:00:00+02:00", "2024-04-01T00:00:00Z"]}
     prepared = prepare(texts, ["headline", "source", "other"], **dated)
-    linked, _ = link_stage(prepared, CONFIG)
-    out, _ = ts.trace_stage(prepared, linked, CONFIG)
-    docs = docs_by_id(out)
-    # 06:00 UTC is before 07:00 UTC: the headline copy was first, and with dates it is the origin.
-    assert docs["headline"]["is_origin"] and docs["source"]["parent_id"] == "headline"
+    out, _ = ts.trace_stage(prepared, link_stage(prepared, CONFIG)[0], CONFIG)
+    # 06:00 UTC is before 07:00 UTC, but the text shows the headline was pasted in: the source stays the origin.
+    assert docs_by_id(out)["source"]["is_origin"] and docs_by_id(out)["headline"]["parent_id"] == "source"
     undated = prepare(texts, ["headline", "source", "other"])
     out, _ = ts.trace_stage(undated, link_stage(undated, CONFIG)[0], CONFIG)
     assert docs_by_id(out)["source"]["is_origin"]
+    # Two identical texts: nothing in them says which came first, so the earlier date does.
+    same = [edits["source"], edits["source"], make_article(3)]
+    for first, later in (("x", "y"), ("y", "x")):
+        when = {first: "2024-05-01T06:00:00Z", later: "2024-05-02T06:00:00Z"}
+        twins = prepare(same, ["x", "y", "other"], published_at=[when["x"], when["y"], "2024-04-01T00:00:00Z"])
+        out, _ = ts.trace_stage(twins, link_stage(twins, CONFIG)[0], CONFIG)
+        assert docs_by_id(out)[first]["is_origin"] and docs_by_id(out)[later]["parent_id"] == first

@@ -52,7 +52,8 @@ def _pair_lookup(pairs: pl.DataFrame, parent: np.ndarray, child: np.ndarray, col
     """``column`` of the linked pair of each edge (pairs are stored ``a < b``), NaN where the edge is no linked pair."""
     edges = pl.DataFrame({"a": np.minimum(parent, child), "b": np.maximum(parent, child)})
     keyed = pairs.select(pl.col("a").cast(pl.Int64), pl.col("b").cast(pl.Int64), column)
-    return edges.join(keyed, on=["a", "b"], how="left", maintain_order="left")[column].fill_null(float("nan")).to_numpy()
+    found = edges.join(keyed, on=["a", "b"], how="left", maintain_order="left")[column].fill_null(float("nan"))
+    return found.to_numpy().astype(np.float64, copy=True)  # written to below: never a read-only view
 
 
 def _best_inside(linked: Linked, rows: np.ndarray) -> np.ndarray:

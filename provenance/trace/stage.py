@@ -38,7 +38,7 @@ ZONE_PATTERN = r"[+-]\d\d:?\d\d$|Z$"
 class CorpusFacts:
     """What the per-cluster trace needs to know about the whole corpus."""
 
-    #: Word frequencies (``trace.wordfreq``); ``None`` when publication dates decide origins.
+    #: Word frequencies (``trace.wordfreq``) for spin direction (``None``: no direction from words).
     frequency: dict[str, int] | None
     #: Publication time (µs) per row, or ``None`` when the corpus has no dates.
     published: np.ndarray | None
@@ -110,10 +110,10 @@ def spin_frequency(cluster: np.ndarray, texts: pl.Series, keys: np.ndarray, conf
 
 def corpus_facts(documents: pl.DataFrame, cluster: np.ndarray, config: Config, keys: np.ndarray | None = None) -> CorpusFacts:
     """Dates and word frequencies; ``keys`` are the rows' :func:`kernels.doc_keys` if the caller has them already."""
+    # Dates never replace the texts' own direction evidence: the round robin always runs, and a date only orders
+    # versions whose completeness is within ``date_tie`` and between which the texts show no direction.
     published = published_times(documents)
-    frequency = None if published is not None else spin_frequency(
-        cluster, documents["text"], doc_keys(documents["doc_id"]) if keys is None else keys, config
-    )
+    frequency = spin_frequency(cluster, documents["text"], doc_keys(documents["doc_id"]) if keys is None else keys, config)
     return CorpusFacts(frequency, published)
 
 
@@ -135,8 +135,8 @@ def orient(
 ) -> np.ndarray:
     """Re-rank every multi-member cluster by direction of derivation.
 
-    The origin is the round-robin winner of ``origin.refine_origins`` (skipped,
-    ``frequency=None``, when publication dates decide); the other members
+    The origin is the round-robin winner of ``origin.refine_origins`` among the
+    most complete members, ranked with dates breaking completeness near-ties; the other members
     follow by edit depth from the origin (``tree.edit_depth``), so a candidate
     parent has fewer derived changes than its child.  In batches of whole
     clusters, so only one batch's words are in memory at once.  ``consulted``
