@@ -128,22 +128,34 @@ class TraceOptions(Section):
     completeness_anchor_weight: float = option(
         0.5, "Weight of the anchors view in completeness (the words view has the rest): story told and wording agreed, equally.", ge=0, le=1,
     )
-    date_tie: float = option(0.05, "Versions whose completeness is within this of the best are told apart by publication date.", ge=0, le=1)
-    origin_candidates: int = option(5, "Most complete members that play the round robin of direction evidence for origin.", ge=1)
-    orient_min_kept: float = option(
-        0.75, "A pair is oriented only when this share of the shorter side aligns verbatim: heavy paraphrases carry no direction.", ge=0, le=1,
+    date_tie: float = option(
+        1.0, "Publication date picks the origin only among versions whose derivation costs differ by less than this many edit acts "
+        "(less than one act: the texts give no direction).", ge=0,
     )
-    min_sentence_tokens: int = option(6, "Runs shorter than this are neither a sentence nor evidence of one.", ge=1)
-    boundary_slack: int = option(3, "Tokens of tolerance when a run is matched to sentence boundaries.", ge=0)
-    lost_run_weight: float = option(1.0, "Edit depth: cost of each run of the origin a member lost.", ge=0)
-    lost_token_weight: float = option(0.2, "Edit depth: cost of each token of the origin a member lost.", ge=0)
     frequency_sample: int = option(
-        20_000, "Singletons (bottom-k by id hash) counted for word frequencies: enough to tell a common word from a rare synonym.", ge=0,
+        20_000, "Singletons (bottom-k by id hash) counted for word and line frequencies: enough to tell a common word from a rare synonym.", ge=0,
     )
-    lineage_ngram: int = option(3, "Word n-gram size of the parent-choice shingles (every token, boilerplate kept).", ge=1)
-    confidence_coef: tuple[float, float, float] = option(
-        (1.212, -1.262, 4.698),
-        "Parent confidence logistic (intercept, score, margin), fitted on benchmarks.generate --docs 20000 --seed 1, not on eval corpora.",
+    lineage_ngram: int = option(3, "Word n-gram size of the edge similarity shingles (every token, boilerplate kept).", ge=1)
+    move_per_break: float = option(
+        0.5, "Acts per breakpoint of reordered sentences: moving a block cuts its old and its new place, one act in all.", ge=0,
+    )
+    max_lemma: int = option(
+        3, "A replaced run is a word substitution only with at most this many tokens a side (a thesaurus lemma has 1-3 words).", ge=1,
+    )
+    chance_match: int = option(
+        2, "Equal runs this short between two changed runs are chance matches of function words: the changes are one edit.", ge=0,
+    )
+    unit_found: float = option(
+        0.5, "A sentence is found in another version when this share of its tokens is there in order (a majority).", gt=0, le=1,
+    )
+    short_line: int = option(
+        20, "Lines of at most this many words may be pasted or boilerplate (foreign) when other clusters hold them.", ge=1,
+    )
+    foreign_ngram: int = option(
+        4, "Word n-gram length that finds a short line's text in other clusters (a chance shared 4-gram covers few words).", ge=2,
+    )
+    temperature: float = option(
+        1.0, "Softmax temperature of parent_confidence in acts: each act is an event of odds e^-1 (not fitted on eval corpora).", gt=0,
     )
 
 

@@ -465,3 +465,20 @@ def light_edits(story: int = 0) -> dict[str, str]:
         "truncated": truncate(source, 0.7),
         "spun": spin(source, 0.3, seed=0),
     }
+
+
+def near_copy(text: str, first: str = "Updated: see our live coverage", last: str = "Reporting by our staff.") -> str:
+    """``text`` with its first and last line replaced (a near-exact copy a different site made)."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    return "\n\n".join([first, *lines[1:-1], last])
+
+
+def paste_lines(text: str, pasted: list[str]) -> str:
+    """``text`` with the ``pasted`` lines (e.g. other stories' headlines) put after its 2nd, 4th, ... paragraphs."""
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    out: list[str] = []
+    for i, p in enumerate(paragraphs):
+        out.append(p)
+        if i % 2 == 1 and pasted:
+            out.append(pasted[(i // 2) % len(pasted)])
+    return "\n\n".join(out)

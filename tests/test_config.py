@@ -31,8 +31,11 @@ FORMER_CONSTANTS = {
     "prepare": ["boilerplate_max_tokens", "boilerplate_min_docs", "frequent_sample_docs", "frequent_min_share", "frequent_min_docs",
                 "frequent_min_kept_share"],
     "link": ["min_anchor_set", "prefilter_sigmas", "cluster_founders"],
-    "trace": ["completeness_anchor_weight", "date_tie", "origin_candidates", "orient_min_kept", "min_sentence_tokens",
-              "boundary_slack", "lost_run_weight", "lost_token_weight", "frequency_sample", "lineage_ngram", "confidence_coef"],
+    "trace": ["completeness_anchor_weight", "date_tie", "frequency_sample", "lineage_ngram", "move_per_break", "max_lemma",
+              "chance_match", "unit_found", "short_line", "foreign_ngram", "temperature"],
+    "evidence": ["unit_min_tokens", "heading_max_tokens", "float_min_docs", "anchor_min_share", "min_evidence_share", "stem_chars",
+                 "spun_min_agreement", "spun_min_tokens", "rewrite_min_dice", "rewrite_min_stems", "max_gap", "min_passage_units",
+                 "min_passage_tokens", "few_units", "min_share_few", "chance_unit_match"],
     "changes": ["max_align_tokens", "max_examples", "moved_run", "truncation_prefix_share", "truncation_end_share",
                 "excerpt_parent_share", "paraphrase_kept_share", "paraphrase_max_spin", "spin_min_rate", "insertion_min_share"],
 }
@@ -108,8 +111,8 @@ def test_fingerprint_is_sha256_hex_and_does_not_depend_on_how_the_config_was_bui
     step_by_step = Config().replace(cluster_founders=4).replace(min_containment=0.5).replace(num_perm=128)
     assert nested == flat == step_by_step
     assert nested.fingerprint() == flat.fingerprint() == step_by_step.fingerprint() != fp
-    # A tuple option given as a JSON list is the same option.
-    assert Config.from_options({"confidence_coef": [1.212, -1.262, 4.698]}).fingerprint() == fp
+    # A float option given as an integer is the same option.
+    assert Config.from_options({"temperature": 1}).fingerprint() == fp
     # Two fields swapping values is another config (the fingerprint is of names and values, not of values alone).
     a = Config.from_options({"min_containment": 0.4, "min_jaccard": 0.1})
     b = Config.from_options({"min_containment": 0.1, "min_jaccard": 0.4})
@@ -135,8 +138,8 @@ def test_from_options_refuses_unknown_names_in_one_line() -> None:
         ({"min_containment": None}, "option min_containment: input should be a valid number"),
         ({"min_jaccard": True}, "option min_jaccard: input should be a valid number"),
         ({"id_column": 5}, "option id_column: input should be a valid string"),
-        ({"confidence_coef": "x"}, "option confidence_coef: input should be a valid tuple"),
-        ({"confidence_coef": [1.0, 2.0]}, "option confidence_coef: "),  # the location ends with the item's index
+        ({"temperature": "x"}, "option temperature: input should be a valid number"),
+        ({"temperature": 0}, "option temperature: input should be greater than 0"),
         ({"num_perm": 8}, "option num_perm: input should be greater than or equal to 16, got 8"),
         ({"words_threshold": 1.0}, "option words_threshold: input should be less than 1, got 1.0"),
         ({"seed": -1}, "option seed: input should be greater than or equal to 0"),
@@ -184,10 +187,10 @@ def test_config_is_frozen_and_refuses_unknown_sections() -> None:
 
 
 def test_options_are_flat_plain_values_and_round_trip() -> None:
-    config = Config.from_options({"num_perm": 64, "confidence_coef": (1.0, -1.0, 4.0), "batch_size": 7})
+    config = Config.from_options({"num_perm": 64, "temperature": 2.0, "batch_size": 7})
     options = config.options()
     assert list(options) == [name for _, name, _ in iter_fields()]
-    assert options["confidence_coef"] == [1.0, -1.0, 4.0]
+    assert options["temperature"] == 2.0
     json.dumps(options)  # plain JSON values
     assert Config.from_options(options) == config
     assert Config.model_validate(config.to_dict()) == config
@@ -202,23 +205,26 @@ def test_defaults_are_the_measured_ones() -> None:
     assert (c.prepare.num_perm, c.prepare.seed, c.prepare.min_tokens, c.prepare.word_ngram, c.prepare.anchor_ngram) == (256, 1, 20, 2, 2)
     assert (c.link.words_threshold, c.link.anchors_threshold, c.link.min_containment, c.link.min_jaccard) == (0.1, 0.2, 0.36, 0.05)
     assert (c.link.bucket_window, c.link.cluster_founders, c.link.min_anchor_set) == (4, 3, 8)
-    assert (c.trace.origin_candidates, c.trace.orient_min_kept, c.trace.confidence_coef) == (5, 0.75, (1.212, -1.262, 4.698))
+    assert (c.trace.date_tie, c.trace.temperature, c.trace.max_lemma) == (1.0, 1.0, 3)
+    assert (c.evidence.min_evidence_share, c.evidence.rewrite_min_dice, c.evidence.min_passage_tokens, c.evidence.chance_unit_match) == (
+        0.5, 0.4, 20, 0.01)
     assert (c.prepare.boilerplate_min_docs, c.changes.max_align_tokens, c.changes.spin_min_rate) == (3, 20_000, 0.08)
 
 
 def test_parse_assignments_reads_json_values_and_keeps_other_text() -> None:
     parsed = parse_assignments([
-        "num_perm=128", "min-containment=0.5", "id_column=doc", "confidence_coef=[1, 2, 3]", "text_column=body=main",
+        "num_perm=128", "min-containment=0.5", "id_column=doc", "temperature=2", "text_column=body=main",
         " seed =7",
     ])
     assert parsed == {
-        "num_perm": 128, "min_containment": 0.5, "id_column": "doc", "confidence_coef": [1, 2, 3], "text_column": "body=main",
+        "num_perm": 128, "min_containment": 0.5, "id_column": "doc", "temperature": 2, "text_column": "body=main",
         "seed": 7,
     }
     assert isinstance(parsed["num_perm"], int) and isinstance(parsed["min_containment"], float)
     assert parse_assignments(None) == {} and parse_assignments([]) == {}
     config = Config.from_options(parsed)
-    assert config.trace.confidence_coef == (1.0, 2.0, 3.0) and config.ingest.text_column == "body=main"
+    assert config.trace.temperature == 2.0 and config.ingest.text_column == "body=main"
+    assert parse_assignments(["weights=[1, 2, 3]"]) == {"weights": [1, 2, 3]}  # JSON values, lists too
 
 
 @pytest.mark.parametrize("pair", ["num_perm", "=5", "", "  =1"])

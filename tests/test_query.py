@@ -25,7 +25,8 @@ from provenance.prepare.words import doc_words
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-SPUN = "002_24a27329389551e6"  # copied from 000, which was copied from the origin 001
+SPUN = "002_24a27329389551e6"  # a spun copy of the origin 001 (its opening spun from 000)
+DEEP = "003_3d0ebdbd1c5cc7ca"  # copied from 000, which was copied from the origin 001
 COPY = "000_e899f24a2be5ae4a"
 ORIGIN = "001_fd0841c764a90927"
 ALONE = "004_168d10991dd40f8a"
@@ -68,9 +69,9 @@ def assert_one_line_error(result, *fragments: str) -> None:
 
 
 def test_origin_walks_the_path_to_the_origin(outputs: query.Outputs) -> None:
-    result = query.origin(outputs, SPUN)
+    result = query.origin(outputs, DEEP)
 
-    assert [step["doc_id"] for step in result["path"]] == [SPUN, COPY, ORIGIN]
+    assert [step["doc_id"] for step in result["path"]] == [DEEP, COPY, ORIGIN]
     assert result["origin_id"] == ORIGIN and not result["is_origin"]
     assert result["cluster_size"] == 4
     edges = pl.read_parquet(outputs.out_dir / "edges.parquet")
@@ -80,7 +81,7 @@ def test_origin_walks_the_path_to_the_origin(outputs: query.Outputs) -> None:
         assert step["confidence"] == by_child[step["doc_id"]]["confidence"]
         assert step["change_kind"] == by_child[step["doc_id"]]["change_kind"]
     assert result["path"][-1]["change_kind"] is None  # the origin has no incoming edge
-    expected = by_child[SPUN]["confidence"] * by_child[COPY]["confidence"]
+    expected = by_child[DEEP]["confidence"] * by_child[COPY]["confidence"]
     assert result["path_confidence"] == pytest.approx(expected, abs=1e-6)
 
 
@@ -111,9 +112,9 @@ def test_cluster_from_a_cluster_id_or_a_member_id_is_the_same_tree(outputs: quer
     assert by_doc == by_id
     members = by_doc["members"]
     assert [(m["guide"], m["doc_id"][:3]) for m in members] == [
-        ("", "001"), ("└─ ", "000"), ("   ├─ ", "002"), ("   └─ ", "003"),
+        ("", "001"), ("├─ ", "000"), ("│  └─ ", "003"), ("└─ ", "002"),
     ]
-    assert [m["level"] for m in members] == [m["depth"] for m in members] == [0, 1, 2, 2]
+    assert [m["level"] for m in members] == [m["depth"] for m in members] == [0, 1, 2, 1]
     assert members[0]["change_kind"] is None and all(m["change_kind"] for m in members[1:])
     assert by_doc["cluster"]["size"] == 4
 
@@ -129,7 +130,7 @@ def test_top_ranks_by_each_key(outputs: query.Outputs) -> None:
         ranked = query.top(outputs, by)
         assert ranked.height == 1  # only multi-document clusters are ranked
         row = ranked.row(0, named=True)
-        assert (row["size"], row["copies"], row["spun"], row["max_depth"]) == (4, 1, 2, 2)  # 003 is rewritten more than spun
+        assert (row["size"], row["copies"], row["spun"], row["max_depth"]) == (4, 2, 2, 2)  # 003 is rewritten more than spun
         assert row["origin_id"] == ORIGIN
 
 
@@ -268,23 +269,23 @@ def test_align_texts_uses_the_changes_tokens() -> None:
 
 
 def test_origin_command_table_json_csv(seeds_out: Path) -> None:
-    table = cli("origin", SPUN, "--out", seeds_out)
+    table = cli("origin", DEEP, "--out", seeds_out)
     assert table.exit_code == 0, table.output
-    assert f"{SPUN}  ←  {COPY}  ←  {ORIGIN}" in table.stdout and "path confidence" in table.stdout
+    assert f"{DEEP}  ←  {COPY}  ←  {ORIGIN}" in table.stdout and "path confidence" in table.stdout
 
-    as_json = cli("origin", SPUN, "--out", seeds_out, "--format", "json")
+    as_json = cli("origin", DEEP, "--out", seeds_out, "--format", "json")
     data = json.loads(as_json.stdout)
-    assert data["origin_id"] == ORIGIN and [s["doc_id"] for s in data["path"]] == [SPUN, COPY, ORIGIN]
+    assert data["origin_id"] == ORIGIN and [s["doc_id"] for s in data["path"]] == [DEEP, COPY, ORIGIN]
 
-    as_csv = cli("origin", SPUN, "--out", seeds_out, "-f", "csv")
+    as_csv = cli("origin", DEEP, "--out", seeds_out, "-f", "csv")
     rows = pl.read_csv(as_csv.stdout.encode())
-    assert rows["doc_id"].to_list() == [SPUN, COPY, ORIGIN] and "confidence" in rows.columns
+    assert rows["doc_id"].to_list() == [DEEP, COPY, ORIGIN] and "confidence" in rows.columns
 
 
 def test_cluster_command_draws_the_tree(seeds_out: Path) -> None:
     result = cli("cluster", SPUN, "--out", seeds_out)
     assert result.exit_code == 0, result.output
-    assert "└─ 000_e899f24a2be5ae4a" in result.stdout and "├─ 002_24a27329389551e6" in result.stdout
+    assert "├─ 000_e899f24a2be5ae4a" in result.stdout and "└─ 002_24a27329389551e6" in result.stdout
     data = json.loads(cli("cluster", SPUN, "--out", seeds_out, "--format", "json").stdout)
     assert [m["doc_id"] for m in data["members"]][:2] == [ORIGIN, COPY]
     limited = cli("cluster", SPUN, "--out", seeds_out, "--limit", "2")
@@ -320,8 +321,10 @@ def test_diff_command(seeds_out: Path) -> None:
     assert "unchanged words]" in short.stdout  # long unchanged runs are shortened...
     full = cli("diff", ORIGIN, COPY, "--out", seeds_out, "--context", "-1")
     assert "unchanged words]" not in full.stdout and len(full.stdout) > len(short.stdout)  # ...unless asked for all
-    data = json.loads(cli("diff", COPY, SPUN, "--out", seeds_out, "--format", "json").stdout)
+    data = json.loads(cli("diff", ORIGIN, SPUN, "--out", seeds_out, "--format", "json").stdout)
     assert data["counts"]["substituted"] == data["edge"]["substituted"]
+    assert data["passages"] and {p["kind"] for p in data["passages"]} <= {"verbatim", "spun", "rewritten"}
+    assert "evidence of copying" in cli("diff", ORIGIN, SPUN, "--out", seeds_out).stdout
     csv_rows = pl.read_csv(cli("diff", COPY, SPUN, "--out", seeds_out, "--format", "csv").stdout.encode())
     assert set(csv_rows["op"]) == {"equal", "insert", "delete", "substitute"}
 

@@ -74,14 +74,14 @@ def test_report_embeds_index_trees_and_diffs(seeds_out: Path) -> None:
     page = (seeds_out / "report.html").read_text(encoding="utf-8")
     data = {key: json.loads(value) for key, value in blocks(page).items()}
     index, meta = data["index"], data["meta"]
-    assert index["id"] == ["cd53ba18e13706d1f"] and index["size"] == [4] and index["copies"] == [1]
+    assert index["id"] == ["cd53ba18e13706d1f"] and index["size"] == [4] and index["copies"] == [2]
     assert index["depth"] == [2] and index["spun"] == [0.667] and index["diffs"] == [3]
     assert meta["counts"] == {"documents": 5, "edges": 3, "clusters": 2, "multi": 1, "singletons": 1, "rejected": 0}
     assert meta["embedded_diffs"] == 3
 
     tree = data["t0"]
     assert [d[:3] for d in tree["id"]] == ["001", "000", "002", "003"]  # by depth, then id
-    assert tree["p"] == [-1, 0, 1, 1] and tree["k"][0] is None and tree["k"][1:] == ["mixed"] * 3
+    assert tree["p"] == [-1, 0, 0, 1] and tree["k"][0] is None and tree["k"][1:] == ["mixed"] * 3
     assert meta["labels"][tree["s"][0]].endswith("seeds/001_fd0841c764a90927.txt")  # no publisher: the source file
 
     edges = pl.read_parquet(seeds_out / "edges.parquet")

@@ -427,7 +427,7 @@ def test_store_of_another_signature_scheme_is_refused(tmp_path: Path, inputs) ->
     [
         ({"min_containment": 0.5}, r"min_containment=0.36 \(now 0.5\)"),
         ({"cluster_founders": 5}, r"cluster_founders=3 \(now 5\)"),
-        ({"origin_candidates": 2, "spin_min_rate": 0.1}, r"origin_candidates=5 \(now 2\), spin_min_rate=0.08 \(now 0.1\)"),
+        ({"max_lemma": 2, "spin_min_rate": 0.1}, r"max_lemma=3 \(now 2\), spin_min_rate=0.08 \(now 0.1\)"),
     ],
 )
 def test_store_built_under_another_fingerprint_is_refused_in_one_line(tmp_path: Path, inputs, options: dict, shown: str) -> None:

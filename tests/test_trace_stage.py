@@ -1,4 +1,4 @@
-"""trace.stage: dates, batches of whole clusters, orientation (origin then edit-depth order), lineage sets,
+"""trace.stage: dates, batches of whole clusters, corpus facts, the derivation model per batch, lineage sets,
 re-tracing a subset of clusters, and the assembled tables."""
 
 from __future__ import annotations
@@ -9,14 +9,11 @@ import pytest
 
 from provenance.config import Config
 from provenance.ingest import ingest_stage
-from provenance.kernels import doc_keys
 from provenance.link.stage import Linked, link_stage
 from provenance.prepare import normalize, shingle
 from provenance.prepare.stage import Prepared, prepare_stage
 from provenance.tables import dense_clusters
 from provenance.trace import stage as ts
-from provenance.trace import tree
-from provenance.trace.wordfreq import cluster_frequency, frequency_sample
 from tests.fixtures import light_edits, make_article, spin, truncate, words_of
 
 CONFIG = Config()
@@ -106,63 +103,29 @@ def test_lineage_sets_are_built_for_members_only_and_per_document():
     assert np.isin(sets.doc(2), sets.doc(0)).all() and sets.sizes()[2] < sets.sizes()[0]
 
 
-def test_spin_frequency_counts_members_and_a_sample_of_singletons(corpus):
+def test_corpus_facts_count_clusters_over_members_and_a_sample_of_singletons(corpus):
     prepared, linked = corpus
     cluster = dense_clusters(linked.roots)
-    texts = prepared.documents["text"]
-    keys = doc_keys(prepared.documents["doc_id"])
-    got = ts.spin_frequency(cluster, texts, keys, CONFIG)
-    rows = np.union1d(ts.multi_members(cluster), frequency_sample(cluster, keys, CONFIG.trace.frequency_sample))
-    expected = cluster_frequency(cluster, texts, rows)
-    assert got == dict(zip(expected["token"].to_list(), expected["n"].to_list()))
-    assert got["the"] == 4  # two clusters and two singletons
-    assert got["portvale"] == 1 + ("portvale" in words_of(make_article(3))[0].tokens)
+    facts = ts.corpus_facts(prepared.documents, cluster, CONFIG)
+    assert facts.frequency["the"] == 4  # two clusters and two singletons, each counted once
+    assert facts.derivation.n_clusters == 4
+    assert facts.frequency["portvale"] == 1 + ("portvale" in words_of(make_article(3))[0].tokens)
     # With no singleton sampled only the members count.
-    small = ts.spin_frequency(cluster, texts, keys, CONFIG.replace(frequency_sample=0))
-    assert small["the"] == 2
+    small = ts.corpus_facts(prepared.documents, cluster, CONFIG.replace(frequency_sample=0))
+    assert small.frequency["the"] == 2 and small.derivation.n_clusters == 2
+    # Copies count once: the story-0 headline line is held by two members of one cluster.
+    assert facts.derivation.lines.counts.max() <= 4
 
 
-# ---------------------------------------------------------------------------- orientation
-
-
-def test_orient_puts_the_source_first_and_the_rest_by_edit_depth(corpus):
+def test_derivation_does_not_depend_on_batch_sizes(corpus):
     prepared, linked = corpus
     cluster = dense_clusters(linked.roots)
     facts = ts.corpus_facts(prepared.documents, cluster, CONFIG)
-    complete, rank = ts.rank_members(prepared, cluster, None, facts, CONFIG, [])
-    row = row_of(prepared)
-    a = [row[f"s-{n}"] for n in ("source", "headline", "dropped", "truncated", "spun")]
-    assert rank[a].tolist() == [0, 1, 2, 3, 4]
-    assert complete[row["s-headline"]] > complete[row["s-source"]]  # completeness alone picks the headline copy
-    b = [row[f"b-{n}"] for n in ("source", "headline", "dropped", "headline-cut", "truncated")]
-    assert rank[b].tolist() == [0, 1, 2, 3, 4]
-    assert rank[[row["x3"], row["x4"]]].tolist() == [0, 0]
-
-
-def test_orient_without_frequencies_keeps_the_origin_and_still_orders_by_depth(corpus):
-    prepared, linked = corpus
-    cluster = dense_clusters(linked.roots)
-    first = row_of(prepared)["s-truncated"]
-    members = np.flatnonzero(cluster == cluster[first])
-    rank = np.zeros(len(cluster), dtype=np.int64)
-    rank[[first, *[m for m in members if m != first]]] = np.arange(len(members))
-    got = ts.orient(cluster, rank, prepared, CONFIG, None)
-    assert got[first] == 0  # dates decide origins: no round robin, the truncated copy stays first
-    words = dict(enumerate(ts.member_words(prepared.documents["text"], members, None, CONFIG.changes.max_align_tokens).values()))
-    local = tree.edit_depth(np.zeros(len(members), dtype=np.int64), rank[members], words,
-                            lost_run_weight=CONFIG.trace.lost_run_weight, lost_token_weight=CONFIG.trace.lost_token_weight)
-    assert got[members].tolist() == tree.order_by_depth(np.zeros(len(members), dtype=np.int64), rank[members], local).tolist()
-
-
-def test_orient_does_not_depend_on_batch_sizes(corpus):
-    prepared, linked = corpus
-    cluster = dense_clusters(linked.roots)
-    facts = ts.corpus_facts(prepared.documents, cluster, CONFIG)
-    first, consulted = [], []
-    _, rank = ts.rank_members(prepared, cluster, None, facts, CONFIG, first)
-    _, again = ts.rank_members(prepared, cluster, None, facts, CONFIG.replace(words_batch=1, batch_size=1), consulted)
-    np.testing.assert_array_equal(rank, again)
-    assert sorted(first) == sorted(consulted)
+    one = ts.derive_clusters(prepared, linked.pairs, cluster, None, facts, CONFIG)
+    other = ts.derive_clusters(prepared, linked.pairs, cluster, None, facts, CONFIG.replace(words_batch=1, batch_size=1))
+    np.testing.assert_array_equal(one[0], other[0])
+    np.testing.assert_allclose(one[1], other[1])
+    assert sorted(one[2]) == sorted(other[2])
 
 
 # ---------------------------------------------------------------------------- the stage
@@ -177,12 +140,12 @@ def test_trace_stage_tables(corpus):
     assert parents == {
         "s-source": None, "s-headline": "s-source", "s-spun": "s-source", "s-dropped": "s-source", "s-truncated": "s-source",
         "b-source": None, "b-headline": "b-source", "b-dropped": "b-source", "b-headline-cut": "b-headline",
-        # The prefix lies inside both the source and the cut headline copy, which ranks above it (fewer
-        # edits) and is the smaller container.
-        "b-truncated": "b-headline-cut",
+        # The prefix (made from the source) lies inside both the source and the cut headline copy; from the
+        # latter it would also need the pasted headline undone (2 acts more), so the source is its parent.
+        "b-truncated": "b-source",
         "x3": None, "x4": None,
     }
-    assert [docs[d]["depth"] for d in ("b-source", "b-headline", "b-headline-cut", "b-truncated", "x3")] == [0, 1, 2, 3, 0]
+    assert [docs[d]["depth"] for d in ("b-source", "b-headline", "b-headline-cut", "b-truncated", "x3")] == [0, 1, 2, 1, 0]
     kinds = dict(zip(out.edges["child_id"].to_list(), out.edges["change_kind"].to_list()))
     assert kinds == {
         "s-headline": "insertion", "s-spun": "spin", "s-dropped": "copy", "s-truncated": "truncation",
@@ -236,21 +199,28 @@ def test_consulted_comparisons_are_keyed_by_the_origin_row():
         assert sign == int(np.sign(facts.frequency.get(a, 0) - facts.frequency.get(b, 0)))
 
 
-def test_publication_dates_never_override_the_texts_direction_and_break_only_what_it_leaves_open():
+def test_publication_dates_never_override_text_evidence():
     edits = light_edits(0)
     texts = [edits["headline"], edits["source"], make_article(3)]
     dated = {"published_at": ["2024-05-01T06:00:00Z", "2024-05-01T09:00:00+02:00", "2024-04-01T00:00:00Z"]}
     prepared = prepare(texts, ["headline", "source", "other"], **dated)
-    out, _ = ts.trace_stage(prepared, link_stage(prepared, CONFIG)[0], CONFIG)
-    # 06:00 UTC is before 07:00 UTC, but the text shows the headline was pasted in: the source stays the origin.
-    assert docs_by_id(out)["source"]["is_origin"] and docs_by_id(out)["headline"]["parent_id"] == "source"
+    linked, _ = link_stage(prepared, CONFIG)
+    out, _ = ts.trace_stage(prepared, linked, CONFIG)
+    docs = docs_by_id(out)
+    # The headline copy was published first (06:00 UTC < 07:00 UTC), but its pasted headline line is two
+    # acts of direction: the text decides, as it does without dates.
+    assert docs["source"]["is_origin"] and docs["headline"]["parent_id"] == "source"
     undated = prepare(texts, ["headline", "source", "other"])
     out, _ = ts.trace_stage(undated, link_stage(undated, CONFIG)[0], CONFIG)
     assert docs_by_id(out)["source"]["is_origin"]
-    # Two identical texts: nothing in them says which came first, so the earlier date does.
-    same = [edits["source"], edits["source"], make_article(3)]
-    for first, later in (("x", "y"), ("y", "x")):
-        when = {first: "2024-05-01T06:00:00Z", later: "2024-05-02T06:00:00Z"}
-        twins = prepare(same, ["x", "y", "other"], published_at=[when["x"], when["y"], "2024-04-01T00:00:00Z"])
-        out, _ = ts.trace_stage(twins, link_stage(twins, CONFIG)[0], CONFIG)
-        assert docs_by_id(out)[first]["is_origin"] and docs_by_id(out)[later]["parent_id"] == first
+
+
+@pytest.mark.parametrize("first", ["copy", "source"])
+def test_publication_dates_decide_between_versions_the_text_cannot_orient(first):
+    source = make_article(6, 8, headline=False)
+    texts = [source, source.replace("\n\n", "\n"), make_article(3)]  # the same words: no direction in the text
+    when = {"copy": ["2024-05-02", "2024-05-01", "2024-04-01"], "source": ["2024-05-01", "2024-05-02", "2024-04-01"]}[first]
+    prepared = prepare(texts, ["source", "copy", "other"], published_at=when)
+    out, _ = ts.trace_stage(prepared, link_stage(prepared, CONFIG)[0], CONFIG)
+    docs = docs_by_id(out)
+    assert docs[first]["is_origin"] and docs[{"copy": "source", "source": "copy"}[first]]["parent_id"] == first

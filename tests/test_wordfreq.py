@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from provenance.kernels import doc_keys
-from provenance.trace.wordfreq import cluster_frequency, decisions_hold, frequency_sample
+from provenance.trace.wordfreq import decisions_hold, frequency_sample
 
 
 def counts(frame: pl.DataFrame) -> dict[str, int]:
@@ -47,46 +47,6 @@ def test_sample_does_not_depend_on_row_order_and_is_stable_as_the_corpus_grows(r
 
 
 # ---------------------------------------------------------------------------- cluster_frequency
-
-
-def test_cluster_frequency_counts_clusters_not_documents():
-    texts = pl.Series([
-        "The bridge closed.",          # cluster 0
-        "THE BRIDGE closed, again!",   # cluster 0: a copy, counted once with row 0
-        "A bridge opened.",            # cluster 1
-        "Ferries and the river",       # cluster 2
-    ])
-    cluster = np.array([0, 0, 1, 2])
-    got = counts(cluster_frequency(cluster, texts, np.arange(4)))
-    assert got == {"the": 2, "bridge": 2, "closed": 1, "again": 1, "a": 1, "opened": 1, "ferries": 1, "and": 1, "river": 1}
-
-
-def test_cluster_frequency_counts_only_the_rows_given_and_adds_up_across_calls():
-    texts = pl.Series(["alpha beta", "alpha gamma", "beta delta", "alpha", "omega"])
-    cluster = np.array([0, 0, 1, 2, 3])
-    first = cluster_frequency(cluster, texts, np.array([0, 1]))
-    assert counts(first) == {"alpha": 1, "beta": 1, "gamma": 1}
-    second = cluster_frequency(cluster, texts, np.array([2, 3]))
-    total = pl.concat([first, second]).group_by("token").agg(pl.col("n").sum())
-    assert counts(total) == counts(cluster_frequency(cluster, texts, np.arange(4)))
-    assert counts(total) == {"alpha": 2, "beta": 2, "gamma": 1, "delta": 1}
-
-
-def test_cluster_frequency_of_no_rows_is_an_empty_typed_table():
-    out = cluster_frequency(np.array([0]), pl.Series(["x"]), np.array([], dtype=np.int64))
-    assert out.height == 0 and out.schema == pl.Schema({"token": pl.String, "n": pl.UInt32})
-    assert cluster_frequency(np.array([0]), pl.Series(["x y"]), np.array([0])).schema["n"] == pl.UInt32
-
-
-def test_cluster_frequency_tokens_are_the_alignment_tokens():
-    from tests.fixtures import words_of
-
-    text = "Portvale\u2019s \u201cHalden\u201d Bridge \u2014 CLOSED; 42,000 cars a day."
-    got = counts(cluster_frequency(np.array([0]), pl.Series([text]), np.array([0])))
-    assert set(got) == set(words_of(text)[0].tokens)
-
-
-# ---------------------------------------------------------------------------- decisions_hold
 
 
 def test_decisions_hold_while_every_consulted_sign_is_unchanged():

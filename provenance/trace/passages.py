@@ -21,7 +21,7 @@ Cost: one alignment per tree edge, never per pair of cluster members.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl

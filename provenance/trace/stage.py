@@ -1,11 +1,12 @@
-"""The trace stage: completeness, origins, parents, depths and per-edge change statistics.
+"""The trace stage: completeness, the derivation model (origin, parents, parent confidence), depths, edge statistics.
 
 Everything here is local to a cluster except the :class:`CorpusFacts`
-(publication dates, corpus word frequencies), so :func:`trace_clusters` can
-re-trace any set of whole clusters and get what a full run gives them; the
-store's incremental runs re-trace only the clusters that changed.  Steps that
-hold Python objects per word (orientation, edge statistics) run in batches of
-whole clusters of about ``words_batch`` documents.
+(publication dates, cluster-level word, line and n-gram counts), so
+:func:`trace_clusters` can re-trace any set of whole clusters and get what a
+full run gives them; the store's incremental runs re-trace only the clusters
+that changed.  The derivation model (``trace.derivation``) and the edge
+statistics run in batches of whole clusters of about ``words_batch``
+documents, so no per-token array of the whole corpus ever exists.
 """
 
 from __future__ import annotations
@@ -22,14 +23,11 @@ from provenance.link.stage import Linked
 from provenance.link.verify import intersection_sizes
 from provenance.prepare import normalize, shingle
 from provenance.prepare.stage import Prepared, batches
-from provenance.prepare.words import Words, doc_words
 from provenance.stage_report import StageReport, timed
-from provenance.trace import changes, origin, tree, wordfreq
+from provenance.trace import changes, derivation, origin, tree, wordfreq
 
-#: ``consulted``: the frequency comparisons behind each origin choice.
+#: ``consulted``: the substitutions between each origin and its children, with the frequency comparison they rest on.
 CONSULTED_SCHEMA = pl.Schema({"origin_row": pl.Int64, "word_a": pl.String, "word_b": pl.String, "sign": pl.Int8})
-#: The tree view's name among the views :func:`tree.choose_parents` scores.
-LINEAGE = "lineage"
 #: A ``published_at`` string that ends in a time zone (``Z``, ``+01:00``, ``-0500``).
 ZONE_PATTERN = r"[+-]\d\d:?\d\d$|Z$"
 
@@ -38,10 +36,12 @@ ZONE_PATTERN = r"[+-]\d\d:?\d\d$|Z$"
 class CorpusFacts:
     """What the per-cluster trace needs to know about the whole corpus."""
 
-    #: Word frequencies (``trace.wordfreq``) for spin direction (``None``: no direction from words).
+    #: Clusters using each word (members and a sample of singletons, ``trace.wordfreq``).
     frequency: dict[str, int] | None
     #: Publication time (µs) per row, or ``None`` when the corpus has no dates.
     published: np.ndarray | None
+    #: The derivation model's cluster-level counts (words, short lines, their n-grams).
+    derivation: derivation.DerivationFacts | None = None
 
 
 @dataclass
@@ -94,76 +94,98 @@ def cluster_batches(cluster: np.ndarray, members: np.ndarray, size: int) -> list
     return [b for b in out if len(b)]
 
 
-def spin_frequency(cluster: np.ndarray, texts: pl.Series, keys: np.ndarray, config: Config) -> dict[str, int]:
-    """In how many clusters (copies count once) each word occurs, over members and a sample of singletons.
+def derivation_facts(cluster: np.ndarray, texts: pl.Series, keys: np.ndarray, config: Config) -> derivation.DerivationFacts:
+    """The model's counts over every member of a multi-document cluster and a sample of singletons (copies count once).
 
-    Counted in batches of whole clusters.  Corpus-wide by nature: an
-    incremental run recomputes it and re-traces only the clusters whose
-    consulted comparisons it flips.
+    Counted in batches of whole clusters; the sample (``wordfreq.frequency_sample``)
+    bounds the cost at any corpus size and is what an incremental run samples too.
     """
     parts_rows = cluster_batches(cluster, multi_members(cluster), config.run.batch_size)
     sample = wordfreq.frequency_sample(cluster, keys, config.trace.frequency_sample)
-    parts = [wordfreq.cluster_frequency(cluster, texts, rows) for rows in [*parts_rows, sample]]
-    counts = pl.concat(parts).group_by("token").agg(pl.col("n").sum())
-    return dict(zip(counts["token"].to_list(), counts["n"].to_list()))
+    rows_all = [r for r in [*parts_rows, sample] if len(r)]
+    parts = [derivation.fact_parts(texts.gather(rows), cluster[rows], config.trace) for rows in rows_all]
+    counted = int(sum(len(np.unique(cluster[rows])) for rows in rows_all))
+    return derivation.facts_of(parts, counted)
 
 
 def corpus_facts(documents: pl.DataFrame, cluster: np.ndarray, config: Config, keys: np.ndarray | None = None) -> CorpusFacts:
-    """Dates and word frequencies; ``keys`` are the rows' :func:`kernels.doc_keys` if the caller has them already."""
-    # Dates never replace the texts' own direction evidence: the round robin always runs, and a date only orders
-    # versions whose completeness is within ``date_tie`` and between which the texts show no direction.
+    """Dates and the model's counts; ``keys`` are the rows' :func:`kernels.doc_keys` if the caller has them already."""
     published = published_times(documents)
-    frequency = spin_frequency(cluster, documents["text"], doc_keys(documents["doc_id"]) if keys is None else keys, config)
-    return CorpusFacts(frequency, published)
+    keys = doc_keys(documents["doc_id"]) if keys is None else keys
+    facts = derivation_facts(cluster, documents["text"], keys, config)
+    frequency = dict(zip(facts.words["token"].to_list(), facts.words["n"].to_list()))
+    return CorpusFacts(frequency, published, facts)
 
 
-def member_words(texts: pl.Series, rows: np.ndarray, boilerplate: pl.DataFrame | None, max_tokens: int) -> dict[int, Words]:
-    """:class:`Words` of ``rows`` (ascending corpus rows) without their boilerplate lines (``doc, line`` by corpus row)."""
-    drop = None
-    if boilerplate is not None and boilerplate.height:
-        position = pl.DataFrame({"doc": rows.astype(np.int64), "at": np.arange(len(rows), dtype=np.int64)})
-        drop = (
-            boilerplate.select(pl.col("doc").cast(pl.Int64), "line").join(position, on="doc")
-            .select(pl.col("at").alias("doc"), "line")
-        )
-    return dict(zip(rows.tolist(), doc_words(texts.gather(rows), max_tokens, drop)))
+def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, published: np.ndarray | None, facts: CorpusFacts,
+                    config: Config) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, str, int]]]:
+    """``(parent row or -1, parent_confidence, consulted)`` of every row of ``sub`` (``trace.derivation``), in batches of whole clusters.
 
-
-def orient(
-    cluster: np.ndarray, rank: np.ndarray, prepared: Prepared, config: Config, frequency: dict[str, int] | None,
-    consulted: list[tuple[int, str, str, int]] | None = None,
-) -> np.ndarray:
-    """Re-rank every multi-member cluster by direction of derivation.
-
-    The origin is the round-robin winner of ``origin.refine_origins`` among the
-    most complete members, ranked with dates breaking completeness near-ties; the other members
-    follow by edit depth from the origin (``tree.edit_depth``), so a candidate
-    parent has fewer derived changes than its child.  In batches of whole
-    clusters, so only one batch's words are in memory at once.  ``consulted``
-    collects the frequency comparisons made (``cluster, word, word, sign``).
+    ``consulted``: ``(cluster, word of the origin, word of a child, sign of their frequency difference)``
+    for the substitutions between each origin and its children, the comparisons spin direction rests on.
     """
+    n = len(cluster)
+    parent = np.full(n, -1, dtype=np.int64)
+    confidence = np.full(n, np.nan)
+    consulted: list[tuple[int, str, str, int]] = []
     members = multi_members(cluster)
     if len(members) == 0:
-        return rank
-    options = config.trace
-    texts = prepared.documents["text"]
-    rank = rank.copy()
-    depth = np.zeros(len(cluster))
-    for rows in cluster_batches(cluster, members, min(config.run.batch_size, config.run.words_batch)):
-        clusters_here, local_cluster = np.unique(cluster[rows], return_inverse=True)
-        words = member_words(texts, rows, prepared.boilerplate, config.changes.max_align_tokens)
-        local_words = {i: words[int(r)] for i, r in enumerate(rows.tolist())}
-        local_rank = rank[rows]
-        if frequency is not None:
-            seen: list[tuple[int, str, str, int]] | None = [] if consulted is not None else None
-            local_rank = origin.refine_origins(local_cluster, local_rank, local_words, frequency, options, seen)
-            if consulted is not None and seen:
-                consulted.extend((int(clusters_here[c]), wa, wb, sign) for c, wa, wb, sign in seen)
-        rank[rows] = local_rank
-        depth[rows] = tree.edit_depth(
-            local_cluster, local_rank, local_words, lost_run_weight=options.lost_run_weight, lost_token_weight=options.lost_token_weight
-        )
-    return tree.order_by_depth(cluster, rank, depth)
+        return parent, confidence, consulted
+    dfacts = facts.derivation if facts.derivation is not None else derivation.DerivationFacts.empty()
+    frequency = facts.frequency or {}
+    keys = doc_keys(sub.documents["doc_id"])
+    a_all = pairs["a"].to_numpy().astype(np.int64)
+    b_all = pairs["b"].to_numpy().astype(np.int64)
+    inside = cluster[a_all] == cluster[b_all]
+    a_all, b_all = a_all[inside], b_all[inside]
+    batch_of = np.full(n, -1, dtype=np.int64)
+    position = np.full(n, -1, dtype=np.int64)
+    batches_ = cluster_batches(cluster, members, min(config.run.batch_size, config.run.words_batch))
+    for i, rows in enumerate(batches_):
+        batch_of[rows] = i
+        position[rows] = np.arange(len(rows))
+    pair_batch = batch_of[a_all]
+    order = np.argsort(pair_batch, kind="stable")
+    a_all, b_all, pair_batch = a_all[order], b_all[order], pair_batch[order]
+    cuts = np.searchsorted(pair_batch, np.arange(len(batches_) + 1))
+    texts = sub.documents["text"]
+    for i, rows in enumerate(batches_):
+        a, b = position[a_all[cuts[i]:cuts[i + 1]]], position[b_all[cuts[i]:cuts[i + 1]]]
+        batch = derivation.batch_arrays(texts.gather(rows), dfacts, config.trace, config.changes.max_align_tokens)
+        when = None
+        if published is not None:
+            when = published[rows].astype(np.float64)
+        got = derivation.derive(batch, cluster[rows], keys[rows], a, b, config.trace, when)
+        has = got.parent >= 0
+        parent[rows[has]] = rows[got.parent[has]]
+        confidence[rows] = got.parent_confidence
+        consulted.extend(_consulted(got, rows, cluster, frequency))
+    return parent, confidence, consulted
+
+
+def _consulted(got: derivation.Derivation, rows: np.ndarray, cluster: np.ndarray, frequency: dict[str, int]) -> list[tuple[int, str, str, int]]:
+    """Substitutions on the pairs joining each origin to one of its children, as ``(cluster, origin's word, child's word, sign)``."""
+    if got.subs.height == 0:
+        return []
+    a, b = got.edges["a"].to_numpy(), got.edges["b"].to_numpy()
+    pa, pb = got.parent[a], got.parent[b]
+    a_origin = (pa < 0) & (pb == a)
+    b_origin = (pb < 0) & (pa == b)
+    pair = got.subs["pair"].to_numpy()
+    keep = a_origin[pair] | b_origin[pair]
+    if not keep.any():
+        return []
+    flip = b_origin[pair][keep]
+    wa = np.array(got.subs["word_a"].to_list(), dtype=object)[keep]
+    wb = np.array(got.subs["word_b"].to_list(), dtype=object)[keep]
+    origin_word = np.where(flip, wb, wa)
+    child_word = np.where(flip, wa, wb)
+    cl = cluster[rows[a[pair[keep]]]]
+    return [
+        (int(c), x, y, int(np.sign(frequency.get(x, 0) - frequency.get(y, 0))))
+        for c, x, y in zip(cl.tolist(), origin_word.tolist(), child_word.tolist())
+        if x != y
+    ]
 
 
 def lineage_of_members(texts: pl.Series, cluster: np.ndarray, config: Config) -> shingle.ShingleSets:
@@ -210,14 +232,6 @@ def sub_corpus(prepared: Prepared, pairs: pl.DataFrame, rows: np.ndarray) -> tup
     return sub, sub_pairs
 
 
-def rank_members(sub: Prepared, cluster: np.ndarray, published: np.ndarray | None, facts: CorpusFacts, config: Config,
-                 consulted: list[tuple[int, str, str, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """(completeness, rank) of every row: the origin decision (``trace.origin``), then edit-depth order."""
-    complete = origin.completeness(cluster, sub.views, config.trace.completeness_anchor_weight)
-    rank = origin.origin_rank(cluster, complete, sub.documents["n_tokens"].to_numpy(), published, date_tie=config.trace.date_tie)
-    return complete, orient(cluster, rank, sub, config, facts.frequency, consulted)
-
-
 def edge_figures(sub: Prepared, parents: pl.DataFrame, rows: np.ndarray, config: Config) -> pl.DataFrame:
     """Tree edges in corpus rows with their confidence, similarity, set overlaps and change statistics."""
     child, parent = parents["child"].to_numpy(), parents["parent"].to_numpy()
@@ -239,13 +253,23 @@ def edge_figures(sub: Prepared, parents: pl.DataFrame, rows: np.ndarray, config:
         {
             "parent": rows[parent].astype(np.int64),
             "child": rows[child].astype(np.int64),
-            "confidence": parents["confidence"].round(6),
+            "confidence": parents["parent_confidence"].round(6),
+            "parent_confidence": parents["parent_confidence"].round(6),
             "similarity": parents["score"].round(6),
             "jaccard": np.round(jac, 6),
             "containment_child_in_parent": np.round(c_in_p, 6),
             "containment_parent_in_child": np.round(p_in_c, 6),
         }
     ).hstack(stats)
+
+
+def _containment(sets: shingle.ShingleSets, child: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    """Share of each child's shingles its parent holds (the edge's ``similarity``)."""
+    if len(child) == 0:
+        return np.zeros(0)
+    inter = intersection_sizes(sets, child, parent).astype(np.float64)
+    size = sets.sizes()[child].astype(np.float64)
+    return np.where(size > 0, inter / np.maximum(size, 1), 0.0)
 
 
 def consulted_frame(consulted: list[tuple[int, str, str, int]], origin_row: np.ndarray) -> pl.DataFrame:
@@ -272,23 +296,26 @@ def trace_clusters(
         sub, sub_pairs = sub_corpus(prepared, pairs, rows)
         sub_cluster = tables.dense_clusters(cluster[rows])
         published = facts.published[rows] if facts.published is not None else None
-    consulted: list[tuple[int, str, str, int]] = []
-    complete, rank = rank_members(sub, sub_cluster, published, facts, config, consulted)
-    views = {**sub.views, LINEAGE: lineage_of_members(sub.documents["text"], sub_cluster, config)}
-    parents = tree.choose_parents(sub_cluster, rank, sub_pairs, views, LINEAGE, confidence_coef=config.trace.confidence_coef)
-    parent_of = np.full(len(sub_cluster), -1, dtype=np.int64)
-    parent_of[parents["child"].to_numpy()] = parents["parent"].to_numpy()
+    complete = origin.completeness(sub_cluster, sub.views, config.trace.completeness_anchor_weight)
+    parent_of, confidence, consulted = derive_clusters(sub, sub_pairs, sub_cluster, published, facts, config)
+    is_origin = parent_of < 0
+    child = np.flatnonzero(parent_of >= 0)
+    lineage = lineage_of_members(sub.documents["text"], sub_cluster, config)
+    score = _containment(lineage, child, parent_of[child])
+    parents = pl.DataFrame({
+        "child": child, "parent": parent_of[child], "score": score, "parent_confidence": confidence[child],
+    }, schema={"child": pl.Int64, "parent": pl.Int64, "score": pl.Float64, "parent_confidence": pl.Float64})
     placement = pl.DataFrame(
         {
             "row": rows.astype(np.int64),
-            "is_origin": rank == 0,
+            "is_origin": is_origin,
             "parent_row": np.where(parent_of >= 0, rows[np.maximum(parent_of, 0)], -1).astype(np.int64),
             "depth": tree.depths(parent_of).astype(np.int32),
             "completeness": np.round(complete, 6),
         }
     )
     origin_row = np.full(len(sub_cluster), -1, dtype=np.int64)
-    origin_row[sub_cluster[rank == 0]] = rows[np.flatnonzero(rank == 0)]
+    origin_row[sub_cluster[is_origin]] = rows[np.flatnonzero(is_origin)]
     return ClusterTrace(placement, edge_figures(sub, parents, rows, config), consulted_frame(consulted, origin_row))
 
 
@@ -317,7 +344,7 @@ def trace_stage(prepared: Prepared, linked: Linked, config: Config) -> tuple[tab
     report = StageReport("trace", rows_in=docs.height)
     with timed(report):
         cluster = tables.dense_clusters(linked.roots)
-        keys = doc_keys(docs["doc_id"]) if published_times(docs) is None else None
+        keys = doc_keys(docs["doc_id"])
         prepared = with_trace_texts(prepared, cluster, keys, config)
         docs = prepared.documents
         facts = corpus_facts(docs, cluster, config, keys)

@@ -1,0 +1,953 @@
+"""The derivation model: origin, parents and parent confidence as one minimum-cost tree.
+
+The model is *parsimony over edit acts* (the Wagner/Fitch principle of
+phylogenetics) for the acts copiers perform, with direction where an act's
+direction is observable.  ``cost(p -> c)`` counts, in one unit ("one act"),
+what a copier must do to turn version ``p`` into version ``c``:
+
+* **delete** a run of ``p`` (truncation, a dropped sentence): 1 act per run,
+  whatever its length (one cut removes the rest of a text); a run of whole
+  sentences of ``p`` holding no content (a pasted line or boilerplate ``c``
+  lacks) costs 2 acts: ``p`` got that text by a paste ``c`` shows no trace of,
+  so ``p -> c`` needs the paste undone where ``c -> p`` needs only the paste;
+* **insert** a run into ``c``: 1 act (the paste) plus, per *content* token,
+  1 act and its description length ``idf(w) = log((N + 1) / (f_w + 1))``
+  (``f_w`` clusters using ``w`` of ``N`` counted): a copier who writes new
+  content writes it word by word.  A token is not content when the run closes
+  no sentence (a *fragment*: a headline or boilerplate line, words glued into
+  a sentence) or when it lies in a *foreign* line: a line of at most
+  ``short_line`` words that other clusters hold, whole or mostly covered by
+  their ``foreign_ngram``-grams, beyond the corpus's background sharing
+  (pasted headlines of other stories, furniture recurring across unrelated
+  texts);
+* **substitute** a word (a replaced run of at most ``max_lemma`` tokens a side
+  between kept text on one line): 1 act, the same both ways;
+* **move** a block of sentences: ``move_per_break`` acts per breakpoint;
+* every edge costs at least 1 act (a re-post with no visible change is a copy),
+  plus a sub-act **proximity** term, the share of both sides' tokens not kept
+  verbatim (< 1, symmetric): of parents needing equally many acts, the closer
+  one wins (a chain of truncations hangs from the nearest longer version).
+
+The **root** pays what its author wrote: ``sum idf(w)`` over its non-foreign
+tokens (a writer uses words as often as language does, a spinner picks
+thesaurus synonyms uniformly, so of two versions that differ by substitutions
+the one with the commoner words is the likelier origin, by exactly the
+log-odds ``sum log((f_v + 1) / (f_w + 1))``), plus 1 act per run of
+non-content sentences past its first (fragments, mostly foreign sentences): an
+original article holds no pasted headline, so each is an unexplained paste.
+
+The **tree** is the minimum-cost arborescence of the cluster's candidate graph
+(both directions of every verified pair) with a virtual super-root whose edge
+into member ``d`` costs ``BIG + root(d)``; ``BIG`` exceeds the sum of all the
+cluster's costs, so exactly one super-root edge is used and the optimum is
+``min over r of (root(r) + best tree rooted at r)``: the origin is the version
+from which the others derive at least cost, the most complete version
+(inserting content is what costs) with pasted text and boilerplate not
+counting as content.  Chu-Liu/Edmonds in Tarjan's ``O(E log E)`` form (skew
+heaps with lazy offsets, union-find with rollback), compiled: a viral cluster
+of thousands of copies traces in time linear in its edges (times a log).
+
+**Stability under added copies.**  Every corpus statistic (word, line and
+n-gram counts) counts clusters, so a copy added to a cluster changes none of
+them, and ``cost`` depends only on the two texts.  Add an exact copy ``y'`` of
+``y``: edges into and out of ``y'`` cost what ``y``'s cost, every edge is at
+least 1 act, so in the best tree rooted at any ``r`` the copy hangs at the same
+extra cost ``k`` and the argmin (the origin) cannot move to another existing
+member (it can only tie with ``y'`` when ``y`` is the origin).
+
+**Dates** decide only where the text gives no direction: with a publication
+time, a child ``r`` of the origin ``o`` whose tree rooted at ``r`` (the edge
+reversed) costs less than ``date_tie`` acts more than the optimum, and that
+was published earlier, becomes the origin.  Text evidence of at least
+``date_tie`` acts is never overridden.
+
+**Parent confidence**: softmax over the child's candidate parents outside its
+own subtree (any of them could be its parent with the rest of the tree
+unchanged), ``P(q) ~ exp(-cost(q -> c) / temperature)``: each act an event of
+odds ``e^-1``.
+
+Ties between equally costly trees are broken by a hash of the document ids,
+never by row order.  Work per verified pair: one reorder of sentences (a
+compiled bit-parallel LCS of each unmatched sentence against the other text),
+one ``rapidfuzz`` Levenshtein alignment and one compiled cost pass; memory is
+per batch of whole clusters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import polars as pl
+from rapidfuzz.distance import Levenshtein
+
+from provenance.config import TraceOptions
+from provenance.prepare.confusables import fold_expr
+from provenance.prepare.normalize import normalize_expr
+
+#: A piece: a token and the non-word characters that follow it (as ``prepare.words``).
+PIECE_PATTERN = r"\w+\W*"
+#: A token closes a sentence when ``.!?`` (and closing quotes or brackets) end its piece before white space or the line end.
+TERMINAL_PATTERN = r"[.!?][\"'\u2019)\]]*(\s|$)"
+#: Seed of the line and n-gram hashes (only counted and compared, never stored).
+HASH_SEED = 0x5EED
+#: Token ids become code points from here, so that a token sequence is a ``str`` for ``rapidfuzz``.
+CHAR_BASE = 0x10000
+
+
+# ---------------------------------------------------------------------------- tokens, lines, facts
+
+
+def _norm(text: pl.Expr) -> pl.Expr:
+    return fold_expr(normalize_expr(text))
+
+
+def line_frame(texts: pl.Series, short_line: int) -> pl.DataFrame:
+    """``doc, line, pieces, n``: every line with tokens (``doc`` = position in ``texts``), ``short`` when ``n <= short_line``."""
+    return (
+        pl.DataFrame({"text": texts}).with_row_index("doc")
+        .select("doc", _norm(pl.col("text")).str.split("\n").alias("line_text"))
+        .explode("line_text")
+        .with_columns(pl.col("line_text").str.extract_all(PIECE_PATTERN).alias("piece"))
+        .filter(pl.col("piece").list.len() > 0)
+        .with_columns(pl.int_range(pl.len()).over("doc").cast(pl.Int32).alias("line"), pl.col("piece").list.len().alias("n"))
+        .drop("line_text")
+        .with_columns((pl.col("n") <= short_line).alias("short"))
+    )
+
+
+def token_frame(lines: pl.DataFrame, ngram: int, max_tokens: int | None = None) -> pl.DataFrame:
+    """``doc, line, short, token, end, start, key, gram`` per token (``key``, ``gram``: line and n-gram hashes, short lines only).
+
+    Every step is a list operation inside one line (no window over the exploded tokens).
+    """
+    word = pl.element().str.extract(r"^(\w+)", 1).str.to_lowercase()
+    tokens = lines.with_columns(
+        pl.col("piece").list.eval(word).alias("token"),
+        pl.col("piece").list.eval(pl.element().str.replace(r"^\w+", "").str.contains(TERMINAL_PATTERN)).alias("end"),
+    )
+    gram = pl.concat_str([pl.element().shift(-k) for k in range(ngram)], separator=" ")
+    tokens = tokens.with_columns(
+        pl.col("end").list.eval(pl.element().shift(1).fill_null(True)).alias("start"),
+        pl.when(pl.col("short")).then(pl.col("token").list.join(" ").hash(HASH_SEED)).alias("key"),
+        pl.col("token").list.eval(pl.when(gram.is_not_null()).then(gram.hash(HASH_SEED))).alias("gram"),
+    ).select("doc", "line", "short", "key", "token", "end", "start", "gram").explode("token", "end", "start", "gram")
+    tokens = tokens.with_columns(pl.when(pl.col("short")).then(pl.col("gram")).alias("gram"))
+    if max_tokens is not None:
+        doc = tokens["doc"].to_numpy().astype(np.int64)
+        first = np.r_[0, np.flatnonzero(np.diff(doc)) + 1]
+        position = np.arange(len(doc)) - np.repeat(first, np.diff(np.r_[first, len(doc)]))
+        tokens = tokens.filter(pl.Series(position < max_tokens))
+    return tokens
+
+
+def fact_parts(texts: pl.Series, cluster: np.ndarray, options: TraceOptions) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """``(cluster, token)``, ``(cluster, key)`` and ``(cluster, gram)``, each unique: what the corpus counts add up."""
+    owner = pl.Series("cluster", cluster.astype(np.int64))
+    words = (
+        pl.DataFrame({"cluster": owner, "text": texts})
+        .select("cluster", _norm(pl.col("text")).str.to_lowercase().str.extract_all(r"\w+").alias("token"))
+        .explode("token").drop_nulls().unique()
+    )
+    lines = line_frame(texts, options.short_line).filter(pl.col("short"))
+    tokens = token_frame(lines, options.foreign_ngram)
+    tokens = tokens.with_columns(pl.Series("cluster", cluster.astype(np.int64)[tokens["doc"].to_numpy().astype(np.int64)]))
+    keys = tokens.filter(pl.col("key").is_not_null()).select("cluster", "key").unique()
+    grams = tokens.filter(pl.col("gram").is_not_null()).select("cluster", "gram").unique()
+    return words, keys, grams
+
+
+def exceptional(counts: np.ndarray) -> int:
+    """Fewest clusters holding a line (or n-gram) for it to be recurring text, not shared content.
+
+    Texts share some lines by chance or by design (quotes, wire paragraphs, a
+    corpus recombined from a sentence pool): the typical line's number of *other*
+    clusters, ``lam = median(counts - 1)``, is that background.  A line recurs
+    when a Poisson(lam) background would reach its count with probability under
+    ``1 / len(counts)`` (fewer than one such line expected among them all).  With
+    ``lam = 0`` (the usual case) one other cluster is enough.
+    """
+    if len(counts) == 0:
+        return 2
+    lam = float(np.median(counts - 1))
+    if lam <= 0:
+        return 2
+    target = 1.0 / len(counts)
+    k, term, tail = 0, math.exp(-lam), 1.0  # tail = P(K >= k)
+    while tail >= target:
+        tail -= term
+        k += 1
+        term *= lam / k
+    return 1 + max(k, 1)
+
+
+@dataclass
+class Counts:
+    """Sorted keys and their cluster counts, with the count from which a key recurs (:func:`exceptional`)."""
+
+    keys: np.ndarray
+    counts: np.ndarray
+    least: int
+
+    @staticmethod
+    def of(parts: pl.DataFrame, column: str) -> Counts:
+        table = parts.unique().group_by(column).len().sort(column)
+        counts = table["len"].to_numpy().astype(np.int64)
+        return Counts(table[column].to_numpy().astype(np.uint64), counts, exceptional(counts))
+
+    def recurring(self, values: pl.Series) -> np.ndarray:
+        """Per value (nulls: False): held by at least ``least`` clusters."""
+        v = values.fill_null(0).to_numpy().astype(np.uint64)
+        if len(self.keys) == 0:
+            return np.zeros(len(v), dtype=bool)
+        at = np.minimum(np.searchsorted(self.keys, v), len(self.keys) - 1)
+        return (self.keys[at] == v) & (self.counts[at] >= self.least) & values.is_not_null().to_numpy()
+
+
+@dataclass
+class DerivationFacts:
+    """The corpus-wide, cluster-level counts the model reads (copies added to a cluster change none of them)."""
+
+    #: ``token, n``: clusters using each word.
+    words: pl.DataFrame
+    #: Clusters counted (the ``N`` of ``idf``).
+    n_clusters: int
+    #: Whole short lines and short-line n-grams, by clusters holding them.
+    lines: Counts
+    grams: Counts
+
+    @staticmethod
+    def empty() -> DerivationFacts:
+        none = Counts(np.zeros(0, np.uint64), np.zeros(0, np.int64), 2)
+        return DerivationFacts(pl.DataFrame(schema={"token": pl.String, "n": pl.UInt32}), 0, none, none)
+
+
+def facts_of(parts: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]], n_clusters: int) -> DerivationFacts:
+    """Add up :func:`fact_parts` of batches of whole clusters (each cluster in one batch)."""
+    if not parts:
+        return DerivationFacts.empty()
+    words = pl.concat([w for w, _, _ in parts]).group_by("token").agg(pl.len().cast(pl.UInt32).alias("n")).sort("token")
+    return DerivationFacts(
+        words, n_clusters, Counts.of(pl.concat([k for _, k, _ in parts]), "key"), Counts.of(pl.concat([g for _, _, g in parts]), "gram"),
+    )
+
+
+# ---------------------------------------------------------------------------- one batch as flat arrays
+
+
+@dataclass
+class Batch:
+    """Documents of a batch of whole clusters as flat arrays (``doc`` = position in the batch)."""
+
+    tok: np.ndarray  # int32 token id (equal ids, equal words; ids mean nothing across batches)
+    doc_lo: np.ndarray  # int64, len docs + 1: each document's tokens
+    unit_lo: np.ndarray  # int64, len units + 1: each unit's tokens
+    doc_units: np.ndarray  # int64, len docs + 1: each document's units
+    unit_term: np.ndarray  # bool: the unit closes a sentence
+    unit_line: np.ndarray  # int32: line of each unit
+    foreign: np.ndarray  # bool per token
+    dl: np.ndarray  # float64 per token: description length idf(w)
+    vocab: pl.Series  # token string by id
+
+
+def batch_arrays(texts: pl.Series, facts: DerivationFacts, options: TraceOptions, max_tokens: int) -> Batch:
+    """Tokens, units, foreign marks and description lengths of ``texts`` (one batch)."""
+    n_docs = len(texts)
+    tokens = token_frame(line_frame(texts, options.short_line), options.foreign_ngram, max_tokens)
+    line_hit = facts.lines.recurring(tokens["key"])
+    gram_hit = facts.grams.recurring(tokens["gram"])
+    k = options.foreign_ngram
+    line_id = tokens["doc"].to_numpy().astype(np.int64) * (1 << 32) + tokens["line"].to_numpy().astype(np.int64)
+    covered = gram_hit.copy()
+    for j in range(1, k):  # a token is covered by the n-grams starting up to k-1 tokens before it on its line
+        covered[j:] |= gram_hit[:-j] & (line_id[j:] == line_id[:-j])
+    starts = np.r_[0, np.flatnonzero(np.diff(line_id)) + 1] if len(line_id) else np.zeros(0, dtype=np.int64)
+    lengths = np.diff(np.r_[starts, len(line_id)])
+    share = np.add.reduceat(covered.astype(np.float64), starts) / np.maximum(lengths, 1) if len(starts) else np.zeros(0)
+    foreign = tokens["short"].to_numpy() & (line_hit | np.repeat(share > 0.5, lengths))
+    tokens = tokens.with_columns(pl.Series("foreign", foreign))
+    idf = facts.words.select("token", (math.log(facts.n_clusters + 1.0) - (pl.col("n").cast(pl.Float64) + 1.0).log()).alias("dl"))
+    tokens = tokens.join(idf, on="token", how="left", maintain_order="left").with_columns(
+        pl.col("dl").fill_null(math.log(facts.n_clusters + 1.0)),
+        pl.col("token").rank("dense").cast(pl.Int32).sub(1).alias("tid"),
+    )
+    doc = tokens["doc"].to_numpy().astype(np.int64)
+    doc_lo = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(doc, minlength=n_docs), out=doc_lo[1:])
+    start = tokens["start"].to_numpy()
+    unit_first = np.flatnonzero(start)
+    unit_lo = np.append(unit_first, len(doc)).astype(np.int64)
+    doc_units = np.searchsorted(unit_first, doc_lo).astype(np.int64)
+    end = tokens["end"].to_numpy()
+    unit_term = end[unit_lo[1:] - 1] if len(unit_first) else np.zeros(0, dtype=bool)
+    vocab = tokens.select("tid", "token").unique("tid").sort("tid")["token"]
+    return Batch(
+        tokens["tid"].to_numpy().astype(np.int32), doc_lo, unit_lo, doc_units, unit_term.astype(bool),
+        tokens["line"].to_numpy()[unit_first].astype(np.int32), tokens["foreign"].to_numpy().astype(bool),
+        tokens["dl"].to_numpy().astype(np.float64), vocab,
+    )
+
+
+# ---------------------------------------------------------------------------- compiled kernels
+
+
+@numba.njit(cache=True, nogil=True)
+def _unit_hash(tok, lo, hi):  # pragma: no cover - compiled
+    h = np.uint64(1469598103934665603)
+    for i in range(lo, hi):
+        h = (h ^ np.uint64(tok[i] + 1)) * np.uint64(1099511628211)
+    return h ^ np.uint64(hi - lo)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lcs_units(tok, p_lo, p_hi, unit_lo, cu0, cu1, out):  # pragma: no cover - compiled
+    """LCS of tokens ``p_lo:p_hi`` with every unit ``cu0..cu1`` (``out[j - cu0]``); bit-parallel up to 64 tokens."""
+    m = p_hi - p_lo
+    if m <= 64:
+        sorted_tok = np.sort(tok[p_lo:p_hi])
+        order = np.argsort(tok[p_lo:p_hi])
+        masks = np.zeros(m, dtype=np.uint64)
+        for r in range(m):  # masks per distinct token, at the first index of its run in sorted order
+            first = r
+            while first > 0 and sorted_tok[first - 1] == sorted_tok[r]:
+                first -= 1
+            masks[first] |= np.uint64(1) << np.uint64(order[r])
+        full = ~np.uint64(0) if m == 64 else (np.uint64(1) << np.uint64(m)) - np.uint64(1)
+        for j in range(cu0, cu1):
+            v = ~np.uint64(0)
+            for i in range(unit_lo[j], unit_lo[j + 1]):
+                t = tok[i]
+                at = np.searchsorted(sorted_tok, t)
+                if at < m and sorted_tok[at] == t:
+                    u = v & masks[at]
+                    v = (v + u) | (v - u)
+            x = ~v & full
+            c = 0
+            while x:
+                x &= x - np.uint64(1)
+                c += 1
+            out[j - cu0] = c
+    else:
+        for j in range(cu0, cu1):
+            n = unit_lo[j + 1] - unit_lo[j]
+            prev = np.zeros(n + 1, dtype=np.int32)
+            cur = np.zeros(n + 1, dtype=np.int32)
+            for a in range(m):
+                ta = tok[p_lo + a]
+                for b in range(n):
+                    if ta == tok[unit_lo[j] + b]:
+                        cur[b + 1] = prev[b] + 1
+                    else:
+                        cur[b + 1] = max(cur[b], prev[b + 1])
+                prev, cur = cur, prev
+            out[j - cu0] = prev[n]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _reorder(tok, doc_lo, unit_lo, doc_units, hashes, pa, pb, unit_found, pos_lo, p_pos, breaks):  # pragma: no cover - compiled
+    """Per pair: ``a``'s token positions with its units in ``b``'s order (``p_pos[pos_lo[k]:]``), and its breakpoints.
+
+    Each unit of ``a`` takes the place of the unit of ``b`` holding most of it in
+    order (LCS at least ``unit_found`` of it); a unit found nowhere stays after its
+    predecessor; a stable sort keeps ``a``'s order wherever ``b`` kept it.
+    """
+    for k in numba.prange(len(pa)):
+        a, b = pa[k], pb[k]
+        u0, u1 = doc_units[a], doc_units[a + 1]
+        v0, v1 = doc_units[b], doc_units[b + 1]
+        nu = u1 - u0
+        key = np.empty(nu, dtype=np.float64)
+        lcs = np.zeros(max(v1 - v0, 1), dtype=np.int64)
+        last = -1.0
+        for i in range(nu):
+            u = u0 + i
+            size = unit_lo[u + 1] - unit_lo[u]
+            best = -1
+            for j in range(v0, v1):
+                if hashes[j] == hashes[u] and unit_lo[j + 1] - unit_lo[j] == size:
+                    best = j - v0
+                    break
+            if best < 0 and v1 > v0:
+                _lcs_units(tok, unit_lo[u], unit_lo[u + 1], unit_lo, v0, v1, lcs)
+                top = 0
+                for j in range(1, v1 - v0):
+                    if lcs[j] > lcs[top]:
+                        top = j
+                if lcs[top] >= unit_found * max(size, 1):
+                    best = top
+            if best >= 0:
+                last = float(best)
+            key[i] = last
+        order = np.argsort(key, kind="mergesort")
+        at = pos_lo[k]
+        nb = 0
+        for i in range(nu):
+            if i > 0 and order[i] != order[i - 1] + 1:
+                nb += 1
+            u = u0 + order[i]
+            for t in range(unit_lo[u], unit_lo[u + 1]):
+                p_pos[at] = t
+                at += 1
+        breaks[k] = nb
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_cost(pos, n_run, u_base, tok_unit, unit_lo, is_end, foreign, dl, unit_count):  # pragma: no cover - compiled
+    """``(insert acts, delete acts)`` of a run (token positions ``pos[:n_run]``)."""
+    closes = False
+    for i in range(n_run):
+        if is_end[pos[i]]:
+            closes = True
+            break
+    content, written = 0, 0.0
+    if closes:
+        for i in range(n_run):
+            t = pos[i]
+            if not foreign[t]:
+                content += 1
+                written += 1.0 + dl[t]
+    insert = 1.0 + written
+    delete = 1.0
+    if content == 0:
+        whole = False
+        for i in range(n_run):
+            unit_count[tok_unit[pos[i]] - u_base] += 1
+        for i in range(n_run):
+            u = tok_unit[pos[i]]
+            if unit_count[u - u_base] == unit_lo[u + 1] - unit_lo[u]:
+                whole = True
+        for i in range(n_run):
+            unit_count[tok_unit[pos[i]] - u_base] = 0
+        if whole:
+            delete = 2.0
+    return insert, delete
+
+
+@numba.njit(cache=True, nogil=True)
+def _side_runs(state, positions, chance, u_base, tok_unit, unit_lo, is_end, foreign, dl, unit_count, buf):  # pragma: no cover - compiled
+    """``(insert acts, delete acts)`` summed over the runs of ``state == 2`` (merged across <= ``chance`` other tokens)."""
+    n = len(state)
+    ins, dele = 0.0, 0.0
+    i = 0
+    while i < n:
+        if state[i] != 2:
+            i += 1
+            continue
+        n_run = 0
+        last = i
+        j = i
+        while j < n:
+            if state[j] == 2:
+                buf[n_run] = positions[j]
+                n_run += 1
+                last = j
+            elif j - last > chance:
+                break
+            j += 1
+        a, d = _run_cost(buf, n_run, u_base, tok_unit, unit_lo, is_end, foreign, dl, unit_count)
+        ins += a
+        dele += d
+        i = last + 1
+    return ins, dele
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _costs(tok, doc_lo, doc_units, tok_unit, unit_lo, unit_line, is_end, foreign, dl, pa, pb, pos_lo, p_pos, breaks,
+           blk_lo, blocks, max_lemma, chance, move_per_break, cost_ab, cost_ba, n_subs, subs):  # pragma: no cover - compiled
+    """Both directed costs of every pair from its alignment's matching blocks (``a'', ``b``, size; ``a`` in reordered order)."""
+    for k in numba.prange(len(pa)):
+        a, b = pa[k], pb[k]
+        na = doc_lo[a + 1] - doc_lo[a]
+        nb = doc_lo[b + 1] - doc_lo[b]
+        pp = p_pos[pos_lo[k] : pos_lo[k] + na]
+        sa = np.full(na, 2, dtype=np.int8)  # aligned (reordered) order of a
+        sb = np.full(nb, 2, dtype=np.int8)
+        n_sub = 0
+        prev_a, prev_b, prev_size = 0, 0, 0
+        for r in range(blk_lo[k], blk_lo[k + 1]):
+            x, y, size = blocks[r, 0], blocks[r, 1], blocks[r, 2]
+            if size <= 0:
+                continue
+            ga0, gb0 = prev_a + prev_size, prev_b + prev_size
+            ga, gb = x - ga0, y - gb0
+            if prev_size > 0 and ga == gb and 0 < ga <= max_lemma:
+                # a substitution: kept text right before and after, on one line of both sides
+                la = unit_line[tok_unit[pp[ga0 - 1]]]
+                lb = unit_line[tok_unit[doc_lo[b] + gb0 - 1]]
+                ok = True
+                for q in range(ga0, x + 1):
+                    if unit_line[tok_unit[pp[q]]] != la:
+                        ok = False
+                for q in range(gb0, y + 1):
+                    if unit_line[tok_unit[doc_lo[b] + q]] != lb:
+                        ok = False
+                if ok:
+                    for q in range(ga):
+                        sa[ga0 + q] = 1
+                        sb[gb0 + q] = 1
+                        subs[pos_lo[k] + n_sub, 0] = tok[pp[ga0 + q]]
+                        subs[pos_lo[k] + n_sub, 1] = tok[doc_lo[b] + gb0 + q]
+                        n_sub += 1
+            for q in range(size):
+                sa[x + q] = 0
+                sb[y + q] = 0
+            prev_a, prev_b, prev_size = x, y, size
+        n_subs[k] = n_sub
+        touched = 0
+        for q in range(na):
+            touched += sa[q] != 0
+        for q in range(nb):
+            touched += sb[q] != 0
+        near = touched / (na + nb + 1.0)
+        unit_count = np.zeros(max(doc_units[a + 1] - doc_units[a], doc_units[b + 1] - doc_units[b], 1), dtype=np.int32)
+        buf = np.empty(max(na, nb, 1), dtype=np.int64)
+        b_pos = np.arange(doc_lo[b], doc_lo[b + 1])
+        ins_a, del_a = _side_runs(sa, pp, chance, doc_units[a], tok_unit, unit_lo, is_end, foreign, dl, unit_count, buf)
+        ins_b, del_b = _side_runs(sb, b_pos, chance, doc_units[b], tok_unit, unit_lo, is_end, foreign, dl, unit_count, buf)
+        move = move_per_break * breaks[k]
+        cost_ab[k] = max(ins_b + del_a + n_sub + move, 1.0) + near
+        cost_ba[k] = max(ins_a + del_b + n_sub + move, 1.0) + near
+
+
+@numba.njit(cache=True, nogil=True)
+def _roots(doc_lo, doc_units, unit_lo, unit_term, foreign, dl, out):  # pragma: no cover - compiled
+    """Root cost of every document: description length of its non-foreign tokens + 1 act per run of non-content units past its first."""
+    for d in range(len(doc_lo) - 1):
+        total = 0.0
+        for t in range(doc_lo[d], doc_lo[d + 1]):
+            if not foreign[t]:
+                total += dl[t]
+        prev = False
+        for u in range(doc_units[d] + 1, doc_units[d + 1]):
+            f = 0
+            for t in range(unit_lo[u], unit_lo[u + 1]):
+                f += foreign[t]
+            non = (not unit_term[u]) or f > 0.5 * (unit_lo[u + 1] - unit_lo[u])
+            if non and not prev:
+                total += 1.0
+            prev = non
+        out[d] = total
+
+
+# ---- minimum arborescence (Tarjan; skew heaps with lazy offsets; union-find with rollback)
+
+
+@numba.njit(cache=True, nogil=True)
+def _push(x, key, delta, left, right):  # pragma: no cover - compiled
+    d = delta[x]
+    if d != 0.0:
+        key[x] += d
+        if left[x] >= 0:
+            delta[left[x]] += d
+        if right[x] >= 0:
+            delta[right[x]] += d
+        delta[x] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge(x, y, key, delta, left, right, path):  # pragma: no cover - compiled
+    """Skew-heap merge (iterative): the root of the union of heaps ``x`` and ``y`` (-1: empty); ties to the lower edge id."""
+    if x < 0:
+        return y
+    if y < 0:
+        return x
+    _push(x, key, delta, left, right)
+    _push(y, key, delta, left, right)
+    if key[y] < key[x] or (key[y] == key[x] and y < x):
+        x, y = y, x
+    root = x
+    n = 0
+    while True:
+        path[n] = x
+        n += 1
+        r = right[x]
+        if r < 0:
+            right[x] = y
+            break
+        _push(r, key, delta, left, right)
+        if key[y] < key[r] or (key[y] == key[r] and y < r):
+            r, y = y, r
+        right[x] = r
+        x = r
+        if y < 0:
+            break
+    for i in range(n):
+        v = path[i]
+        left[v], right[v] = right[v], left[v]
+    return root
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(uf, x):  # pragma: no cover - compiled
+    while uf[x] >= 0:
+        x = uf[x]
+    return x
+
+
+@numba.njit(cache=True, nogil=True)
+def arborescence(n, root, src, dst, weight):  # pragma: no cover - compiled
+    """Parent of every node (``-1`` for ``root`` and unreachable nodes) in the minimum arborescence rooted at ``root``.
+
+    Nodes ``0..n-1``, edges ``src[i] -> dst[i]`` of ``weight[i]``.  Following the
+    cheapest incoming edge from each node either reaches the finished part or
+    closes a cycle, which is contracted (its heaps merged, each edge's weight
+    reduced by the cycle edge it would replace); contractions are unrolled at
+    the end.  Each edge is pushed and popped at most once: ``O(E log E)``.
+    """
+    m = len(src)
+    key = weight.astype(np.float64).copy()
+    delta = np.zeros(m, dtype=np.float64)
+    left = np.full(m, -1, dtype=np.int64)
+    right = np.full(m, -1, dtype=np.int64)
+    path = np.empty(m + 1, dtype=np.int64)
+    heap = np.full(n, -1, dtype=np.int64)
+    for i in range(m):
+        if src[i] != dst[i]:
+            left[i] = -1
+            right[i] = -1
+            heap[dst[i]] = _merge(heap[dst[i]], i, key, delta, left, right, path)
+    uf = np.full(n, -1, dtype=np.int64)
+    st_i = np.empty(2 * n, dtype=np.int64)
+    st_v = np.empty(2 * n, dtype=np.int64)
+    n_st = 0
+    seen = np.full(n, -1, dtype=np.int64)
+    seen[root] = root
+    qpath = np.empty(n, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    incoming = np.full(n, -1, dtype=np.int64)
+    cyc_u = np.empty(n, dtype=np.int64)
+    cyc_t = np.empty(n, dtype=np.int64)
+    cyc_lo = np.empty(n + 1, dtype=np.int64)
+    cyc_edges = np.empty(2 * n + m, dtype=np.int64)
+    n_cyc = 0
+    n_ce = 0
+    for s in range(n):
+        u = s
+        qi = 0
+        while seen[u] < 0:
+            e = heap[u]
+            if e < 0:
+                break  # unreachable: left without a parent
+            _push(e, key, delta, left, right)
+            if _find(uf, src[e]) == u:  # inside the contracted node: no longer a candidate
+                heap[u] = _merge(left[e], right[e], key, delta, left, right, path)
+                continue
+            w = key[e]
+            delta[e] -= w
+            _push(e, key, delta, left, right)
+            heap[u] = _merge(left[e], right[e], key, delta, left, right, path)
+            queue[qi] = e
+            qpath[qi] = u
+            qi += 1
+            seen[u] = s
+            u = _find(uf, src[e])
+            if seen[u] == s:  # a cycle: contract it
+                cyc = -1
+                end = qi
+                t = n_st
+                while True:
+                    qi -= 1
+                    v = qpath[qi]
+                    cyc = _merge(cyc, heap[v], key, delta, left, right, path)
+                    ra, rb = _find(uf, u), _find(uf, v)
+                    if ra == rb:
+                        break
+                    if uf[ra] > uf[rb]:
+                        ra, rb = rb, ra
+                    st_i[n_st], st_v[n_st] = ra, uf[ra]
+                    st_i[n_st + 1], st_v[n_st + 1] = rb, uf[rb]
+                    n_st += 2
+                    uf[ra] += uf[rb]
+                    uf[rb] = ra
+                u = _find(uf, u)
+                heap[u] = cyc
+                seen[u] = -1
+                cyc_u[n_cyc] = u
+                cyc_t[n_cyc] = t
+                cyc_lo[n_cyc] = n_ce
+                for q in range(qi, end):
+                    cyc_edges[n_ce] = queue[q]
+                    n_ce += 1
+                n_cyc += 1
+        for i in range(qi):
+            incoming[_find(uf, dst[queue[i]])] = queue[i]
+    cyc_lo[n_cyc] = n_ce
+    for c in range(n_cyc - 1, -1, -1):  # unroll contractions, the last made first
+        u, t = cyc_u[c], cyc_t[c]
+        while n_st > t:
+            n_st -= 1
+            uf[st_i[n_st]] = st_v[n_st]
+        in_edge = incoming[u]
+        for q in range(cyc_lo[c], cyc_lo[c + 1]):
+            e = cyc_edges[q]
+            incoming[_find(uf, dst[e])] = e
+        if in_edge >= 0:
+            incoming[_find(uf, dst[in_edge])] = in_edge
+    parent = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        if i != root and incoming[i] >= 0:
+            parent[i] = src[incoming[i]]
+    return parent
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _trees(node_lo, root_cost, edge_lo, src, dst, weight, parent):  # pragma: no cover - compiled
+    """Per cluster (nodes ``node_lo[c]:node_lo[c+1]``, edges ``edge_lo[c]:``, local node ids): parent per node (-1: origin)."""
+    for c in numba.prange(len(node_lo) - 1):
+        lo, hi = node_lo[c], node_lo[c + 1]
+        k = hi - lo
+        e0, e1 = edge_lo[c], edge_lo[c + 1]
+        big = 1.0
+        for e in range(e0, e1):
+            big += weight[e]
+        for i in range(k):
+            big += root_cost[lo + i]
+        m = k + e1 - e0
+        s = np.empty(m, dtype=np.int64)
+        d = np.empty(m, dtype=np.int64)
+        w = np.empty(m, dtype=np.float64)
+        for i in range(k):  # node 0 is the super-root; member i is node i + 1 (members in hash order)
+            s[i], d[i], w[i] = 0, i + 1, big + root_cost[lo + i] + 1e-9 * i
+        for e in range(e0, e1):
+            j = k + e - e0
+            s[j], d[j], w[j] = src[e] + 1, dst[e] + 1, weight[e]
+        par = arborescence(k + 1, 0, s, d, w)
+        for i in range(k):
+            parent[lo + i] = par[i + 1] - 1
+
+
+# ---------------------------------------------------------------------------- the model on a batch
+
+
+@dataclass
+class Derivation:
+    """The model's decisions for a batch, by position in the batch's members.
+
+    ``parent``: parent position (-1: the origin); ``parent_confidence`` (NaN for
+    origins); ``root_cost``; ``edges``: ``a, b, cost_ab, cost_ba`` of every candidate
+    pair; ``subs``: ``(a, b, word of a, word of b)`` substitutions of the pairs.
+    """
+
+    parent: np.ndarray
+    parent_confidence: np.ndarray
+    root_cost: np.ndarray
+    edges: pl.DataFrame
+    subs: pl.DataFrame
+
+
+def pair_costs(batch: Batch, a: np.ndarray, b: np.ndarray, options: TraceOptions) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
+    """``(cost(a -> b), cost(b -> a), substitutions)`` of every pair of batch documents (the module's cost model)."""
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    b = np.ascontiguousarray(b, dtype=np.int64)
+    n_units = len(batch.unit_lo) - 1
+    tok_unit = np.repeat(np.arange(n_units, dtype=np.int64), np.diff(batch.unit_lo))
+    is_end = np.zeros(len(batch.tok), dtype=bool)
+    if n_units:
+        is_end[batch.unit_lo[1:][batch.unit_term] - 1] = True
+    hashes = _hashes(batch.tok, batch.unit_lo)
+    sizes = batch.doc_lo[a + 1] - batch.doc_lo[a]
+    pos_lo = np.zeros(len(a) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=pos_lo[1:])
+    p_pos = np.empty(int(pos_lo[-1]), dtype=np.int64)
+    breaks = np.zeros(len(a), dtype=np.int64)
+    if len(a):
+        _reorder(batch.tok, batch.doc_lo, batch.unit_lo, batch.doc_units, hashes, a, b, options.unit_found, pos_lo, p_pos, breaks)
+    codes = (batch.tok.astype(np.int64) + CHAR_BASE).astype("<u4")
+    p_codes = codes[p_pos]
+    doc_str: dict[int, str] = {}
+    blocks: list[np.ndarray] = []
+    counts = np.zeros(len(a), dtype=np.int64)
+    for k in range(len(a)):
+        s1 = p_codes[pos_lo[k] : pos_lo[k + 1]].tobytes().decode("utf-32-le")
+        bk = int(b[k])
+        s2 = doc_str.get(bk)
+        if s2 is None:
+            s2 = doc_str[bk] = codes[batch.doc_lo[bk] : batch.doc_lo[bk + 1]].tobytes().decode("utf-32-le")
+        got = np.array([(m.a, m.b, m.size) for m in Levenshtein.opcodes(s1, s2).as_matching_blocks()], dtype=np.int64).reshape(-1, 3)
+        blocks.append(got)
+        counts[k] = len(got)
+    blk_lo = np.zeros(len(a) + 1, dtype=np.int64)
+    np.cumsum(counts, out=blk_lo[1:])
+    flat = np.concatenate(blocks) if blocks else np.zeros((0, 3), dtype=np.int64)
+    cost_ab = np.zeros(len(a))
+    cost_ba = np.zeros(len(a))
+    n_subs = np.zeros(len(a), dtype=np.int64)
+    subs = np.zeros((max(int(pos_lo[-1]), 1), 2), dtype=np.int32)
+    if len(a):
+        _costs(batch.tok, batch.doc_lo, batch.doc_units, tok_unit, batch.unit_lo, batch.unit_line, is_end, batch.foreign, batch.dl, a, b, pos_lo, p_pos,
+               breaks, blk_lo, np.ascontiguousarray(flat), options.max_lemma, options.chance_match, options.move_per_break,
+               cost_ab, cost_ba, n_subs, subs)
+    which = np.repeat(np.arange(len(a)), n_subs)
+    rows = (pos_lo[:-1][which] + (np.arange(len(which)) - np.repeat(np.cumsum(n_subs) - n_subs, n_subs))).astype(np.int64)
+    sub_frame = pl.DataFrame({
+        "pair": which.astype(np.int64), "word_a": batch.vocab.gather(subs[rows, 0]), "word_b": batch.vocab.gather(subs[rows, 1]),
+    })
+    return cost_ab, cost_ba, sub_frame
+
+
+@numba.njit(cache=True, nogil=True)
+def _hashes(tok, unit_lo):  # pragma: no cover - compiled
+    out = np.empty(len(unit_lo) - 1, dtype=np.uint64)
+    for u in range(len(out)):
+        out[u] = _unit_hash(tok, unit_lo[u], unit_lo[u + 1])
+    return out
+
+
+def root_costs(batch: Batch) -> np.ndarray:
+    out = np.zeros(len(batch.doc_lo) - 1)
+    _roots(batch.doc_lo, batch.doc_units, batch.unit_lo, batch.unit_term, batch.foreign, batch.dl, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _confidence(node_lo, parent, edge_lo, src, dst, weight, temperature, out):  # pragma: no cover - compiled
+    """Softmax over each child's candidate parents outside its subtree (``out`` per node; NaN for origins)."""
+    for c in range(len(node_lo) - 1):
+        lo, hi = node_lo[c], node_lo[c + 1]
+        k = hi - lo
+        # Euler tour of the cluster's tree: q is below x iff tin[x] <= tin[q] < tout[x].
+        child_lo = np.zeros(k + 1, dtype=np.int64)
+        for i in range(k):
+            p = parent[lo + i]
+            if p >= 0:
+                child_lo[p + 1] += 1
+        for i in range(k):
+            child_lo[i + 1] += child_lo[i]
+        fill = child_lo[:-1].copy()
+        kids = np.empty(max(k, 1), dtype=np.int64)
+        for i in range(k):
+            p = parent[lo + i]
+            if p >= 0:
+                kids[fill[p]] = i
+                fill[p] += 1
+        tin = np.zeros(k, dtype=np.int64)
+        tout = np.zeros(k, dtype=np.int64)
+        stack = np.empty(max(k, 1), dtype=np.int64)
+        nxt = child_lo[:-1].copy()
+        clock = 0
+        for r in range(k):
+            if parent[lo + r] >= 0:
+                continue
+            top = 0
+            stack[0] = r
+            tin[r] = clock
+            clock += 1
+            while top >= 0:
+                x = stack[top]
+                if nxt[x] < child_lo[x + 1]:
+                    y = kids[nxt[x]]
+                    nxt[x] += 1
+                    tin[y] = clock
+                    clock += 1
+                    top += 1
+                    stack[top] = y
+                else:
+                    tout[x] = clock
+                    top -= 1
+        chosen = np.full(k, np.inf)
+        for e in range(edge_lo[c], edge_lo[c + 1]):
+            if parent[lo + dst[e]] == src[e]:
+                chosen[dst[e]] = min(chosen[dst[e]], weight[e])
+        z = np.zeros(k)
+        for e in range(edge_lo[c], edge_lo[c + 1]):
+            x, q = dst[e], src[e]
+            if parent[lo + x] < 0 or not np.isfinite(chosen[x]):
+                continue
+            if tin[x] <= tin[q] < tout[x]:
+                continue
+            z[x] += math.exp(-(weight[e] - chosen[x]) / temperature)
+        for i in range(k):
+            if parent[lo + i] < 0:
+                out[lo + i] = np.nan
+            elif z[i] > 0:
+                out[lo + i] = 1.0 / z[i]
+            else:
+                out[lo + i] = 1.0
+
+
+def derive(batch: Batch, cluster: np.ndarray, order_key: np.ndarray, a: np.ndarray, b: np.ndarray, options: TraceOptions,
+           published: np.ndarray | None = None) -> Derivation:
+    """Origin, parents and parent confidence of every cluster of a batch.
+
+    ``cluster`` (per batch document), ``order_key`` (a hash of each document's id:
+    the tie order), ``a, b``: candidate pairs (batch positions, same cluster),
+    ``published``: publication time per document (``None``: no dates; NaN: unknown).
+    """
+    n = len(cluster)
+    cost_ab, cost_ba, subs = pair_costs(batch, a, b, options)
+    roots = root_costs(batch)
+    # Nodes grouped by cluster, in hash order inside: ties never follow row order.
+    order = np.lexsort((np.arange(n), order_key, cluster))
+    local = np.empty(n, dtype=np.int64)
+    bounds = np.flatnonzero(np.diff(cluster[order], prepend=-1, append=-1) != 0)
+    node_lo = bounds.astype(np.int64)
+    pos_in = np.arange(n) - np.repeat(node_lo[:-1], np.diff(node_lo))
+    local[order] = pos_in
+    src = np.concatenate([a, b])
+    dst = np.concatenate([b, a])
+    weight = np.concatenate([cost_ab, cost_ba])
+    rank_of = np.empty(n, dtype=np.int64)
+    rank_of[order] = np.arange(n)
+    e_order = np.lexsort((rank_of[src], rank_of[dst])) if len(src) else np.zeros(0, dtype=np.int64)
+    src, dst, weight = src[e_order], dst[e_order], weight[e_order]
+    ec = np.searchsorted(node_lo[1:], rank_of[dst], side="right")
+    edge_lo = np.searchsorted(ec, np.arange(len(node_lo)), side="left").astype(np.int64)
+    parent_local = np.full(n, -1, dtype=np.int64)
+    _trees(node_lo, roots[order], edge_lo, local[src], local[dst], weight, parent_local)
+    par = np.full(n, -1, dtype=np.int64)  # in batch positions
+    has = parent_local >= 0
+    cluster_start = np.repeat(node_lo[:-1], np.diff(node_lo))
+    par[order[has]] = order[cluster_start[has] + parent_local[has]]
+    par = _single_origin(par, cluster, roots, order_key)
+    if published is not None:
+        par = date_rule(par, cluster, roots, src, dst, weight, published, options.date_tie)
+    # Confidence over the final tree.
+    parent_sorted = np.where(par[order] >= 0, local[np.maximum(par[order], 0)], -1).astype(np.int64)
+    conf_sorted = np.zeros(n)
+    _confidence(node_lo, parent_sorted, edge_lo, local[src], local[dst], weight, options.temperature, conf_sorted)
+    conf = np.empty(n)
+    conf[order] = conf_sorted
+    edges = pl.DataFrame({"a": a, "b": b, "cost_ab": cost_ab, "cost_ba": cost_ba})
+    return Derivation(par, conf, roots, edges, subs)
+
+
+def _single_origin(par: np.ndarray, cluster: np.ndarray, roots: np.ndarray, order_key: np.ndarray) -> np.ndarray:
+    """One origin per cluster: a cluster whose candidate graph is not connected hangs its other roots from the cheapest root."""
+    root_rows = np.flatnonzero(par < 0)
+    if len(np.unique(cluster[root_rows])) == len(root_rows):
+        return par
+    par = par.copy()
+    order = np.lexsort((order_key[root_rows], roots[root_rows], cluster[root_rows]))
+    r = root_rows[order]
+    first = np.r_[True, cluster[r][1:] != cluster[r][:-1]]
+    main = r[np.maximum.accumulate(np.where(first, np.arange(len(r)), 0))]
+    par[r[~first]] = main[~first]
+    return par
+
+
+def date_rule(par: np.ndarray, cluster: np.ndarray, roots: np.ndarray, src: np.ndarray, dst: np.ndarray, weight: np.ndarray,
+              published: np.ndarray, tie: float) -> np.ndarray:
+    """The origin moves to an earlier-published child whose reversed tree costs less than ``tie`` acts more.
+
+    Rooting the tree at a child ``r`` of origin ``o`` (reversing their edge) costs
+    ``root(r) - root(o) + cost(r -> o) - cost(o -> r)`` more: within ``tie`` the
+    texts give no direction, and the earliest publication among ``o`` and such
+    children is the origin (ties keep ``o``; unknown dates never win).
+    """
+    cost = {(int(s), int(d)): float(w) for s, d, w in zip(src.tolist(), dst.tolist(), weight.tolist())}
+    par = par.copy()
+    when = np.where(np.isnan(published), np.inf, published)
+    for o in np.flatnonzero(par < 0).tolist():
+        best, best_key = o, (when[o], 0.0)
+        for r in np.flatnonzero(par == o).tolist():
+            back = cost.get((r, o))
+            if back is None:
+                continue
+            extra = roots[r] - roots[o] + back - cost[(o, r)]
+            if extra < tie and (when[r], extra) < best_key:
+                best, best_key = r, (when[r], extra)
+        if best != o:
+            par[o], par[best] = best, -1
+    return par
