@@ -154,6 +154,10 @@ class TraceOptions(Section):
     foreign_ngram: int = option(
         4, "Word n-gram length that finds a short line's text in other clusters (a chance shared 4-gram covers few words).", ge=2,
     )
+    candidate_parents: int = option(
+        10, "Each version's most similar versions the model weighs as its parent or child (plus a spanning forest): edits lower "
+        "similarity, so a parent is among the nearest; bounds the cost to linear in a cluster's size (0: every verified pair).", ge=0,
+    )
     temperature: float = option(
         1.0, "Softmax temperature of parent_confidence in acts: each act is an event of odds e^-1 (not fitted on eval corpora).", gt=0,
     )

@@ -103,9 +103,9 @@ def test_a_link_opens_one_copy(browser, seeds_out: Path) -> None:
 
     selected = [n for n in nodes(dom) if " sel" in n]
     assert len(selected) == 1 and 'data-k="2"' in selected[0]
-    assert "What changed: 000_e899f24a2be5ae4a → 002_24a27329389551e6" in dom
-    assert re.search(r'<mark class="sub old">plays\s*</mark>', dom) and re.search(r'<mark class="sub">hypes\s*</mark>', dom)
-    assert "plays -&gt; hypes" in dom  # substitution examples
+    assert "What changed: 001_fd0841c764a90927 → 002_24a27329389551e6" in dom
+    assert re.search(r'<mark class="sub old">war\s*</mark>', dom) and re.search(r'<mark class="sub">conflict\s*</mark>', dom)
+    assert "war -&gt; conflict" in dom  # substitution examples
 
 
 def test_an_edge_beyond_the_cap_shows_the_command(browser, seeds_out: Path, tmp_path: Path) -> None:

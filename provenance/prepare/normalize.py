@@ -419,6 +419,15 @@ def _tokenize_buffer(buf: np.ndarray, offsets: np.ndarray, seed: int, max_key_to
     return Tokens(t_hash, t_doc, t_line, anchor, stop, l_doc, l_key, per_doc_tokens, d_hash)
 
 
+#: The tokeniser's UTF-8 decoder, for other compiled passes over :func:`token_buffer` bytes.
+decode_utf8 = _decode
+
+
+def tokenize_buffer(buf: np.ndarray, offsets: np.ndarray, seed: int, max_key_tokens: int) -> Tokens:
+    """:func:`tokenize` of a :func:`token_buffer` the caller reads too (stopwords not marked)."""
+    return _tokenize_buffer(buf, offsets, seed, max_key_tokens, with_stop=False)
+
+
 def token_hashes(words: list[str], seed: int) -> np.ndarray:
     """The tokeniser's hash of each word (as :func:`tokenize` reads it), e.g. to look tokens up by text.
 

@@ -230,7 +230,8 @@ def _passages_of(out: query.Outputs, chosen: pl.DataFrame, texts: dict[str, str 
     if not path.exists():
         return {}
     rows = (
-        pl.scan_parquet(path).join(chosen.lazy().select(pl.col("parent_id"), pl.col("doc_id").alias("child_id")), on=["parent_id", "child_id"])
+        pl.scan_parquet(path).join(chosen.lazy().select(pl.col("parent_id"), pl.col("doc_id").alias("child_id")), on=["parent_id", "child_id"],
+                                    maintain_order="left")  # the passages in the table's order: along the texts
         .select("parent_id", "child_id", "child_start", "child_end", "tokens", "similarity", "kind")
         .collect()
     )

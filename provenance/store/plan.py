@@ -17,6 +17,8 @@ store has seen:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import polars as pl
 import xxhash
@@ -202,7 +204,7 @@ def same_pairs(
 
 def reusable_clusters(
     cluster: np.ndarray, old_cid: pl.Series, changed: np.ndarray, pairs: pl.DataFrame, keys: np.ndarray,
-    old_docs: pl.DataFrame, old_pairs: pl.DataFrame, old_consulted: pl.DataFrame, frequency: dict[str, int] | None,
+    old_docs: pl.DataFrame, old_pairs: pl.DataFrame, old_consulted: pl.DataFrame, frequency: Mapping[str, int] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per cluster: whether its stored trace still holds, and its stored id.
 

@@ -76,22 +76,22 @@ per batch of whole clusters.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 import polars as pl
 from rapidfuzz.distance import Levenshtein
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import minimum_spanning_tree
 
 from provenance.config import TraceOptions
-from provenance.prepare.confusables import fold_expr
-from provenance.prepare.normalize import normalize_expr
+from provenance.kernels import GOLDEN, fmix64
+from provenance.prepare import normalize
+from provenance.prepare.normalize import decode_utf8
 
-#: A piece: a token and the non-word characters that follow it (as ``prepare.words``).
-PIECE_PATTERN = r"\w+\W*"
-#: A token closes a sentence when ``.!?`` (and closing quotes or brackets) end its piece before white space or the line end.
-TERMINAL_PATTERN = r"[.!?][\"'\u2019)\]]*(\s|$)"
-#: Seed of the line and n-gram hashes (only counted and compared, never stored).
+#: Seed of the model's token, line and n-gram hashes (only counted and compared, never stored).
 HASH_SEED = 0x5EED
 #: Token ids become code points from here, so that a token sequence is a ``str`` for ``rapidfuzz``.
 CHAR_BASE = 0x10000
@@ -100,62 +100,150 @@ CHAR_BASE = 0x10000
 # ---------------------------------------------------------------------------- tokens, lines, facts
 
 
-def _norm(text: pl.Expr) -> pl.Expr:
-    return fold_expr(normalize_expr(text))
+@numba.njit(cache=True, nogil=True)
+def _is_space(cp):  # pragma: no cover - compiled
+    return cp == 32 or 9 <= cp <= 13 or cp == 0xA0 or 0x2000 <= cp <= 0x200A or cp == 0x3000 or cp == 0x2028 or cp == 0x2029
 
 
-def line_frame(texts: pl.Series, short_line: int) -> pl.DataFrame:
-    """``doc, line, pieces, n``: every line with tokens (``doc`` = position in ``texts``), ``short`` when ``n <= short_line``."""
-    return (
-        pl.DataFrame({"text": texts}).with_row_index("doc")
-        .select("doc", _norm(pl.col("text")).str.split("\n").alias("line_text"))
-        .explode("line_text")
-        .with_columns(pl.col("line_text").str.extract_all(PIECE_PATTERN).alias("piece"))
-        .filter(pl.col("piece").list.len() > 0)
-        .with_columns(pl.int_range(pl.len()).over("doc").cast(pl.Int32).alias("line"), pl.col("piece").list.len().alias("n"))
-        .drop("line_text")
-        .with_columns((pl.col("n") <= short_line).alias("short"))
-    )
+@numba.njit(cache=True, nogil=True)
+def _is_closer(cp):  # pragma: no cover - compiled
+    return cp == 34 or cp == 39 or cp == 41 or cp == 93 or cp == 0x2019 or cp == 0x201D or cp == 0xBB
 
 
-def token_frame(lines: pl.DataFrame, ngram: int, max_tokens: int | None = None) -> pl.DataFrame:
-    """``doc, line, short, token, end, start, key, gram`` per token (``key``, ``gram``: line and n-gram hashes, short lines only).
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _token_marks(buf, offsets, cls, t_start, end, at, size):  # pragma: no cover - compiled
+    """Per token (as ``prepare.normalize``'s tokeniser cuts them): whether it closes a sentence, its byte span.
 
-    Every step is a list operation inside one line (no window over the exploded tokens).
+    A token closes a sentence when ``.``, ``!`` or ``?`` follows it (after
+    other non-word characters), then only closing quotes or brackets, then
+    white space or the end of the line: "... said." and "... ended?\u201d" close,
+    "U.S" and "3.5" do not.
     """
-    word = pl.element().str.extract(r"^(\w+)", 1).str.to_lowercase()
-    tokens = lines.with_columns(
-        pl.col("piece").list.eval(word).alias("token"),
-        pl.col("piece").list.eval(pl.element().str.replace(r"^\w+", "").str.contains(TERMINAL_PATTERN)).alias("end"),
-    )
-    gram = pl.concat_str([pl.element().shift(-k) for k in range(ngram)], separator=" ")
-    tokens = tokens.with_columns(
-        pl.col("end").list.eval(pl.element().shift(1).fill_null(True)).alias("start"),
-        pl.when(pl.col("short")).then(pl.col("token").list.join(" ").hash(HASH_SEED)).alias("key"),
-        pl.col("token").list.eval(pl.when(gram.is_not_null()).then(gram.hash(HASH_SEED))).alias("gram"),
-    ).select("doc", "line", "short", "key", "token", "end", "start", "gram").explode("token", "end", "start", "gram")
-    tokens = tokens.with_columns(pl.when(pl.col("short")).then(pl.col("gram")).alias("gram"))
-    if max_tokens is not None:
-        doc = tokens["doc"].to_numpy().astype(np.int64)
-        first = np.r_[0, np.flatnonzero(np.diff(doc)) + 1]
-        position = np.arange(len(doc)) - np.repeat(first, np.diff(np.r_[first, len(doc)]))
-        tokens = tokens.filter(pl.Series(position < max_tokens))
-    return tokens
+    for d in numba.prange(len(offsets) - 1):
+        i, stop = offsets[d], offsets[d + 1]
+        nt = t_start[d]
+        cur = -1  # the last token, while its trailing non-word text is read
+        in_tok = False
+        state = 0  # 1: a terminal mark (and closers) seen since the last token
+        while i < stop:
+            cp, n_bytes = decode_utf8(buf, i, stop)
+            c = cls[cp] if cp < 0x10000 else np.uint8(0)
+            if c & 1:
+                if not in_tok:
+                    in_tok = True
+                    cur = nt
+                    at[nt] = i - offsets[d]
+                    nt += 1
+                    state = 0
+                size[cur] = i + n_bytes - offsets[d] - at[cur]
+            else:
+                in_tok = False
+                if cur >= 0:
+                    if cp == 46 or cp == 33 or cp == 63:
+                        state = 1
+                    elif state == 1 and _is_closer(cp):
+                        pass
+                    elif state == 1 and _is_space(cp):
+                        end[cur] = True
+                        state = 0
+                    else:
+                        state = 0
+                    if cp == 10:
+                        cur = -1
+            i += n_bytes
+        if cur >= 0 and state == 1:
+            end[cur] = True
+
+
+@dataclass
+class Scan:
+    """Tokens of some texts as flat arrays (no strings), for the model's counts and costs.
+
+    Per token: ``hash`` (uint64, the tokeniser's, seeded :data:`HASH_SEED`),
+    ``doc`` (position in the texts), ``line`` (line number over all the texts),
+    ``end`` (closes a sentence), ``short`` (its line has at most ``short_line``
+    tokens), ``key`` (its short line's hash, 0 otherwise), ``gram`` (hash of the
+    ``foreign_ngram`` tokens from it on its short line, 0 otherwise); ``doc_lo``
+    (each document's tokens) and, for spelling tokens out, ``at``/``size`` (byte
+    span in the document's bytes ``buf[offsets[doc]:]``).
+    """
+
+    hash: np.ndarray
+    doc: np.ndarray
+    line: np.ndarray
+    end: np.ndarray
+    short: np.ndarray
+    key: np.ndarray
+    gram: np.ndarray
+    doc_lo: np.ndarray
+    at: np.ndarray
+    size: np.ndarray
+    buf: np.ndarray
+    offsets: np.ndarray
+
+    def words(self, tokens: np.ndarray) -> list[str]:
+        """The lower-cased spelling of the tokens at ``tokens``."""
+        out = []
+        for t in tokens.tolist():
+            lo = int(self.offsets[self.doc[t]] + self.at[t])
+            out.append(self.buf[lo : lo + int(self.size[t])].tobytes().decode("utf-8", "replace").lower())
+        return out
+
+
+def scan(texts: pl.Series, options: TraceOptions, max_tokens: int | None = None) -> Scan:
+    """:class:`Scan` of ``texts``: the compiled tokeniser's pass plus one for sentence ends, n-grams in numpy.
+
+    ``max_tokens`` keeps each document's first tokens only (what an alignment reads).
+    """
+    buf, offsets = normalize.token_buffer(texts.fill_null(""))
+    tokens = normalize.tokenize_buffer(buf, offsets, HASH_SEED, options.short_line)
+    n = len(tokens.hash)
+    t_start = np.zeros(len(offsets), dtype=np.int64)
+    np.cumsum(tokens.n_tokens, out=t_start[1:])
+    end = np.zeros(n, dtype=np.bool_)
+    at = np.zeros(n, dtype=np.int64)
+    size = np.zeros(n, dtype=np.int64)
+    if n:
+        _token_marks(buf, offsets, normalize.char_tables()[0], t_start, end, at, size)
+    doc, line, tokens_hash, doc_lo = tokens.doc, tokens.line, tokens.hash, t_start
+    if max_tokens is not None and n and tokens.n_tokens.max() > max_tokens:
+        keep = np.arange(n) - t_start[doc] < max_tokens
+        doc, line, end, at, size, tokens_hash = doc[keep], line[keep], end[keep], at[keep], size[keep], tokens_hash[keep]
+        doc_lo = np.zeros(len(offsets), dtype=np.int64)
+        np.cumsum(np.minimum(tokens.n_tokens, max_tokens), out=doc_lo[1:])
+    key = tokens.line_key[line] if len(line) else np.zeros(0, dtype=np.uint64)
+    short = key != 0
+    gram = np.zeros(len(key), dtype=np.uint64)
+    on_short = np.flatnonzero(short)  # a short line's tokens are contiguous: n-grams over them stay inside lines
+    gram[on_short] = ngram_hashes(tokens_hash[on_short], line[on_short], options.foreign_ngram)
+    return Scan(tokens_hash, doc, line, end, short, key, gram, doc_lo, at, size, buf, offsets)
+
+
+def ngram_hashes(hashes: np.ndarray, line: np.ndarray, k: int) -> np.ndarray:
+    """Per token: a hash of the ``k`` tokens from it on, when they lie on its line (else 0)."""
+    n = len(hashes)
+    out = np.zeros(n, dtype=np.uint64)
+    if n < k:
+        return out
+    m = n - k + 1
+    g = hashes[:m].copy()
+    with np.errstate(over="ignore"):
+        for j in range(1, k):
+            g = fmix64(g * GOLDEN + hashes[j : j + m])
+    valid = line[k - 1 :] == line[:m]
+    out[:m] = np.where(valid, g | np.uint64(1), 0)  # never 0 for a real n-gram
+    return out
 
 
 def fact_parts(texts: pl.Series, cluster: np.ndarray, options: TraceOptions) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """``(cluster, token)``, ``(cluster, key)`` and ``(cluster, gram)``, each unique: what the corpus counts add up."""
-    owner = pl.Series("cluster", cluster.astype(np.int64))
-    words = (
-        pl.DataFrame({"cluster": owner, "text": texts})
-        .select("cluster", _norm(pl.col("text")).str.to_lowercase().str.extract_all(r"\w+").alias("token"))
-        .explode("token").drop_nulls().unique()
-    )
-    lines = line_frame(texts, options.short_line).filter(pl.col("short"))
-    tokens = token_frame(lines, options.foreign_ngram)
-    tokens = tokens.with_columns(pl.Series("cluster", cluster.astype(np.int64)[tokens["doc"].to_numpy().astype(np.int64)]))
-    keys = tokens.filter(pl.col("key").is_not_null()).select("cluster", "key").unique()
-    grams = tokens.filter(pl.col("gram").is_not_null()).select("cluster", "gram").unique()
+    got = scan(texts, options)
+    owner = cluster.astype(np.int64)[got.doc]
+    short = got.short
+    words = pl.DataFrame({"cluster": owner, "token": got.hash}).unique()
+    keys = pl.DataFrame({"cluster": owner[short], "key": got.key[short]}).unique()
+    has_gram = got.gram != 0
+    grams = pl.DataFrame({"cluster": owner[has_gram], "gram": got.gram[has_gram]}).unique()
     return words, keys, grams
 
 
@@ -197,21 +285,59 @@ class Counts:
         counts = table["len"].to_numpy().astype(np.int64)
         return Counts(table[column].to_numpy().astype(np.uint64), counts, exceptional(counts))
 
-    def recurring(self, values: pl.Series) -> np.ndarray:
-        """Per value (nulls: False): held by at least ``least`` clusters."""
-        v = values.fill_null(0).to_numpy().astype(np.uint64)
+    def count(self, values: np.ndarray) -> np.ndarray:
+        """Clusters holding each value (0: none; the value 0 is never held)."""
+        v = np.asarray(values, dtype=np.uint64)
         if len(self.keys) == 0:
-            return np.zeros(len(v), dtype=bool)
+            return np.zeros(len(v), dtype=np.int64)
         at = np.minimum(np.searchsorted(self.keys, v), len(self.keys) - 1)
-        return (self.keys[at] == v) & (self.counts[at] >= self.least) & values.is_not_null().to_numpy()
+        return np.where((self.keys[at] == v) & (v != 0), self.counts[at], 0)
+
+    def recurring(self, values: np.ndarray) -> np.ndarray:
+        """Per value (0: False): held by at least ``least`` clusters."""
+        return self.count(values) >= self.least
+
+
+class WordCounts(Mapping[str, int]):
+    """Clusters using each word, looked up by spelling (the tokeniser's hash of it): a read-only mapping."""
+
+    def __init__(self, counts: Counts) -> None:
+        self.counts = counts
+
+    def counts_of(self, words: list[str]) -> np.ndarray:
+        """Clusters using each of ``words`` (each one token; 0 when unseen)."""
+        if not words:
+            return np.zeros(0, dtype=np.int64)
+        tokens = normalize.tokenize(pl.Series(words, dtype=pl.String), HASH_SEED)
+        one = tokens.n_tokens == 1  # anything else is no word the model counted
+        first = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum(tokens.n_tokens, out=first[1:])
+        hashes = np.where(one, tokens.hash[np.minimum(first[:-1], max(len(tokens.hash) - 1, 0))] if len(tokens.hash) else 0, 0)
+        return self.counts.count(hashes.astype(np.uint64))
+
+    def __getitem__(self, word: str) -> int:
+        got = int(self.counts_of([word])[0])
+        if got == 0:
+            raise KeyError(word)
+        return got
+
+    def get(self, word: str, default: int | None = None) -> int | None:  # type: ignore[override]
+        got = int(self.counts_of([word])[0])
+        return got if got else default
+
+    def __iter__(self):
+        raise TypeError("WordCounts holds hashes, not spellings: look words up by spelling")
+
+    def __len__(self) -> int:
+        return len(self.counts.keys)
 
 
 @dataclass
 class DerivationFacts:
     """The corpus-wide, cluster-level counts the model reads (copies added to a cluster change none of them)."""
 
-    #: ``token, n``: clusters using each word.
-    words: pl.DataFrame
+    #: Clusters using each word (by token hash).
+    words: Counts
     #: Clusters counted (the ``N`` of ``idf``).
     n_clusters: int
     #: Whole short lines and short-line n-grams, by clusters holding them.
@@ -221,16 +347,16 @@ class DerivationFacts:
     @staticmethod
     def empty() -> DerivationFacts:
         none = Counts(np.zeros(0, np.uint64), np.zeros(0, np.int64), 2)
-        return DerivationFacts(pl.DataFrame(schema={"token": pl.String, "n": pl.UInt32}), 0, none, none)
+        return DerivationFacts(none, 0, none, none)
 
 
 def facts_of(parts: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]], n_clusters: int) -> DerivationFacts:
     """Add up :func:`fact_parts` of batches of whole clusters (each cluster in one batch)."""
     if not parts:
         return DerivationFacts.empty()
-    words = pl.concat([w for w, _, _ in parts]).group_by("token").agg(pl.len().cast(pl.UInt32).alias("n")).sort("token")
     return DerivationFacts(
-        words, n_clusters, Counts.of(pl.concat([k for _, k, _ in parts]), "key"), Counts.of(pl.concat([g for _, _, g in parts]), "gram"),
+        Counts.of(pl.concat([w for w, _, _ in parts]), "token"), n_clusters,
+        Counts.of(pl.concat([k for _, k, _ in parts]), "key"), Counts.of(pl.concat([g for _, _, g in parts]), "gram"),
     )
 
 
@@ -246,47 +372,45 @@ class Batch:
     unit_lo: np.ndarray  # int64, len units + 1: each unit's tokens
     doc_units: np.ndarray  # int64, len docs + 1: each document's units
     unit_term: np.ndarray  # bool: the unit closes a sentence
-    unit_line: np.ndarray  # int32: line of each unit
+    unit_line: np.ndarray  # int64: line of each unit
     foreign: np.ndarray  # bool per token
     dl: np.ndarray  # float64 per token: description length idf(w)
-    vocab: pl.Series  # token string by id
+    first: np.ndarray  # int64 per token id: a token holding it (to spell it)
+    scan: Scan
+
+    def spell(self, ids: np.ndarray) -> list[str]:
+        """The words of token ids ``ids``."""
+        return self.scan.words(self.first[ids])
 
 
 def batch_arrays(texts: pl.Series, facts: DerivationFacts, options: TraceOptions, max_tokens: int) -> Batch:
     """Tokens, units, foreign marks and description lengths of ``texts`` (one batch)."""
-    n_docs = len(texts)
-    tokens = token_frame(line_frame(texts, options.short_line), options.foreign_ngram, max_tokens)
-    line_hit = facts.lines.recurring(tokens["key"])
-    gram_hit = facts.grams.recurring(tokens["gram"])
+    got = scan(texts, options, max_tokens)
+    n = len(got.hash)
     k = options.foreign_ngram
-    line_id = tokens["doc"].to_numpy().astype(np.int64) * (1 << 32) + tokens["line"].to_numpy().astype(np.int64)
+    line_hit = facts.lines.recurring(got.key)
+    gram_hit = facts.grams.recurring(got.gram)
     covered = gram_hit.copy()
     for j in range(1, k):  # a token is covered by the n-grams starting up to k-1 tokens before it on its line
-        covered[j:] |= gram_hit[:-j] & (line_id[j:] == line_id[:-j])
-    starts = np.r_[0, np.flatnonzero(np.diff(line_id)) + 1] if len(line_id) else np.zeros(0, dtype=np.int64)
-    lengths = np.diff(np.r_[starts, len(line_id)])
-    share = np.add.reduceat(covered.astype(np.float64), starts) / np.maximum(lengths, 1) if len(starts) else np.zeros(0)
-    foreign = tokens["short"].to_numpy() & (line_hit | np.repeat(share > 0.5, lengths))
-    tokens = tokens.with_columns(pl.Series("foreign", foreign))
-    idf = facts.words.select("token", (math.log(facts.n_clusters + 1.0) - (pl.col("n").cast(pl.Float64) + 1.0).log()).alias("dl"))
-    tokens = tokens.join(idf, on="token", how="left", maintain_order="left").with_columns(
-        pl.col("dl").fill_null(math.log(facts.n_clusters + 1.0)),
-        pl.col("token").rank("dense").cast(pl.Int32).sub(1).alias("tid"),
-    )
-    doc = tokens["doc"].to_numpy().astype(np.int64)
-    doc_lo = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(np.bincount(doc, minlength=n_docs), out=doc_lo[1:])
-    start = tokens["start"].to_numpy()
+        covered[j:] |= gram_hit[:-j] & (got.line[j:] == got.line[:-j])
+    starts = np.r_[0, np.flatnonzero(np.diff(got.line)) + 1] if n else np.zeros(0, dtype=np.int64)
+    lengths = np.diff(np.r_[starts, n])
+    share = np.add.reduceat(covered.astype(np.float64), starts) / np.maximum(lengths, 1) if n else np.zeros(0)
+    foreign = got.short & (line_hit | np.repeat(share > 0.5, lengths))
+    # idf: log((N + 1) / (f_w + 1)), f_w = 0 for a word no counted cluster uses.
+    dl = math.log(facts.n_clusters + 1.0) - np.log(facts.words.count(got.hash).astype(np.float64) + 1.0)
+    _, first, tid = np.unique(got.hash, return_index=True, return_inverse=True)
+    # A unit starts a line or follows a token that closes a sentence.
+    start = np.ones(n, dtype=bool)
+    if n:
+        start[1:] = (got.line[1:] != got.line[:-1]) | got.end[:-1]
     unit_first = np.flatnonzero(start)
-    unit_lo = np.append(unit_first, len(doc)).astype(np.int64)
-    doc_units = np.searchsorted(unit_first, doc_lo).astype(np.int64)
-    end = tokens["end"].to_numpy()
-    unit_term = end[unit_lo[1:] - 1] if len(unit_first) else np.zeros(0, dtype=bool)
-    vocab = tokens.select("tid", "token").unique("tid").sort("tid")["token"]
+    unit_lo = np.append(unit_first, n).astype(np.int64)
+    doc_units = np.searchsorted(unit_first, got.doc_lo).astype(np.int64)
+    unit_term = got.end[unit_lo[1:] - 1] if len(unit_first) else np.zeros(0, dtype=bool)
     return Batch(
-        tokens["tid"].to_numpy().astype(np.int32), doc_lo, unit_lo, doc_units, unit_term.astype(bool),
-        tokens["line"].to_numpy()[unit_first].astype(np.int32), tokens["foreign"].to_numpy().astype(bool),
-        tokens["dl"].to_numpy().astype(np.float64), vocab,
+        tid.astype(np.int32).reshape(-1), got.doc_lo, unit_lo, doc_units, unit_term.astype(bool),
+        got.line[unit_first].astype(np.int64), foreign.astype(bool), dl.astype(np.float64), first.astype(np.int64), got,
     )
 
 
@@ -345,13 +469,63 @@ def _lcs_units(tok, p_lo, p_hi, unit_lo, cu0, cu1, out):  # pragma: no cover - c
             out[j - cu0] = prev[n]
 
 
+@numba.njit(cache=True, nogil=True)
+def _best_unit(tok, p_lo, p_hi, unit_lo, v0, v1, by_tok, tok_unit, b_lo, b_hi, need, bound, one):  # pragma: no cover - compiled
+    """The unit of ``v0..v1`` with the longest LCS with tokens ``p_lo:p_hi`` (first on ties) if it reaches ``need``, else -1.
+
+    The shared-token count ``sum_t min(count in p, count in unit)`` bounds each
+    unit's LCS from above, and is counted for all units at once from the other
+    document's tokens sorted by id (``by_tok[b_lo:b_hi]``); an LCS is computed
+    only for units whose bound can still beat the best so far.  Exactly the
+    argmax of :func:`_lcs_units` over every unit, at the cost of the few
+    units that share most of the sentence's words.
+    """
+    n_v = v1 - v0
+    for j in range(n_v):
+        bound[j] = 0
+    mine = np.sort(tok[p_lo:p_hi])
+    m = len(mine)
+    i = 0
+    while i < m:
+        t = mine[i]
+        c = 1
+        while i + c < m and mine[i + c] == t:
+            c += 1
+        lo, hi = b_lo, b_hi  # first position in by_tok[b_lo:b_hi] with token >= t
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if tok[by_tok[mid]] < t:
+                lo = mid + 1
+            else:
+                hi = mid
+        q = lo
+        while q < b_hi and tok[by_tok[q]] == t:  # positions ascend inside a token's run: one unit's are together
+            j = tok_unit[by_tok[q]] - v0
+            run = 0
+            while q < b_hi and tok[by_tok[q]] == t and tok_unit[by_tok[q]] - v0 == j:
+                run += 1
+                q += 1
+            bound[j] += min(run, c)
+        i += c
+    top, best = -1, -1
+    for j in range(n_v):
+        if bound[j] < need or bound[j] < best or (bound[j] == best and top >= 0):
+            continue
+        _lcs_units(tok, p_lo, p_hi, unit_lo, v0 + j, v0 + j + 1, one)
+        if one[0] > best:
+            top, best = j, one[0]
+    return top if top >= 0 and best >= need else -1
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _reorder(tok, doc_lo, unit_lo, doc_units, hashes, pa, pb, unit_found, pos_lo, p_pos, breaks):  # pragma: no cover - compiled
+def _reorder(tok, doc_lo, unit_lo, doc_units, hashes, by_tok, tok_unit, pa, pb, unit_found, pos_lo, p_pos, breaks):  # pragma: no cover - compiled
     """Per pair: ``a``'s token positions with its units in ``b``'s order (``p_pos[pos_lo[k]:]``), and its breakpoints.
 
     Each unit of ``a`` takes the place of the unit of ``b`` holding most of it in
-    order (LCS at least ``unit_found`` of it); a unit found nowhere stays after its
-    predecessor; a stable sort keeps ``a``'s order wherever ``b`` kept it.
+    order (LCS at least ``unit_found`` of it, :func:`_best_unit`); a unit found
+    nowhere stays after its predecessor; a stable sort keeps ``a``'s order
+    wherever ``b`` kept it.  ``by_tok``: every document's token positions sorted
+    by token id (then position).
     """
     for k in numba.prange(len(pa)):
         a, b = pa[k], pb[k]
@@ -359,7 +533,8 @@ def _reorder(tok, doc_lo, unit_lo, doc_units, hashes, pa, pb, unit_found, pos_lo
         v0, v1 = doc_units[b], doc_units[b + 1]
         nu = u1 - u0
         key = np.empty(nu, dtype=np.float64)
-        lcs = np.zeros(max(v1 - v0, 1), dtype=np.int64)
+        bound = np.zeros(max(v1 - v0, 1), dtype=np.int64)
+        one = np.zeros(1, dtype=np.int64)
         last = -1.0
         for i in range(nu):
             u = u0 + i
@@ -370,13 +545,8 @@ def _reorder(tok, doc_lo, unit_lo, doc_units, hashes, pa, pb, unit_found, pos_lo
                     best = j - v0
                     break
             if best < 0 and v1 > v0:
-                _lcs_units(tok, unit_lo[u], unit_lo[u + 1], unit_lo, v0, v1, lcs)
-                top = 0
-                for j in range(1, v1 - v0):
-                    if lcs[j] > lcs[top]:
-                        top = j
-                if lcs[top] >= unit_found * max(size, 1):
-                    best = top
+                best = _best_unit(tok, unit_lo[u], unit_lo[u + 1], unit_lo, v0, v1, by_tok, tok_unit, doc_lo[b], doc_lo[b + 1],
+                                  unit_found * max(size, 1), bound, one)
             if best >= 0:
                 last = float(best)
             key[i] = last
@@ -718,6 +888,40 @@ def _trees(node_lo, root_cost, edge_lo, src, dst, weight, parent):  # pragma: no
             parent[lo + i] = par[i + 1] - 1
 
 
+def candidate_pairs(a: np.ndarray, b: np.ndarray, similarity: np.ndarray, key: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Which pairs are candidate edges of the model: each document's ``k`` most similar versions, and a spanning forest.
+
+    A version's parent is the one it needs fewest edits from, and edits lower
+    shingle similarity, so the parent is among a document's most similar
+    versions unless ``k`` versions lie closer still (siblings made by the same
+    light edit); the maximum spanning forest of the similarities keeps every
+    cluster connected whatever ``k``.  Pairs per document stay at most about
+    ``2k``: the model's cost grows with a cluster's size, never its square.
+    ``key``: per document, the tie order (an id hash).  Returns a mask over the pairs.
+    """
+    m = len(a)
+    if m == 0 or k <= 0:
+        return np.ones(m, dtype=bool)
+    node = np.concatenate([a, b])
+    other = np.concatenate([b, a])
+    sim = np.concatenate([similarity, similarity])
+    order = np.lexsort((key[other], -sim, node))
+    sorted_node = node[order]
+    first = np.r_[0, np.flatnonzero(np.diff(sorted_node)) + 1]
+    rank = np.arange(2 * m) - np.repeat(first, np.diff(np.r_[first, 2 * m]))
+    near = np.zeros(2 * m, dtype=bool)
+    near[order[rank < k]] = True
+    keep = near[:m] | near[m:]
+    # Maximum spanning forest: minimum over 2 - similarity (positive, so every pair is a graph edge).
+    graph = csr_matrix((2.0 - similarity, (a, b)), shape=(n, n))
+    tree = minimum_spanning_tree(graph).tocoo()
+    lo, hi = np.minimum(tree.row, tree.col).astype(np.int64), np.maximum(tree.row, tree.col).astype(np.int64)
+    in_tree = pl.DataFrame({"a": lo, "b": hi, "t": True}).unique(["a", "b"])
+    pairs = pl.DataFrame({"a": np.minimum(a, b).astype(np.int64), "b": np.maximum(a, b).astype(np.int64)})
+    keep |= pairs.join(in_tree, on=["a", "b"], how="left", maintain_order="left")["t"].fill_null(False).to_numpy()
+    return keep
+
+
 # ---------------------------------------------------------------------------- the model on a batch
 
 
@@ -727,7 +931,7 @@ class Derivation:
 
     ``parent``: parent position (-1: the origin); ``parent_confidence`` (NaN for
     origins); ``root_cost``; ``edges``: ``a, b, cost_ab, cost_ba`` of every candidate
-    pair; ``subs``: ``(a, b, word of a, word of b)`` substitutions of the pairs.
+    pair; ``subs``: ``(pair, token id of a, token id of b)`` substitutions of the pairs (``spell`` turns ids into words).
     """
 
     parent: np.ndarray
@@ -735,6 +939,7 @@ class Derivation:
     root_cost: np.ndarray
     edges: pl.DataFrame
     subs: pl.DataFrame
+    spell: Callable[[np.ndarray], list[str]]
 
 
 def pair_costs(batch: Batch, a: np.ndarray, b: np.ndarray, options: TraceOptions) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
@@ -753,7 +958,10 @@ def pair_costs(batch: Batch, a: np.ndarray, b: np.ndarray, options: TraceOptions
     p_pos = np.empty(int(pos_lo[-1]), dtype=np.int64)
     breaks = np.zeros(len(a), dtype=np.int64)
     if len(a):
-        _reorder(batch.tok, batch.doc_lo, batch.unit_lo, batch.doc_units, hashes, a, b, options.unit_found, pos_lo, p_pos, breaks)
+        doc_of = np.repeat(np.arange(len(batch.doc_lo) - 1), np.diff(batch.doc_lo))
+        by_tok = np.lexsort((batch.tok, doc_of)).astype(np.int64)  # stable: positions ascend within a token
+        _reorder(batch.tok, batch.doc_lo, batch.unit_lo, batch.doc_units, hashes, by_tok, tok_unit, a, b, options.unit_found,
+                 pos_lo, p_pos, breaks)
     codes = (batch.tok.astype(np.int64) + CHAR_BASE).astype("<u4")
     p_codes = codes[p_pos]
     doc_str: dict[int, str] = {}
@@ -782,8 +990,8 @@ def pair_costs(batch: Batch, a: np.ndarray, b: np.ndarray, options: TraceOptions
     which = np.repeat(np.arange(len(a)), n_subs)
     rows = (pos_lo[:-1][which] + (np.arange(len(which)) - np.repeat(np.cumsum(n_subs) - n_subs, n_subs))).astype(np.int64)
     sub_frame = pl.DataFrame({
-        "pair": which.astype(np.int64), "word_a": batch.vocab.gather(subs[rows, 0]), "word_b": batch.vocab.gather(subs[rows, 1]),
-    })
+        "pair": which.astype(np.int64), "tok_a": subs[rows, 0], "tok_b": subs[rows, 1],
+    }, schema={"pair": pl.Int64, "tok_a": pl.Int32, "tok_b": pl.Int32})
     return cost_ab, cost_ba, sub_frame
 
 
@@ -910,7 +1118,7 @@ def derive(batch: Batch, cluster: np.ndarray, order_key: np.ndarray, a: np.ndarr
     conf = np.empty(n)
     conf[order] = conf_sorted
     edges = pl.DataFrame({"a": a, "b": b, "cost_ab": cost_ab, "cost_ba": cost_ba})
-    return Derivation(par, conf, roots, edges, subs)
+    return Derivation(par, conf, roots, edges, subs, batch.spell)
 
 
 def _single_origin(par: np.ndarray, cluster: np.ndarray, roots: np.ndarray, order_key: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ documents, so no per-token array of the whole corpus ever exists.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -36,8 +37,8 @@ ZONE_PATTERN = r"[+-]\d\d:?\d\d$|Z$"
 class CorpusFacts:
     """What the per-cluster trace needs to know about the whole corpus."""
 
-    #: Clusters using each word (members and a sample of singletons, ``trace.wordfreq``).
-    frequency: dict[str, int] | None
+    #: Clusters using each word, by spelling (members and a sample of singletons, ``trace.wordfreq``).
+    frequency: Mapping[str, int] | None
     #: Publication time (µs) per row, or ``None`` when the corpus has no dates.
     published: np.ndarray | None
     #: The derivation model's cluster-level counts (words, short lines, their n-grams).
@@ -113,8 +114,7 @@ def corpus_facts(documents: pl.DataFrame, cluster: np.ndarray, config: Config, k
     published = published_times(documents)
     keys = doc_keys(documents["doc_id"]) if keys is None else keys
     facts = derivation_facts(cluster, documents["text"], keys, config)
-    frequency = dict(zip(facts.words["token"].to_list(), facts.words["n"].to_list()))
-    return CorpusFacts(frequency, published, facts)
+    return CorpusFacts(derivation.WordCounts(facts.words), published, facts)
 
 
 def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, published: np.ndarray | None, facts: CorpusFacts,
@@ -138,6 +138,9 @@ def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, pub
     b_all = pairs["b"].to_numpy().astype(np.int64)
     inside = cluster[a_all] == cluster[b_all]
     a_all, b_all = a_all[inside], b_all[inside]
+    similarity = pairs["jaccard"].to_numpy().astype(np.float64)[inside]
+    chosen = derivation.candidate_pairs(a_all, b_all, similarity, keys, n, config.trace.candidate_parents)
+    a_all, b_all = a_all[chosen], b_all[chosen]
     batch_of = np.full(n, -1, dtype=np.int64)
     position = np.full(n, -1, dtype=np.int64)
     batches_ = cluster_batches(cluster, members, min(config.run.batch_size, config.run.words_batch))
@@ -163,7 +166,7 @@ def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, pub
     return parent, confidence, consulted
 
 
-def _consulted(got: derivation.Derivation, rows: np.ndarray, cluster: np.ndarray, frequency: dict[str, int]) -> list[tuple[int, str, str, int]]:
+def _consulted(got: derivation.Derivation, rows: np.ndarray, cluster: np.ndarray, frequency: Mapping[str, int]) -> list[tuple[int, str, str, int]]:
     """Substitutions on the pairs joining each origin to one of its children, as ``(cluster, origin's word, child's word, sign)``."""
     if got.subs.height == 0:
         return []
@@ -176,16 +179,24 @@ def _consulted(got: derivation.Derivation, rows: np.ndarray, cluster: np.ndarray
     if not keep.any():
         return []
     flip = b_origin[pair][keep]
-    wa = np.array(got.subs["word_a"].to_list(), dtype=object)[keep]
-    wb = np.array(got.subs["word_b"].to_list(), dtype=object)[keep]
+    ids_a, ids_b = got.subs["tok_a"].to_numpy()[keep], got.subs["tok_b"].to_numpy()[keep]
+    ids, back = np.unique(np.concatenate([ids_a, ids_b]), return_inverse=True)
+    spelled = np.array(got.spell(ids), dtype=object)[back.reshape(-1)]
+    wa, wb = spelled[: len(ids_a)], spelled[len(ids_a) :]
     origin_word = np.where(flip, wb, wa)
     child_word = np.where(flip, wa, wb)
     cl = cluster[rows[a[pair[keep]]]]
-    return [
-        (int(c), x, y, int(np.sign(frequency.get(x, 0) - frequency.get(y, 0))))
-        for c, x, y in zip(cl.tolist(), origin_word.tolist(), child_word.tolist())
-        if x != y
-    ]
+    differ = origin_word != child_word
+    cl, origin_word, child_word = cl[differ], origin_word[differ], child_word[differ]
+    sign = np.sign(counts_of(frequency, origin_word.tolist()) - counts_of(frequency, child_word.tolist()))
+    return list(zip(cl.tolist(), origin_word.tolist(), child_word.tolist(), sign.astype(int).tolist()))
+
+
+def counts_of(frequency: Mapping[str, int], words: list[str]) -> np.ndarray:
+    """``frequency`` of each word (0 when unseen), in one lookup when the mapping can (:class:`derivation.WordCounts`)."""
+    if isinstance(frequency, derivation.WordCounts):
+        return frequency.counts_of(words)
+    return np.array([frequency.get(w, 0) for w in words], dtype=np.int64)
 
 
 def lineage_of_members(texts: pl.Series, cluster: np.ndarray, config: Config) -> shingle.ShingleSets:

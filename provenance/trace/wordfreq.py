@@ -17,6 +17,8 @@ still come out the same.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import polars as pl
 
@@ -36,13 +38,20 @@ def frequency_sample(cluster: np.ndarray, doc_keys: np.ndarray, size: int) -> np
     return np.sort(singles[chosen])
 
 
-def decisions_hold(consulted: pl.DataFrame, frequency: dict[str, int]) -> pl.DataFrame:
+def decisions_hold(consulted: pl.DataFrame, frequency: Mapping[str, int]) -> pl.DataFrame:
     """Per ``key`` of ``consulted`` (``key, word_a, word_b, sign``): whether every sign is unchanged under ``frequency``.
 
     An origin chosen under an older corpus's frequencies still stands if no
     frequency comparison it consulted would come out differently now.
+    ``frequency`` maps a word to the clusters using it; a mapping with a
+    ``counts_of(words)`` method (``trace.derivation.WordCounts``) is asked once.
     """
-    table = pl.DataFrame({"word": list(frequency), "n": list(frequency.values())}, schema={"word": pl.String, "n": pl.Int64})
+    words = pl.concat([consulted["word_a"], consulted["word_b"]]).unique().sort().to_list()
+    if hasattr(frequency, "counts_of"):
+        counts = frequency.counts_of(words)
+    else:
+        counts = np.array([frequency.get(w, 0) for w in words], dtype=np.int64)
+    table = pl.DataFrame({"word": words, "n": counts}, schema={"word": pl.String, "n": pl.Int64})
     return (
         consulted.join(table.rename({"word": "word_a", "n": "n_a"}), on="word_a", how="left")
         .join(table.rename({"word": "word_b", "n": "n_b"}), on="word_b", how="left")
