@@ -5,7 +5,8 @@ store's run) with :class:`FlowHooks`, which turn each stage into a task and
 each prepare batch into a task on the flow's task runner (threads, or Dask
 workers).  Tasks are per stage or per batch, never per document.
 
-* ``ingest`` and ``write`` retry (a user's mistake is never retried);
+* ``ingest``, ``write`` and ``report`` retry on transient errors only (:func:`is_transient`): a
+  user's mistake, a full disk or a bug fails at once;
 * ``summarize-batch``, ``shingle-batch``, ``link`` and ``trace`` are cached on
   what determines their result (``flows.cache.StageInputs``: the config's
   fingerprint, the library's source digest, the inputs' digests), persisted
@@ -15,7 +16,8 @@ workers).  Tasks are per stage or per batch, never per document.
 
 Run ad hoc with ``provenance run`` or ``python -m flows.provenance_flow
 [INPUT ...] [--out DIR] [--store DIR] [-o NAME=VALUE ...]``; with no
-``PREFECT_API_URL`` Prefect starts its own temporary local server.
+``PREFECT_API_URL`` Prefect starts its own temporary local server, which stops
+itself when the run's process dies (``flows.server``).
 """
 
 # No ``from __future__ import annotations`` here: ``flow.serve`` (``provenance serve``) hands the
@@ -25,6 +27,8 @@ Run ad hoc with ``provenance run`` or ``python -m flows.provenance_flow
 import flows  # noqa: F401  (offline/quiet Prefect defaults)
 
 import argparse
+import errno
+import logging
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -35,10 +39,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows import server as temporary_server
 from flows.cache import StageInputs
 from flows.params import Inputs, OutDir, PipelineOptions, StoreDir, WaitSeconds, options_dict
 from flows.runners import default_task_runner
-from provenance import chain, tables
+from provenance import chain, outputs, tables
 from provenance import report as html_report
 from provenance.config import Config, parse_assignments
 from provenance.errors import ProvenanceError
@@ -50,10 +55,52 @@ from provenance.store.run import run_with_store
 CACHE_FOR = timedelta(days=1)
 
 
-def not_a_user_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what may succeed next time: never a :class:`ProvenanceError` (a user's mistake)."""
-    return not isinstance(getattr(state, "data", None), ProvenanceError)
+temporary_server.install()
 
+#: File system errors that the same run would meet again: a missing or forbidden path, a full or read-only disk.
+PERMANENT_ERRNOS = frozenset({
+    errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.ENOSPC, errno.EROFS, errno.EDQUOT,
+    errno.ENAMETOOLONG, errno.EEXIST, errno.ELOOP,
+})
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Whether trying again may succeed: a network or I/O hiccup, a timeout; never a user's mistake or a bug."""
+    if isinstance(exc, (ProvenanceError, MemoryError)):
+        return False
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    return isinstance(exc, OSError) and exc.errno not in PERMANENT_ERRNOS
+
+
+def not_a_user_error(task: Any, task_run: Any, state: Any) -> bool:
+    """The tasks' ``retry_condition_fn``: retry only a transient error (:func:`is_transient`)."""
+    exc = getattr(state, "data", None)
+    if not isinstance(exc, BaseException):
+        try:
+            exc = state.result(raise_on_failure=False)
+        except Exception:  # noqa: BLE001 - a state without a readable exception: do not retry blindly
+            return False
+    return is_transient(exc)
+
+
+class OneLineUserErrors(logging.Filter):
+    """Prefect logs a failed task or flow with its traceback; a user's mistake keeps only its one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ProvenanceError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_user_errors() -> None:
+    """Put :class:`OneLineUserErrors` on the console handlers Prefect sets up (on the root logger and its own)."""
+    for handler in [*logging.getLogger().handlers, *logging.getLogger("prefect").handlers]:
+        if not any(isinstance(f, OneLineUserErrors) for f in handler.filters):
+            handler.addFilter(OneLineUserErrors())
+
+
+quiet_user_errors()
 
 _cached = dict(persist_result=True, cache_expiration=CACHE_FOR)
 _retried = dict(retries=2, retry_delay_seconds=2, retry_condition_fn=not_a_user_error, cache_policy=NO_CACHE, persist_result=False)
@@ -98,7 +145,7 @@ def shingle_batch_task(texts: Any, lo: int, keys: Any, options: Any, n_tokens: A
 BATCH_TASKS = {summarize_batch: summarize_batch_task, shingle_batch: shingle_batch_task}
 
 
-@task(name="report", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+@task(name="report", **_retried)
 def report_task(folder: Path) -> str:
     info = html_report.write_report(folder)
     get_run_logger().info("report: %s, %d bytes, aligned texts for %d of %d edges, %.2f s",
@@ -111,9 +158,11 @@ class FlowHooks(chain.Hooks):
 
     def __init__(self) -> None:
         self.cacheable = True
+        self.fresh = False
 
     def begin(self, plan: chain.Plan) -> None:
         self.cacheable = plan.cacheable
+        self.fresh = isinstance(plan, chain.FreshPlan)
 
     def stage(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if name == "prepare":  # its batches are the tasks
@@ -121,6 +170,11 @@ class FlowHooks(chain.Hooks):
         stage_task = STAGE_TASKS[name]
         if not self.cacheable:
             stage_task = stage_task.with_options(cache_policy=NO_CACHE, persist_result=False, retries=0)
+        if name == "write" and self.fresh:
+            # Tables, run.json and report.html go into a new generation, published at --out once all are there.
+            result, out_dir, hooks = args
+            with outputs.staged(out_dir) as folder:
+                return stage_task(fn, result, folder, hooks, **kwargs)
         return stage_task(fn, *args, **kwargs)
 
     def map_batches(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
@@ -168,14 +222,16 @@ def provenance_flow(
     """
     from provenance.preflight import preflight
 
+    quiet_user_errors()
     config = Config.from_options(options_dict(options))
     paths, out_dir = [Path(p) for p in inputs], Path(out)
     preflight(paths, out_dir, config, store_dir=Path(store) if store else None)
     hooks = FlowHooks()
-    if store:
-        result = run_with_store(paths, out_dir, Path(store), config, wait_seconds=wait, hooks=hooks)
-    else:
-        result = chain.run(paths, config, out_dir=out_dir, hooks=hooks)
+    with outputs.claimed(out_dir, wait, store_dir=Path(store) if store else None):
+        if store:
+            result = run_with_store(paths, out_dir, Path(store), config, wait_seconds=wait, hooks=hooks)
+        else:
+            result = chain.run(paths, config, out_dir=out_dir, hooks=hooks)
     publish_artifacts(result, out_dir)
     counts = result.info["counts"]
     get_run_logger().info(
@@ -198,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="*", default=["seeds"])
     parser.add_argument("--out", default="data/output")
     parser.add_argument("--store", default=None)
+    parser.add_argument("--wait", type=float, default=0.0, help="seconds to wait for another run holding --out or --store")
     parser.add_argument("--option", "-o", action="append", default=[], help="any config field as NAME=VALUE")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -206,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         options = parse_assignments(args.option)
         config = Config.from_options(options)  # a mistake is one line, before any Prefect server starts
         preflight([Path(p) for p in args.inputs], Path(args.out), config, store_dir=Path(args.store) if args.store else None)
-        result = provenance_flow(inputs=args.inputs, out=args.out, options=options, store=args.store)
+        outputs.check_out(Path(args.out), store_dir=Path(args.store) if args.store else None)
+        with temporary_server.stop_on_sigterm(args.out):
+            result = provenance_flow(inputs=args.inputs, out=args.out, options=options, store=args.store, wait=args.wait)
     except ProvenanceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -42,7 +42,8 @@ class IngestOptions(Section):
     id_column: str = option("id", "Id column of tabular inputs.", cli=True, min_length=1)
     text_column: str = option("text", "Text column of tabular inputs.", cli=True, min_length=1)
     max_chars: int = option(
-        1_000_000, "Longer documents are rejected (too_large): a crawl yields book dumps and binary junk, never an article this long.",
+        1_000_000, "Longer documents are rejected (too_large): a crawl yields book dumps and binary junk, never an article this long."
+        " A text file over 4 bytes a character of it is rejected unread (UTF-8 takes at most 4).",
         cli=True, ge=1,
     )
     title_column: str = option(

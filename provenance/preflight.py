@@ -3,7 +3,14 @@
 Paths exist and have a known format, every table has the id and text
 columns, the output folder is writable, a store's output can become its link.
 Checked up front so that a flow run never starts (and fails with a traceback
-in its logs) over a user's typo.
+in its logs) over a user's typo.  Two more mistakes are refused here:
+
+* an input folder that holds no file (hidden ones aside), without ``--store``:
+  a run over it would succeed with empty tables, which is how a wrong path looks.
+  With a store an empty input is a run that adds nothing (an hourly
+  ``serve`` over a quiet incoming folder);
+* ``--out`` (or ``--store``) inside an input folder: the next run would read
+  the tables of the last one as input.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from pathlib import Path
 
 from provenance.config import Config
 from provenance.errors import ProvenanceError
-from provenance.ingest import TABLE_SUFFIXES, Source, expand_inputs, source_paths, table_columns
+from provenance.ingest import TABLE_SUFFIXES, Source, expand_inputs, file_problem, source_paths, table_columns
 from provenance.schemas import check_output_dir
 from provenance.store.layout import check_publishable
 
@@ -20,8 +27,10 @@ from provenance.store.layout import check_publishable
 def preflight(source: Source, out_dir: Path | None, config: Config, *, store_dir: Path | None = None) -> None:
     """Raise a one-line :class:`ProvenanceError` for the first run-level problem found."""
     id_column, text_column = config.ingest.id_column, config.ingest.text_column
-    for path, _ in expand_inputs(source_paths(source)):
-        if path.suffix.lower() in TABLE_SUFFIXES:
+    inputs = source_paths(source)
+    files = expand_inputs(inputs)
+    for path, _ in files:
+        if path.suffix.lower() in TABLE_SUFFIXES and file_problem(path) is None:  # a FIFO is never opened
             columns = table_columns(path)
             if not columns:
                 continue
@@ -31,6 +40,17 @@ def preflight(source: Source, out_dir: Path | None, config: Config, *, store_dir
                         f"{path} has no {column!r} column (columns: {', '.join(columns[:12])}); "
                         f"name the right one with {option}"
                     )
+    if store_dir is None:
+        roots = {root for _, root in files}
+        for given in inputs:
+            if given.is_dir() and given not in roots:
+                raise ProvenanceError(
+                    f"input folder {given} holds no file to read (hidden files are ignored): "
+                    "pass the folder that holds the documents"
+                )
+    for flag, target in (("--out", out_dir), ("--store", store_dir)):
+        if target is not None and not (Path(target).exists() and not Path(target).is_dir()):  # a file: refused below
+            _check_outside_inputs(flag, Path(target), inputs)
     if out_dir is None:
         return
     if store_dir is None:
@@ -39,3 +59,19 @@ def preflight(source: Source, out_dir: Path | None, config: Config, *, store_dir
     check_publishable(Path(out_dir))
     if Path(store_dir).exists() and not Path(store_dir).is_dir():
         raise ProvenanceError(f"--store {store_dir} exists and is not a folder")
+
+
+def _check_outside_inputs(flag: str, target: Path, inputs: list[Path]) -> None:
+    """Refuse an output folder that an input folder's walk would read (a hidden one is never walked)."""
+    where = target.absolute().parent.resolve() / target.name  # the link itself, for a store's published --out
+    for given in inputs:
+        if not given.is_dir():
+            continue
+        folder = given.resolve()
+        if where == folder or where.is_relative_to(folder):
+            inside = where.relative_to(folder).parts
+            if not any(part.startswith(".") for part in inside):
+                raise ProvenanceError(
+                    f"{flag} {target} is inside the input folder {given}: the next run would read this run's "
+                    f"tables as input; pass an {flag} outside it"
+                )

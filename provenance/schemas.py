@@ -145,6 +145,11 @@ REJECT_REASONS = (
     "too_large",
     "unreadable_record",
     "unsupported_file",
+    "text_not_string",
+    "id_not_scalar",
+    "not_a_regular_file",
+    "dangling_symlink",
+    "unreadable_file",
 )
 
 TABLES: Mapping[str, pl.Schema] = {

@@ -56,10 +56,24 @@ def config_from(flags: dict[str, Any], assignments: list[str] | None) -> Config:
 
 def run_local(paths: list[Path], out_dir: Path, config: Config, store_dir: Path | None, wait: float) -> dict[str, Any]:
     """The chain in this process (no Prefect), writing ``report.html`` beside the tables; returns run.json's counts."""
-    from provenance import chain  # numba and datasketch load only for a run, not for queries
+    from provenance import chain, outputs  # numba and datasketch load only for a run, not for queries
     from provenance.store.run import run_with_store
 
     class ReportHooks(chain.Hooks):
+        """The report joins the tables in the generation a fresh run publishes (a store's write does the same)."""
+
+        fresh = False
+
+        def begin(self, plan: chain.Plan) -> None:
+            self.fresh = isinstance(plan, chain.FreshPlan)
+
+        def stage(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            if name != "write" or not self.fresh:
+                return fn(*args, **kwargs)
+            result, out, hooks = args
+            with outputs.staged(out) as folder:
+                return fn(result, folder, hooks, **kwargs)
+
         def tables_written(self, folder: Path) -> None:
             html_report.write_report(folder)
 
@@ -82,7 +96,7 @@ def run(
     dask_address: Annotated[Optional[str], typer.Option(help="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (default: a LocalCluster).")] = None,
     dask_workers: Annotated[Optional[int], typer.Option(help="Workers of the LocalCluster started for --runner dask.")] = None,
     store_dir: Annotated[Optional[Path], typer.Option("--store", help="Incremental store folder: add the inputs to it, redo only what they change; --out becomes a link to the store's tables.")] = None,
-    wait: Annotated[float, typer.Option(help="With --store: seconds to wait for another run holding the store (default: exit at once).")] = 0.0,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for another run holding --out (or the --store) (default: exit at once).")] = 0.0,
     **flags: Any,
 ) -> None:
     """Cluster documents, find each cluster's origin and derivation tree, write Parquet."""
@@ -98,15 +112,21 @@ def run(
         if wait < 0:
             raise ProvenanceError(f"--wait must be >= 0 seconds, got {wait}")
         preflight(paths, out_dir, config, store_dir=store_dir)
-        if engine == "local":
-            counts = run_local(paths, out_dir, config, store_dir, wait)
-        else:
-            from flows.provenance_flow import flow_on
+        from provenance import outputs
 
-            counts = flow_on(runner, dask_address, dask_workers)(
-                inputs=[str(p) for p in paths], out=str(out_dir), options=config.options(),
-                store=str(store_dir) if store_dir is not None else None, wait=wait,
-            )["counts"]
+        # --out is held for the whole run, from before any work: a second run on it is told at once (or waits).
+        with outputs.claimed(out_dir, wait, store_dir=store_dir):
+            if engine == "local":
+                counts = run_local(paths, out_dir, config, store_dir, wait)
+            else:
+                from flows.provenance_flow import flow_on
+                from flows.server import stop_on_sigterm
+
+                with stop_on_sigterm(str(out_dir)):
+                    counts = flow_on(runner, dask_address, dask_workers)(
+                        inputs=[str(p) for p in paths], out=str(out_dir), options=config.options(),
+                        store=str(store_dir) if store_dir is not None else None, wait=wait,
+                    )["counts"]
     except ProvenanceError as exc:
         fail(str(exc))
         return
@@ -115,6 +135,16 @@ def run(
         summary.add_row(key.replace("_", " "), str(counts[key]))
     summary.add_row("report", str(out_dir / html_report.REPORT_NAME))
     out.print(summary)
+    for line in rejects_by_reason(counts):
+        out.print(line, markup=False, highlight=False)
+    if counts["documents"] + counts["rejected"] == 0:
+        out.print(f"no documents found in {', '.join(map(str, paths))}", markup=False, highlight=False)
+
+
+def rejects_by_reason(counts: dict[str, Any]) -> list[str]:
+    """One line per reject reason with its count, most frequent first (then by name), from run.json's counts."""
+    reasons = sorted((counts.get("rejects_by_reason") or {}).items(), key=lambda item: (-item[1], item[0]))
+    return [f"rejected {count:,} as {reason}" for reason, count in reasons]
 
 
 @app.command()

@@ -348,6 +348,30 @@ def test_per_document_problems_do_not_fail_the_run(tmp_path: Path) -> None:
     assert info["counts"]["rejected"] == 7 and info["counts"]["documents"] == 1
 
 
+def test_run_prints_rejects_by_reason_most_frequent_first(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.txt").write_text(article(0))
+    (folder / "blank.txt").write_text(" ")
+    for name in ("s1", "s2", "s3"):
+        (folder / f"{name}.txt").write_text("Only four words here.")
+    (folder / "notes.docx").write_bytes(b"PK")
+    result = invoke(folder, "--out", tmp_path / "out")
+    assert result.exit_code == 0, (result.output, result.exception)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("rejected ")]
+    assert lines == ["rejected 3 as too_short", "rejected 1 as empty_text", "rejected 1 as unsupported_file"]
+    assert runs.rejects_by_reason({"rejects_by_reason": {}}) == []
+
+
+def test_a_plain_run_on_an_out_held_by_another_run_is_one_line(tmp_path: Path) -> None:
+    from provenance import outputs
+
+    out = tmp_path / "out"
+    with outputs.locked(outputs.control_dir(out), what=f"output folder {out}"):
+        assert_one_line_error(invoke(SEEDS, "--out", out), f"output folder {out} is in use by pid {os.getpid()}")
+    assert not out.exists() or not (out / "documents.parquet").exists()
+
+
 def test_all_documents_rejected_exits_zero(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

@@ -160,3 +160,101 @@ def test_flow_with_a_store_runs_incrementally(harness, tmp_path: Path) -> None:
     assert first["counts"] == again["counts"] and first["counts"]["documents"] == 5
     assert json.loads((store_dir / "MANIFEST.json").read_text())["generation"] == 1
     assert out.is_symlink() and (out / "report.html").exists() and (out / "cluster_history.parquet").exists()
+
+
+# ---------------------------------------------------------------------------- retries, log lines, the temporary server
+
+
+@pytest.mark.parametrize(
+    ("exc", "retried"),
+    [
+        (None, False),
+        ("user", False),
+        (FileNotFoundError(2, "No such file or directory"), False),
+        (PermissionError(13, "Permission denied"), False),
+        (OSError(28, "No space left on device"), False),
+        (OSError(30, "Read-only file system"), False),
+        (ValueError("a bug"), False),
+        (OSError(5, "Input/output error"), True),
+        (TimeoutError("slow disk"), True),
+        (ConnectionResetError(104, "Connection reset by peer"), True),
+    ],
+)
+def test_tasks_retry_only_transient_errors(exc, retried: bool) -> None:
+    """A user's mistake, a full or read-only disk or a bug fails at once; an I/O hiccup is tried again."""
+    from prefect.states import Failed
+
+    from flows.provenance_flow import not_a_user_error
+    from provenance.errors import ProvenanceError
+
+    if exc == "user":
+        exc = ProvenanceError("/data/in does not exist")
+    assert not_a_user_error(None, None, Failed(data=exc)) is retried
+
+
+def test_a_user_error_is_logged_as_one_line_and_a_bug_keeps_its_traceback() -> None:
+    import logging
+    import sys
+
+    from flows.provenance_flow import OneLineUserErrors
+    from provenance.errors import ProvenanceError
+
+    def record_of(exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:
+            info = sys.exc_info()
+        record = logging.LogRecord("prefect.flow_runs", logging.ERROR, __file__, 1, "Encountered exception: %r", (exc,), info)
+        assert OneLineUserErrors().filter(record)
+        return record
+
+    formatter = logging.Formatter("%(message)s")
+    assert formatter.format(record_of(ProvenanceError("cannot write the outputs"))).count("\n") == 0
+    assert "Traceback" in formatter.format(record_of(KeyError("bug")))
+
+
+_ORPHAN = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c",
+    "import os, time; from flows.server import watch_parent; watch_parent(os.getppid(), 0.1); time.sleep(120)"])
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_watched_server_process_exits_once_its_parent_is_killed() -> None:
+    import signal
+    import time
+
+    import psutil
+
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        child = psutil.Process(int(parent.stdout.readline()))
+        time.sleep(1.0)
+        assert child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and child.is_running() and child.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.1)
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_the_temporary_server_is_started_on_the_watched_factory_with_its_parent_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess as real_subprocess
+
+    import flows.provenance_flow  # noqa: F401  (installs the watched server)
+    from flows import server
+    from prefect.server.api.server import SubprocessASGIServer
+
+    started: list[tuple[list[str], dict]] = []
+    monkeypatch.setattr(real_subprocess, "Popen", lambda args, **kwargs: started.append((args, kwargs)) or "process")
+    assert SubprocessASGIServer(port=8123)._run_uvicorn_command() == "process"
+    SubprocessASGIServer._instances.pop(8123, None)
+    ((args, kwargs),) = started
+    assert args[args.index("--factory") + 1] == server.FACTORY == "flows.server:create_app"
+    assert kwargs["env"][server.PARENT_ENV] == str(os.getpid()) and kwargs["env"]["PREFECT__SERVER_EPHEMERAL"] == "1"

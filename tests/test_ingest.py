@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -732,3 +733,107 @@ def test_a_title_column_is_read_and_missing_titles_wait_for_the_text() -> None:
     assert ingest(frame, Config().ingest).documents["title"].to_list() == ["Given", None, None]
     by_headline = ingest(frame, Config().replace(title_column="headline").ingest).documents
     assert by_headline["title"].to_list() == ["h1", "h2", "h3"] and by_headline["input_title"].to_list() == ["Given", "", None]
+
+
+# ---------------------------------------------------------------------------- values of the wrong type, bytes, special files
+
+
+def test_utf8_rows_agrees_with_python_strict_decoding() -> None:
+    from provenance.ingest import utf8_rows
+
+    samples = [
+        b"", b"plain", "\u00e9t\u00e9".encode(), "\u20ac".encode(), "\U0001f600".encode(), "\U0010ffff".encode(),
+        b"caf\xe9", b"\xc0\xaf", b"\xc1\xbf", b"\xe0\x80\xaf", b"\xe0\x9f\xbf", b"\xed\xa0\x80", b"\xed\x9f\xbf",
+        b"\xf0\x80\x80\xaf", b"\xf0\x90\x80\x80", b"\xf4\x8f\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80",
+        b"\xe2\x82", b"\xe2\x82\xac\xe2", b"\x80", b"ok\xc3", b"\xc3\x28", b"\xe2\x28\xa1", b"\xf0\x9f\x98",
+    ]
+
+    def strict(b: bytes) -> bool:
+        try:
+            b.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    got = utf8_rows(pl.Series("b", samples + [None], dtype=pl.Binary), batch_rows=7).to_list()
+    assert got == [strict(b) for b in samples] + [True]
+
+
+def test_a_dataframe_text_of_lists_or_numbers_is_rejected_not_cast() -> None:
+    lists = ingest(pl.DataFrame({"id": ["a", "b"], "text": [["x"], None]}), OPTIONS)
+    assert lists.documents.height == 0
+    assert lists.rejects.select("doc_id", "reason").rows() == [("a", "text_not_string"), ("b", "empty_text")]
+    numbers = ingest(pl.DataFrame({"id": ["a"], "text": [42]}), OPTIONS)
+    assert numbers.rejects.select("doc_id", "reason", "detail").rows() == [("a", "text_not_string", "'text' is a number, not a string")]
+    # An id may be a number or a date (its text is the id), never a list.
+    dated = ingest(pl.DataFrame({"id": [date(2026, 1, 2)], "text": [article(0)]}), OPTIONS)
+    assert dated.documents["doc_id"].to_list() == ["2026-01-02"]
+    listed = ingest(pl.DataFrame({"id": [[1], [2]], "text": [article(0), article(1)]}), OPTIONS)
+    assert listed.rejects.select("doc_id", "reason", "detail").rows() == [(None, "id_not_scalar", "'id' is a list, not a string or number")] * 2
+
+
+def test_a_binary_id_that_is_not_utf8_rejects_its_row_without_an_id() -> None:
+    frame = pl.DataFrame({"id": [b"a", b"\xff"], "text": [article(0), article(1)]}, schema={"id": pl.Binary, "text": pl.String})
+    got = ingest(frame, OPTIONS)
+    assert got.documents["doc_id"].to_list() == ["a"]
+    assert got.rejects.rows() == [(f"{FRAME_SOURCE}:2", None, "undecodable_bytes", "not UTF-8 in column 'id'")]
+
+
+def test_a_csv_text_column_of_figures_stays_text(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", "id,text\na,42\nb,7\n")
+    assert ingest([path], OPTIONS).documents["text"].to_list() == ["42", "7"]
+
+
+def test_the_line_by_line_parse_skips_a_giant_line_unread(tmp_path: Path) -> None:
+    from provenance import ingest as module
+
+    limit = module.MAX_LINE_BYTES_PER_CHAR * 10 + module.MAX_LINE_SLACK
+    giant = json.dumps({"id": "g", "text": "x" * (limit + 10)})
+    path = write_jsonl(tmp_path / "t.jsonl", [{"id": "a", "text": "short"}, "{broken", giant, {"id": "b", "text": "tiny"}])
+
+    got = ingest([path], IngestOptions(max_chars=10))
+
+    assert got.documents["doc_id"].to_list() == ["a", "b"]
+    assert got.rejects.select("source", "reason").rows() == [(f"{path}:2", "unreadable_record"), (f"{path}:3", "too_large")]
+    assert got.rejects["detail"][1] == f"a line of {len(giant) + 1} bytes: more than {limit} (from --max-chars)"
+
+
+def test_file_problem_names_what_is_not_a_readable_file(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    from provenance.ingest import file_problem
+
+    regular = write(tmp_path / "a.txt", article(0))
+    os.mkfifo(tmp_path / "pipe")
+    os.symlink(tmp_path / "gone", tmp_path / "dangling")
+    os.symlink(tmp_path, tmp_path / "folder_link")
+    os.symlink(regular, tmp_path / "file_link")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock"))
+    sock.close()
+
+    assert file_problem(regular) is None and file_problem(tmp_path / "file_link") is None
+    assert file_problem(tmp_path / "pipe") == ("not_a_regular_file", "a FIFO (named pipe)")
+    assert file_problem(tmp_path / "sock") == ("not_a_regular_file", "a socket")
+    assert file_problem(tmp_path / "folder_link")[0] == "not_a_regular_file"
+    assert file_problem(tmp_path / "dangling") == ("dangling_symlink", f"links to {tmp_path / 'gone'}, which does not exist")
+    assert file_problem(Path("/dev/null")) == ("not_a_regular_file", "a device")
+
+
+def test_the_fast_jsonl_read_and_the_line_parse_agree(tmp_path: Path) -> None:
+    records = [
+        {"id": "a", "text": article(0)}, {"id": "b", "text": ["x"]}, {"id": "c", "text": {}}, {"id": "d", "text": -1.5e3},
+        {"id": "e", "text": False}, {"id": "f", "text": "{}"}, {"id": [], "text": article(1)}, {"id": 3, "text": article(2)},
+        {"id": "g", "text": None}, {"id": "h", "note": {"text": [1]}, "text": "42"},
+    ]
+    fast = ingest([write_jsonl(tmp_path / "fast.jsonl", records)], OPTIONS)
+    slow = ingest([write_jsonl(tmp_path / "slow.jsonl", records + ["{broken"])], OPTIONS)
+
+    def outcome(got):
+        return (got.documents.select("doc_id", "text").rows(),
+                got.rejects.filter(pl.col("reason") != "unreadable_record").select("doc_id", "reason", "detail").rows())
+
+    assert outcome(fast) == outcome(slow)
+    assert outcome(fast)[0] == [("3", article(2)), ("a", article(0)), ("f", "{}"), ("h", "42")]
+    assert [r[1] for r in outcome(fast)[1]] == ["text_not_string"] * 4 + ["id_not_scalar", "empty_text"]

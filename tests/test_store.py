@@ -489,6 +489,28 @@ def test_an_output_folder_of_earlier_outputs_becomes_the_link(tmp_path: Path, in
     assert pl.read_parquet(tmp_path / "out" / "documents.parquet").equals(result.documents)
 
 
+def test_nothing_accepted_into_a_new_store_is_an_empty_generation_with_the_rejects(tmp_path: Path) -> None:
+    rejected = pl.DataFrame({"id": ["blank", "short"], "text": ["   ", "Too short to keep."]})
+    result = run_with_store(rejected, tmp_path / "out", tmp_path / "store")
+    assert result.documents.height == 0 and sorted(result.rejects["reason"].to_list()) == ["empty_text", "too_short"]
+    assert manifest(tmp_path / "store")["generation"] == 1
+    assert pl.read_parquet(tmp_path / "out" / "rejects.parquet").height == 2
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["counts"]["rejected"] == 2
+
+
+def test_new_rejects_against_a_stored_corpus_are_published_and_the_same_ones_again_are_not(tmp_path: Path, inputs) -> None:
+    a, _, _ = inputs
+    out, store = tmp_path / "out", tmp_path / "store"
+    stored = run_with_store([a], out, store)
+    rejected = pl.DataFrame({"id": ["s0-origin", "blank"], "text": ["Too short now.", ""]})
+    result = run_with_store(rejected, out, store)
+    assert sorted(result.rejects["reason"].to_list()) == ["empty_text", "too_short"]
+    assert pl.read_parquet(out / "rejects.parquet").height == 2 and manifest(store)["generation"] == 2
+    assert pl.read_parquet(out / "documents.parquet").height == stored.documents.height  # the stored version stays
+    run_with_store(rejected, out, store)
+    assert manifest(store)["generation"] == 2
+
+
 # ---------------------------------------------------------------------------- lock
 
 

@@ -329,7 +329,8 @@ def test_the_contract_columns_are_pinned() -> None:
     assert list(schemas.STORE_TABLES) == ["cluster_history", "document_versions"]
     assert set(schemas.REJECT_REASONS) == {
         "empty_text", "undecodable_bytes", "binary_file", "duplicate_id", "missing_id", "too_short", "too_large",
-        "unreadable_record", "unsupported_file",
+        "unreadable_record", "unsupported_file", "text_not_string", "id_not_scalar", "not_a_regular_file", "dangling_symlink",
+        "unreadable_file",
     }
 
 

@@ -30,23 +30,18 @@ stored signatures (``lsh.band_keys``) and cheaper to recompute than to read.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
-import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from provenance import schemas
+from provenance import outputs, schemas
 from provenance.config import Config
 from provenance.errors import ProvenanceError
 from provenance.prepare.minhash import SignatureScheme
@@ -67,37 +62,9 @@ META = {"version": pl.Int32, "fingerprint": pl.String, "content_hash": pl.String
 
 @contextmanager
 def locked(store_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
-    """Hold the store's lock for the ``with`` body; wait up to ``wait_seconds`` for another run.
-
-    ``flock`` is released by the kernel when its holder dies, even by
-    SIGKILL, so a crashed run never leaves the store locked.  The file's text
-    (pid, host, start) is only there to tell the waiting user who holds it.
-    """
-    store_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(store_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + max(0.0, wait_seconds)
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another run"
-                    raise ProvenanceError(
-                        f"store {store_dir} is in use by {holder}; wait for it to finish or pass --wait SECONDS"
-                    ) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()} since {started}\n".encode(), 0)
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    """Hold the store's lock for the ``with`` body (``outputs.locked``: flock, dropped by the kernel if the run dies)."""
+    with outputs.locked(store_dir, wait_seconds, what=f"store {store_dir}"):
+        yield
 
 
 # ---------------------------------------------------------------------------- manifest
@@ -182,19 +149,10 @@ def _describe(signature: Any) -> str:
 
 def commit(store_dir: Path, manifest: Manifest) -> None:
     """Make ``manifest`` (and the generation it names) the store's current state: the commit point."""
-    _fsync_dir(store_dir / "segments")
-    _fsync_dir(generation_dir(store_dir, manifest.generation))
+    outputs.fsync_dir(store_dir / "segments")
+    outputs.fsync_dir(generation_dir(store_dir, manifest.generation))
     schemas.write_json_atomic(manifest.to_dict(), store_dir / MANIFEST)
-    _fsync_dir(store_dir)
-
-
-def _fsync_dir(path: Path) -> None:
-    if path.is_dir():
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    outputs.fsync_dir(store_dir)
 
 
 def generation_dir(store_dir: Path, generation: int) -> Path:
@@ -343,43 +301,7 @@ def write_table(store_dir: Path, generation: int, name: str, frame: pl.DataFrame
 
 # ---------------------------------------------------------------------------- published outputs
 
-
-OUTPUT_FILES = (
-    "documents.parquet", "clusters.parquet", "edges.parquet", "rejects.parquet", "evidence.parquet", "run.json",
-    "cluster_history.parquet", "document_versions.parquet", "report.html",
-)
-
-
-def publish(out_dir: Path, target: Path) -> None:
-    """Point ``out_dir`` (a symlink) at ``target`` atomically: readers see the old tables or the new ones.
-
-    An ``out_dir`` that is a real folder holding only earlier provenance
-    outputs is replaced by the link; any other existing path is refused.
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_symlink():
-        check_publishable(out_dir)
-        for name in os.listdir(out_dir):
-            (out_dir / name).unlink()
-        out_dir.rmdir()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    relative = os.path.relpath(target, out_dir.parent)
-    tmp = out_dir.with_name(f".{out_dir.name}.link.tmp")
-    tmp.unlink(missing_ok=True)
-    os.symlink(relative, tmp)
-    os.replace(tmp, out_dir)
-    _fsync_dir(out_dir.parent)
-
-
-def check_publishable(out_dir: Path) -> None:
-    """Fail early, with one line, if ``out_dir`` cannot become the store's output link."""
-    if out_dir.is_symlink() or not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise ProvenanceError(f"output path {out_dir} exists and is not a folder")
-    foreign = [n for n in os.listdir(out_dir) if n not in OUTPUT_FILES]
-    if foreign:
-        raise ProvenanceError(
-            f"output folder {out_dir} holds files provenance did not write ({foreign[0]}); "
-            "with --store the output folder becomes a link to the store's tables: pass a new --out"
-        )
+#: The output link is published as a plain run's is (``provenance.outputs``): one atomic symlink switch.
+OUTPUT_FILES = outputs.OUTPUT_FILES
+publish = outputs.publish
+check_publishable = outputs.check_publishable

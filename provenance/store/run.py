@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from provenance import schemas, tables
+from provenance import outputs, schemas, tables
 from provenance.chain import Hooks, execute
-from provenance.outputs import RunResult, write_tables
+from provenance.outputs import RunResult, write_folder
 from provenance.config import Config
 from provenance.errors import ProvenanceError
 from provenance.ingest import Ingested, Source
@@ -249,6 +249,12 @@ class StorePlan:
         if self.manifest is not None:  # a run that crashed after its commit may not have moved the link
             layout.publish(out_dir, self.out_of(self.manifest.generation))
         self.generation = (self.manifest.generation if self.manifest else 0) + 1
+        # What link and trace leave for the write; an input with nothing accepted into a new store skips both.
+        self.linked: Linked | None = None
+        self.doc_ids = pl.Series("doc_id", [], dtype=pl.String)
+        self.consulted = pl.DataFrame(schema=plan.CONSULTED)
+        self.events = schemas.empty(schemas.CLUSTER_HISTORY)
+        self.mode = self.manifest.facts_mode if self.manifest else ""
 
     def out_of(self, generation: int) -> Path:
         return layout.generation_dir(self.store_dir, generation) / "out"
@@ -288,9 +294,12 @@ class StorePlan:
         return as_prepared(arrived.combined, arrived.rejects, arrived.frequent_words), report
 
     def unchanged(self, prepared: Prepared) -> RunResult | None:
-        """Nothing new: the published tables already describe this corpus."""
+        """Nothing new: the published tables already describe this corpus (and its rejects this very input's)."""
         if self.manifest is None or self.arrived.segment.documents.height:
             return None
+        published = self.read_out("rejects", schemas.REJECTS)
+        if not published.equals(schemas.conform(self.arrived.rejects.sort(["source", "doc_id"], nulls_last=True), schemas.REJECTS)):
+            return None  # new rejects are recorded in a new generation: a document is never lost
         out = self.out_of(self.manifest.generation)
         read = {name: pl.read_parquet(out / f"{name}.parquet") for name in ("documents", "clusters", "edges", "evidence")}
         info = schemas.read_json(out / "run.json")
@@ -370,6 +379,14 @@ class StorePlan:
 
     def write(self, result: RunResult, out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]:
         """The new generation: segment, derived tables, history, outputs; then the commit and the link swap."""
+        try:
+            return self._write(result, out_dir, hooks)
+        except (OSError, pl.exceptions.PolarsError) as exc:  # a full disk: nothing is committed, the previous generation stays
+            if not outputs.is_write_failure(exc):
+                raise
+            raise outputs.write_error(out_dir, exc) from None
+
+    def _write(self, result: RunResult, out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]:
         report = StageReport("write", rows_in=result.documents.height)
         start = time.perf_counter()
         config = self.config
@@ -384,7 +401,7 @@ class StorePlan:
         schemas.write_table(self._versions(result), "document_versions", out)
         self.checkpoint("history")
         result.info["store"] = {"path": str(self.store_dir), "generation": self.generation, "segments": segments}
-        paths, _ = write_tables(result, out)
+        paths, _ = write_folder(result, out)
         hooks.tables_written(out)
         self.checkpoint("outputs")
         self._commit(config, segments, result)
@@ -395,6 +412,7 @@ class StorePlan:
         report.seconds = time.perf_counter() - start
         report.rows_out = result.documents.height
         layout.sweep(self.store_dir, self.committed)
+        outputs.sweep(out_dir)
         return paths, report
 
     def _write_segment(self, result: RunResult) -> list[int]:
@@ -409,7 +427,8 @@ class StorePlan:
 
     def _write_derived(self, config: Config, result: RunResult) -> None:
         g, arrived = self.generation, self.arrived
-        layout.write_table(self.store_dir, g, "pairs", pairs_by_id(self.linked, self.doc_ids, PairRule.of(config.link)))
+        pairs = pairs_by_id(self.linked, self.doc_ids, PairRule.of(config.link)) if self.linked else pl.DataFrame(schema=plan.PAIRS)
+        layout.write_table(self.store_dir, g, "pairs", pairs)
         layout.write_table(self.store_dir, g, "boilerplate_keys", pl.DataFrame({"key": arrived.keys}, schema=BOILERPLATE_KEYS))
         layout.write_table(self.store_dir, g, "frequent_words", pl.DataFrame({"shingle": arrived.frequent_words}, schema=plan.FREQUENT))
         layout.write_table(self.store_dir, g, "consulted", self.consulted)
@@ -471,11 +490,12 @@ def run_with_store(
     """
     config = config or Config()
     out_dir, store_dir = Path(out_dir), Path(store_dir)
-    layout.check_publishable(out_dir)
-    try:
-        store_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ProvenanceError(f"cannot create store folder {store_dir}: {exc.strerror}") from None
-    with layout.locked(store_dir, wait_seconds):
-        store_plan = StorePlan(store_dir, out_dir, config, after_write or (lambda step: None))
-        return execute(source, config, store_plan, hooks, out_dir)
+    outputs.check_out(out_dir, store_dir=store_dir)
+    with outputs.claimed(out_dir, wait_seconds, store_dir=store_dir):
+        try:
+            store_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProvenanceError(f"cannot create store folder {store_dir}: {exc.strerror}") from None
+        with layout.locked(store_dir, wait_seconds):
+            store_plan = StorePlan(store_dir, out_dir, config, after_write or (lambda step: None))
+            return execute(source, config, store_plan, hooks, out_dir)
