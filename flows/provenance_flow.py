@@ -146,8 +146,8 @@ BATCH_TASKS = {summarize_batch: summarize_batch_task, shingle_batch: shingle_bat
 
 
 @task(name="report", **_retried)
-def report_task(folder: Path) -> str:
-    info = html_report.write_report(folder)
+def report_task(folder: Path, shown_as: Path | None = None) -> str:
+    info = html_report.write_report(folder, shown_as=shown_as)
     get_run_logger().info("report: %s, %d bytes, aligned texts for %d of %d edges, %.2f s",
                           info.path, info.bytes, info.diff_edges, info.edges, info.seconds)
     return str(info.path)
@@ -156,9 +156,10 @@ def report_task(folder: Path) -> str:
 class FlowHooks(chain.Hooks):
     """The chain's hooks inside a flow run: stages and batches as tasks, reports to the run logger."""
 
-    def __init__(self) -> None:
+    def __init__(self, out_dir: Path | None = None) -> None:
         self.cacheable = True
         self.fresh = False
+        self.out_dir = out_dir  # what the report names: the --out, not the generation behind it
 
     def begin(self, plan: chain.Plan) -> None:
         self.cacheable = plan.cacheable
@@ -185,7 +186,7 @@ class FlowHooks(chain.Hooks):
         get_run_logger().info(report.line())
 
     def tables_written(self, folder: Path) -> None:
-        report_task(folder)
+        report_task(folder, self.out_dir)
 
 
 def publish_artifacts(result: chain.RunResult, out_dir: Path) -> None:
@@ -226,7 +227,7 @@ def provenance_flow(
     config = Config.from_options(options_dict(options))
     paths, out_dir = [Path(p) for p in inputs], Path(out)
     preflight(paths, out_dir, config, store_dir=Path(store) if store else None)
-    hooks = FlowHooks()
+    hooks = FlowHooks(out_dir)
     with outputs.claimed(out_dir, wait, store_dir=Path(store) if store else None):
         if store:
             result = run_with_store(paths, out_dir, Path(store), config, wait_seconds=wait, hooks=hooks)

@@ -75,7 +75,7 @@ def run_local(paths: list[Path], out_dir: Path, config: Config, store_dir: Path 
                 return fn(result, folder, hooks, **kwargs)
 
         def tables_written(self, folder: Path) -> None:
-            html_report.write_report(folder)
+            html_report.write_report(folder, shown_as=out_dir)  # named as the user's --out, not its generation
 
     hooks = ReportHooks()
     if store_dir is not None:

@@ -48,6 +48,12 @@ def scripts(page: str) -> list[str]:
     return re.findall(r"<script>(.*?)</script>", page, flags=re.DOTALL)
 
 
+def test_a_report_names_the_folder_it_is_shown_as(seeds_out: Path, tmp_path: Path) -> None:
+    info = report.write_report(seeds_out, tmp_path / "r.html", shown_as="/data/out")
+    page = info.path.read_text(encoding="utf-8")
+    assert "<title>provenance report: /data/out</title>" in page and str(seeds_out) not in page.split("</title>")[0]
+
+
 def test_report_is_written_next_to_the_outputs(seeds_out: Path) -> None:
     path = seeds_out / "report.html"
     page = path.read_text(encoding="utf-8")

@@ -267,9 +267,13 @@ def _run_info(out: query.Outputs) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- page
 
 
-def render_report(out: query.Outputs, options: ReportOptions | None = None) -> tuple[str, dict[str, int]]:
-    """The report page for ``out`` and its figures (``clusters``, ``edges``, ``diff_edges``)."""
+def render_report(out: query.Outputs, options: ReportOptions | None = None, shown_as: str | Path | None = None) -> tuple[str, dict[str, int]]:
+    """The report page for ``out`` and its figures (``clusters``, ``edges``, ``diff_edges``).
+
+    ``shown_as``: the folder the page names (default ``out``'s own): a run names its ``--out``, not the generation it writes.
+    """
     options = options or out.config().report
+    shown = str(shown_as) if shown_as is not None else str(out.out_dir)
     diff_edges, diff_edges_per_cluster, diff_chars = options.diff_edges, options.diff_edges_per_cluster, options.diff_chars
     index = _index(out)
     nodes = _nodes(out, index, options.title_chars)
@@ -294,7 +298,7 @@ def render_report(out: query.Outputs, options: ReportOptions | None = None) -> t
     })
     embedded = sum(diff_counts.values())
     meta = {
-        "out_dir": str(out.out_dir),
+        "out_dir": shown,
         "counts": counts,
         "labels": labels,
         "inputs": run.get("inputs") or [],
@@ -308,7 +312,7 @@ def render_report(out: query.Outputs, options: ReportOptions | None = None) -> t
     ]
     parts.extend(f'<script type="application/json" id="t{ci}">{body}</script>' for ci, body in trees.iter_rows())
     parts.extend(f'<script type="application/json" id="d{ci}">{body}</script>' for ci, (body, _) in diffs.items())
-    page = _page(str(out.out_dir), counts, "\n".join(parts))
+    page = _page(shown, counts, "\n".join(parts))
     return page, {"clusters": index.height, "edges": counts["edges"], "diff_edges": embedded}
 
 
@@ -378,12 +382,16 @@ def write_report(
     out_dir: str | Path,
     path: str | Path | None = None,
     options: ReportOptions | None = None,
+    shown_as: str | Path | None = None,
 ) -> ReportInfo:
-    """Write the report of the outputs in ``out_dir`` to ``path`` (default ``out_dir/report.html``), atomically."""
+    """Write the report of the outputs in ``out_dir`` to ``path`` (default ``out_dir/report.html``), atomically.
+
+    ``shown_as``: the folder the page names (a run's ``--out`` while it writes the generation behind it).
+    """
     start = time.perf_counter()
     out = query.open_outputs(out_dir)
     target = Path(path) if path is not None else out.out_dir / REPORT_NAME
-    page, figures = render_report(out, options)
+    page, figures = render_report(out, options, shown_as)
     try:
         _write_atomic(page, target)
     except OSError as exc:
