@@ -36,6 +36,7 @@ from provenance.link.stage import Linked, link_stage
 from provenance.prepare.minhash import SignatureScheme
 from provenance.prepare.stage import MapBatches, Prepared, prepare_stage
 from provenance.stage_report import StageReport
+from provenance.preflight import check_outside_inputs
 from provenance.outputs import RunResult, conformed, write_tables
 from provenance.tables import Traced
 from provenance.trace import passages
@@ -151,6 +152,8 @@ def run(source: Source, config: Config | None = None, *, out_dir: Path | str | N
     Returns the tables as polars frames (the Parquet contract's dtypes and
     column order); ``out_dir``, or ``.write(out_dir)`` later, writes them.
     """
+    if out_dir is not None:  # the next run over the same input would read these tables as documents
+        check_outside_inputs("out_dir", Path(out_dir), source_paths(source))
     return execute(source, config or Config(), FreshPlan(), hooks, Path(out_dir) if out_dir is not None else None)
 
 

@@ -460,6 +460,25 @@ def _as_strings(frame: pl.DataFrame, name: str, kind_column: str) -> tuple[pl.Da
     return frame, pl.lit(None, pl.String), pl.coalesce(given_kind, kind), None
 
 
+def _no_fields(dtype: pl.DataType) -> bool:
+    """Whether ``dtype`` holds a struct without fields anywhere (JSON ``{}`` in every row): Parquet cannot store one."""
+    if isinstance(dtype, pl.Struct):
+        return not dtype.fields or any(_no_fields(f.dtype) for f in dtype.fields)
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return _no_fields(dtype.inner)
+    return False
+
+
+def _writable(frame: pl.DataFrame) -> pl.DataFrame:
+    """Carried columns Parquet cannot store (a struct with no fields, e.g. ``"meta": {}`` in every row) as their JSON text."""
+    bad = [c for c, t in frame.schema.items() if _no_fields(t)]
+    if not bad:
+        return frame
+    # Wrapped in a one-field struct so any nesting encodes: '{"name":VALUE}' less its 'name' prefix and closing brace.
+    encode = [pl.struct(c).struct.json_encode().str.slice(len(json.dumps(c)) + 2).str.head(-1).alias(c) for c in bad]
+    return frame.with_columns(encode)
+
+
 def table_documents(frame: pl.DataFrame, source: str, options: IngestOptions, rejects: list) -> pl.DataFrame:
     """Documents (``doc_id, text, title, source, *carried``) of a table read from ``source``; rows without a usable id or text to ``rejects``.
 
@@ -480,7 +499,7 @@ def table_documents(frame: pl.DataFrame, source: str, options: IngestOptions, re
                 f"name the right one with {option}"
             )
     renames = {c: f"input_{c}" for c in frame.columns if c in RESERVED}
-    frame = _mapped_columns(frame.rename(renames), options)
+    frame = _writable(_mapped_columns(frame.rename(renames), options))
     id_name = renames.get(id_column, id_column)
     text_name = renames.get(text_column, text_column)
     # Row number, or the file line when the line-by-line parse skipped bad lines.

@@ -50,7 +50,7 @@ def preflight(source: Source, out_dir: Path | None, config: Config, *, store_dir
                 )
     for flag, target in (("--out", out_dir), ("--store", store_dir)):
         if target is not None and not (Path(target).exists() and not Path(target).is_dir()):  # a file: refused below
-            _check_outside_inputs(flag, Path(target), inputs)
+            check_outside_inputs(flag, Path(target), inputs)
     if out_dir is None:
         return
     if store_dir is None:
@@ -61,7 +61,7 @@ def preflight(source: Source, out_dir: Path | None, config: Config, *, store_dir
         raise ProvenanceError(f"--store {store_dir} exists and is not a folder")
 
 
-def _check_outside_inputs(flag: str, target: Path, inputs: list[Path]) -> None:
+def check_outside_inputs(flag: str, target: Path, inputs: list[Path]) -> None:
     """Refuse an output folder that an input folder's walk would read (a hidden one is never walked)."""
     where = target.absolute().parent.resolve() / target.name  # the link itself, for a store's published --out
     for given in inputs:

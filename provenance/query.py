@@ -57,9 +57,16 @@ class Outputs:
     """The Parquet tables of one run, scanned lazily."""
 
     out_dir: Path
+    #: Where the tables are read: ``out_dir`` with its link resolved once (``open_outputs``), so every table a reader
+    #: opens comes from one generation even if a run publishes the next one meanwhile.
+    tables_dir: Path | None = None
+
+    @property
+    def folder(self) -> Path:
+        return self.tables_dir if self.tables_dir is not None else self.out_dir
 
     def scan(self, table: str) -> pl.LazyFrame:
-        return pl.scan_parquet(self.out_dir / f"{table}.parquet")
+        return pl.scan_parquet(self.folder / f"{table}.parquet")
 
     @property
     def documents(self) -> pl.LazyFrame:
@@ -78,7 +85,7 @@ class Outputs:
 
     def config(self) -> Config:
         """The config the run was made with (``run.json``), or the defaults when the folder has none."""
-        path = self.out_dir / "run.json"
+        path = self.folder / "run.json"
         try:
             return Config.model_validate(json.loads(path.read_text(encoding="utf-8"))["config"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -107,7 +114,7 @@ def open_outputs(out_dir: str | Path) -> Outputs:
         raise ProvenanceError(
             f"{out_dir} has no {', '.join(m + '.parquet' for m in missing)}; is it a `provenance run --out` folder?"
         )
-    return Outputs(out_dir)
+    return Outputs(out_dir, out_dir.resolve())
 
 
 def date_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -518,7 +525,7 @@ def diff(out: Outputs, parent_id: str, child_id: str) -> dict[str, Any]:
 
 def passages(out: Outputs, parent_id: str, child_id: str, parent_text: str, child_text: str) -> list[dict[str, Any]]:
     """The edge's aligned passages (``evidence.parquet``) with the text of each side; none when it is no tree edge."""
-    path = out.out_dir / "evidence.parquet"
+    path = out.folder / "evidence.parquet"
     if not path.exists():
         return []
     rows = (

@@ -441,3 +441,13 @@ def test_run_result_frames_are_the_four_tables_in_order(frame_run) -> None:
     assert list(frame_run.frames()) == list(schemas.TABLES)
     assert all(frame_run.frames()[n] is getattr(frame_run, n) for n in schemas.TABLES)
     assert np.array_equal(frame_run.documents["n_chars"].to_numpy(), frame_run.documents["text"].str.len_chars().to_numpy())
+
+
+def test_a_library_run_refuses_an_out_dir_inside_its_input_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text(make_article(0), encoding="utf-8")
+    with pytest.raises(provenance.ProvenanceError, match="inside the input folder"):
+        provenance.run(folder, out_dir=folder / "out")
+    assert not (folder / "out").exists()
+    provenance.run(folder, out_dir=folder / ".out")  # a hidden folder is never walked

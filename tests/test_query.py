@@ -408,3 +408,20 @@ def test_every_query_command_in_the_readme_runs(seeds_out: Path) -> None:
         args = shlex.split(command)[1:]
         result = cli(*args, "--out", seeds_out) if "--out" not in args else cli(*args)
         assert result.exit_code == 0, (command, result.output, result.exception)
+
+
+def test_outputs_read_every_table_from_the_generation_the_link_named_when_opened(tmp_path: Path) -> None:
+    import os
+
+    first, second = tmp_path / "gen1", tmp_path / "gen2"
+    for folder, n in ((first, 1), (second, 2)):
+        folder.mkdir()
+        for name in ("documents", "clusters", "edges"):
+            pl.DataFrame({"n": [n]}).write_parquet(folder / f"{name}.parquet")
+    link = tmp_path / "out"
+    link.symlink_to(first)
+    out = query.open_outputs(link)
+    (tmp_path / "tmp-link").symlink_to(second)
+    os.replace(tmp_path / "tmp-link", link)  # a run publishes the next generation while the reader holds `out`
+    assert [out.scan(t).collect()["n"].item() for t in ("documents", "clusters", "edges")] == [1, 1, 1]
+    assert out.out_dir == link and query.open_outputs(link).documents.collect()["n"].item() == 2

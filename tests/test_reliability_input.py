@@ -60,6 +60,12 @@ def jsonl_text_list_object_number_mixed_with_normal_rows(tmp: Path):
 
 
 @case
+def jsonl_metadata_that_is_an_empty_object_in_every_row(tmp: Path):
+    write_jsonl(tmp / "in" / "t.jsonl", [{"id": "a", "text": A0, "meta": {}, "tags": [{}]}, {"id": "b", "text": A1, "meta": {}, "tags": []}])
+    return [tmp / "in"], {"document": 2}
+
+
+@case
 def jsonl_every_text_a_list(tmp: Path):
     write_jsonl(tmp / "in" / "t.jsonl", [{"id": "a", "text": ["x", "y"]}, {"id": "b", "text": ["z"]}])
     return [tmp / "in"], {"text_not_string": 2}
@@ -241,6 +247,8 @@ def test_every_input_document_ends_in_documents_or_rejects(tmp_path: Path, name:
     # Nothing was read lossily or as the JSON text of a list or object.
     assert not documents.filter(pl.col("text").str.contains("\ufffd", literal=True) | pl.col("text").str.starts_with("{")).height
     assert not documents.filter(pl.col("doc_id").str.contains(r"^[\[{]")).height
+    if "meta" in documents.columns:  # carried as its JSON text: Parquet stores no struct without fields
+        assert set(documents["meta"].to_list()) == {"{}"} and set(documents["tags"].to_list()) == {"[{}]", "[]"}
 
 
 def test_reject_details_say_what_was_found(tmp_path: Path) -> None:

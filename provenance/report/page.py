@@ -226,7 +226,7 @@ PASSAGE_EXCERPT = 160
 
 def _passages_of(out: query.Outputs, chosen: pl.DataFrame, texts: dict[str, str | None]) -> dict[tuple[str, str], list[list[Any]]]:
     """Per chosen edge: ``[kind, words, similarity, copy excerpt]`` of each aligned passage (``evidence.parquet``)."""
-    path = out.out_dir / "evidence.parquet"
+    path = out.folder / "evidence.parquet"
     if not path.exists():
         return {}
     rows = (
@@ -251,14 +251,14 @@ def _counts(out: query.Outputs) -> dict[str, Any]:
         "edges": out.edges.select(pl.len()).collect().item(),
         **clusters.row(0, named=True),
     }
-    rejects = out.out_dir / "rejects.parquet"
+    rejects = out.folder / "rejects.parquet"
     counts["rejected"] = pl.scan_parquet(rejects).select(pl.len()).collect().item() if rejects.is_file() else None
     return counts
 
 
 def _run_info(out: query.Outputs) -> dict[str, Any]:
     try:
-        info = json.loads((out.out_dir / "run.json").read_text(encoding="utf-8"))
+        info = json.loads((out.folder / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return {"inputs": info.get("inputs"), "version": (info.get("versions") or {}).get("provenance")}
