@@ -120,6 +120,18 @@ def test_a_spun_copy_pays_at_the_root_for_its_rarer_words():
     assert origin_of(got) == 1
 
 
+def test_moving_spun_paragraphs_costs_the_move_not_the_words():
+    source = make_article(0, 12, headline=False)
+    spun = spin(source, 0.2, seed=1)
+    paragraphs = [p for p in spun.split("\n\n") if p.strip()]
+    moved = "\n\n".join(paragraphs[3:] + paragraphs[:3])  # the second half first: every sentence spun, none verbatim
+    got, _ = derive([source, spun, moved])
+    cost = {(a, b): ab for a, b, ab in zip(got.edges["a"], got.edges["b"], got.edges["cost_ab"])}
+    # Found by their longest common subsequence, the spun sentences are put back in place: one break, half an act.
+    assert cost[(0, 2)] - cost[(0, 1)] <= 1.0
+    assert cost[(1, 2)] < 3.0
+
+
 def test_pasted_headlines_of_other_stories_do_not_make_a_version_more_complete():
     source = make_article(0, 10, headline=False)
     pasted = paste_lines(source, [str(STORIES[s]["headline"]) + "." for s in (1, 2, 3)])

@@ -236,15 +236,21 @@ def ngram_hashes(hashes: np.ndarray, line: np.ndarray, k: int) -> np.ndarray:
 
 
 def fact_parts(texts: pl.Series, cluster: np.ndarray, options: TraceOptions) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """``(cluster, token)``, ``(cluster, key)`` and ``(cluster, gram)``, each unique: what the corpus counts add up."""
+    """``(token, n)``, ``(key, n)`` and ``(gram, n)``: clusters of ``texts`` holding each (whole clusters only).
+
+    Each cluster lies in one batch, so the corpus counts are the sums of the
+    batches' (:func:`facts_of`), and only a batch's distinct values are kept.
+    """
     got = scan(texts, options)
     owner = cluster.astype(np.int64)[got.doc]
     short = got.short
-    words = pl.DataFrame({"cluster": owner, "token": got.hash}).unique()
-    keys = pl.DataFrame({"cluster": owner[short], "key": got.key[short]}).unique()
     has_gram = got.gram != 0
-    grams = pl.DataFrame({"cluster": owner[has_gram], "gram": got.gram[has_gram]}).unique()
-    return words, keys, grams
+
+    def per_cluster(values: np.ndarray, name: str, where: np.ndarray | None = None) -> pl.DataFrame:
+        frame = pl.DataFrame({"cluster": owner if where is None else owner[where], name: values if where is None else values[where]})
+        return frame.unique().group_by(name).agg(pl.len().cast(pl.Int64).alias("n"))
+
+    return per_cluster(got.hash, "token"), per_cluster(got.key, "key", short), per_cluster(got.gram, "gram", has_gram)
 
 
 def exceptional(counts: np.ndarray) -> int:
@@ -281,8 +287,9 @@ class Counts:
 
     @staticmethod
     def of(parts: pl.DataFrame, column: str) -> Counts:
-        table = parts.unique().group_by(column).len().sort(column)
-        counts = table["len"].to_numpy().astype(np.int64)
+        """Counts of ``column, n`` rows from batches of whole clusters (a value's counts summed over the batches)."""
+        table = parts.group_by(column).agg(pl.col("n").sum()).sort(column)
+        counts = table["n"].to_numpy().astype(np.int64)
         return Counts(table[column].to_numpy().astype(np.uint64), counts, exceptional(counts))
 
     def count(self, values: np.ndarray) -> np.ndarray:
