@@ -31,12 +31,11 @@ import polars as pl
 from provenance import tables, titles
 from provenance.config import Config
 from provenance.digest import library_digest
-from provenance.ingest import Ingested, Source, ingest_stage, source_paths
+from provenance.ingest import Ingested, Source, check_outside_inputs, ingest_stage, source_paths
 from provenance.link.stage import Linked, link_stage
 from provenance.prepare.minhash import SignatureScheme
 from provenance.prepare.stage import MapBatches, Prepared, prepare_stage
 from provenance.stage_report import StageReport
-from provenance.preflight import check_outside_inputs
 from provenance.outputs import RunResult, conformed, write_tables
 from provenance.tables import Traced
 from provenance.trace import passages

@@ -625,6 +625,22 @@ def expand_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
     return found
 
 
+def check_outside_inputs(flag: str, target: Path, inputs: list[Path]) -> None:
+    """Refuse an output folder that an input folder's walk would read (a hidden one is never walked)."""
+    where = target.absolute().parent.resolve() / target.name  # the link itself, for a store's published --out
+    for given in inputs:
+        if not given.is_dir():
+            continue
+        folder = given.resolve()
+        if where == folder or where.is_relative_to(folder):
+            inside = where.relative_to(folder).parts
+            if not any(part.startswith(".") for part in inside):
+                raise ProvenanceError(
+                    f"{flag} {target} is inside the input folder {given}: the next run would read this run's "
+                    f"tables as input; pass an {flag} outside it"
+                )
+
+
 def source_paths(source: Source) -> list[Path]:
     """The input paths of ``source`` (none for a DataFrame)."""
     if isinstance(source, pl.DataFrame):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from provenance.config import Config
 from provenance.errors import ProvenanceError
-from provenance.ingest import TABLE_SUFFIXES, Source, expand_inputs, file_problem, source_paths, table_columns
+from provenance.ingest import TABLE_SUFFIXES, Source, check_outside_inputs, expand_inputs, file_problem, source_paths, table_columns
 from provenance.schemas import check_output_dir
 from provenance.store.layout import check_publishable
 
@@ -59,19 +59,3 @@ def preflight(source: Source, out_dir: Path | None, config: Config, *, store_dir
     check_publishable(Path(out_dir))
     if Path(store_dir).exists() and not Path(store_dir).is_dir():
         raise ProvenanceError(f"--store {store_dir} exists and is not a folder")
-
-
-def check_outside_inputs(flag: str, target: Path, inputs: list[Path]) -> None:
-    """Refuse an output folder that an input folder's walk would read (a hidden one is never walked)."""
-    where = target.absolute().parent.resolve() / target.name  # the link itself, for a store's published --out
-    for given in inputs:
-        if not given.is_dir():
-            continue
-        folder = given.resolve()
-        if where == folder or where.is_relative_to(folder):
-            inside = where.relative_to(folder).parts
-            if not any(part.startswith(".") for part in inside):
-                raise ProvenanceError(
-                    f"{flag} {target} is inside the input folder {given}: the next run would read this run's "
-                    f"tables as input; pass an {flag} outside it"
-                )
