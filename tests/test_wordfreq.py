@@ -72,3 +72,17 @@ def test_decisions_hold_while_every_consulted_sign_is_unchanged():
     assert dict(decisions_hold(consulted, {k: v for k, v in frequency.items() if k != "bridge"}).iter_rows())[9] is False
     # The draw of key 11 breaks when one side becomes commoner.
     assert dict(decisions_hold(consulted, {**frequency, "boat": 4}).iter_rows())[11] is False
+
+
+def test_counts_of_reads_word_counts_by_spelling_and_plain_dicts_alike():
+    from provenance.config import Config
+    from provenance.trace import derivation as dv
+    from provenance.trace.wordfreq import counts_of
+
+    texts = pl.Series(["The harbour closed.", "The harbour reopened.", "A ferry sailed."])
+    facts = dv.facts_of([dv.fact_parts(texts, np.arange(3), Config().trace)], 3)
+    counts = dv.WordCounts(facts.words)
+    # Spellings read as the tokeniser reads them (case folded); not one token, or unseen: 0.
+    assert counts_of(counts, ["harbour", "THE", "ferry", "two words", "", "unseen"]).tolist() == [2, 2, 1, 0, 0, 0]
+    assert counts["harbour"] == 2 and counts.get("unseen") is None
+    assert counts_of({"harbour": 2}, ["harbour", "ferry"]).tolist() == [2, 0]

@@ -76,7 +76,7 @@ per batch of whole clusters.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numba
@@ -319,8 +319,9 @@ class WordCounts(Mapping[str, int]):
         one = tokens.n_tokens == 1  # anything else is no word the model counted
         first = np.zeros(len(words) + 1, dtype=np.int64)
         np.cumsum(tokens.n_tokens, out=first[1:])
-        hashes = np.where(one, tokens.hash[np.minimum(first[:-1], max(len(tokens.hash) - 1, 0))] if len(tokens.hash) else 0, 0)
-        return self.counts.count(hashes.astype(np.uint64))
+        hashes = np.zeros(len(words), dtype=np.uint64)
+        hashes[one] = tokens.hash[first[:-1][one]]
+        return self.counts.count(hashes)
 
     def __getitem__(self, word: str) -> int:
         got = int(self.counts_of([word])[0])
@@ -332,8 +333,8 @@ class WordCounts(Mapping[str, int]):
         got = int(self.counts_of([word])[0])
         return got if got else default
 
-    def __iter__(self):
-        raise TypeError("WordCounts holds hashes, not spellings: look words up by spelling")
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("WordCounts holds hashes, not spellings: look words up with counts_of or get")
 
     def __len__(self) -> int:
         return len(self.counts.keys)

@@ -188,15 +188,9 @@ def _consulted(got: derivation.Derivation, rows: np.ndarray, cluster: np.ndarray
     cl = cluster[rows[a[pair[keep]]]]
     differ = origin_word != child_word
     cl, origin_word, child_word = cl[differ], origin_word[differ], child_word[differ]
-    sign = np.sign(counts_of(frequency, origin_word.tolist()) - counts_of(frequency, child_word.tolist()))
+    sign = np.sign(wordfreq.counts_of(frequency, origin_word.tolist()) - wordfreq.counts_of(frequency, child_word.tolist()))
     return list(zip(cl.tolist(), origin_word.tolist(), child_word.tolist(), sign.astype(int).tolist()))
 
-
-def counts_of(frequency: Mapping[str, int], words: list[str]) -> np.ndarray:
-    """``frequency`` of each word (0 when unseen), in one lookup when the mapping can (:class:`derivation.WordCounts`)."""
-    if isinstance(frequency, derivation.WordCounts):
-        return frequency.counts_of(words)
-    return np.array([frequency.get(w, 0) for w in words], dtype=np.int64)
 
 
 def lineage_of_members(texts: pl.Series, cluster: np.ndarray, config: Config) -> shingle.ShingleSets:

@@ -38,19 +38,22 @@ def frequency_sample(cluster: np.ndarray, doc_keys: np.ndarray, size: int) -> np
     return np.sort(singles[chosen])
 
 
+def counts_of(frequency: Mapping[str, int], words: list[str]) -> np.ndarray:
+    """``frequency`` of each word (0 when unseen), in one lookup when it can (``trace.derivation.WordCounts``)."""
+    if hasattr(frequency, "counts_of"):
+        return frequency.counts_of(words)
+    return np.array([frequency.get(w, 0) for w in words], dtype=np.int64)
+
+
 def decisions_hold(consulted: pl.DataFrame, frequency: Mapping[str, int]) -> pl.DataFrame:
     """Per ``key`` of ``consulted`` (``key, word_a, word_b, sign``): whether every sign is unchanged under ``frequency``.
 
     An origin chosen under an older corpus's frequencies still stands if no
     frequency comparison it consulted would come out differently now.
-    ``frequency`` maps a word to the clusters using it; a mapping with a
-    ``counts_of(words)`` method (``trace.derivation.WordCounts``) is asked once.
+    ``frequency`` maps a word to the clusters using it (:func:`counts_of`).
     """
     words = pl.concat([consulted["word_a"], consulted["word_b"]]).unique().sort().to_list()
-    if hasattr(frequency, "counts_of"):
-        counts = frequency.counts_of(words)
-    else:
-        counts = np.array([frequency.get(w, 0) for w in words], dtype=np.int64)
+    counts = counts_of(frequency, words)
     table = pl.DataFrame({"word": words, "n": counts}, schema={"word": pl.String, "n": pl.Int64})
     return (
         consulted.join(table.rename({"word": "word_a", "n": "n_a"}), on="word_a", how="left")
