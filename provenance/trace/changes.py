@@ -86,23 +86,22 @@ def _aligned_sentences(child: Words, carried: np.ndarray, kept: np.ndarray, opti
 def segments(parent: Words, child: Words, options: ChangesOptions) -> list[Segment]:
     """The classified alignment of ``parent`` and ``child`` (see the module docstring), in child order."""
     p, c = parent.tokens, child.tokens
-    ops = Levenshtein.opcodes(p, c)
+    ops = Levenshtein.opcodes(p, c).as_list()  # (tag, ps, pe, cs, ce) tuples: no per-op object access
     carried = np.zeros(len(c))
     kept = np.zeros(len(c))
-    for op in ops:
-        if op.tag == "equal":
-            carried[op.dest_start:op.dest_end] = kept[op.dest_start:op.dest_end] = 1
-        elif op.tag == "replace" and op.src_end - op.src_start == op.dest_end - op.dest_start <= options.max_swap_tokens:
-            carried[op.dest_start:op.dest_end] = 1
+    for tag, ps, pe, cs, ce in ops:
+        if tag == "equal":
+            carried[cs:ce] = kept[cs:ce] = 1
+        elif tag == "replace" and pe - ps == ce - cs <= options.max_swap_tokens:
+            carried[cs:ce] = 1
     aligned = _aligned_sentences(child, carried, kept, options)
     out: list[Segment] = []
-    for op in ops:
-        ps, pe, cs, ce = op.src_start, op.src_end, op.dest_start, op.dest_end
-        if op.tag == "equal":
+    for tag, ps, pe, cs, ce in ops:
+        if tag == "equal":
             out.append(Segment(EQUAL, ps, pe, cs, ce))
-        elif op.tag == "delete":
+        elif tag == "delete":
             out.append(Segment(DELETE, ps, pe, cs, cs))
-        elif op.tag == "insert":
+        elif tag == "insert":
             out.append(Segment(INSERT, ps, ps, cs, ce))
         elif pe - ps == ce - cs <= options.max_swap_tokens and aligned[cs:ce].all() and _same_kind(p[ps:pe], c[cs:ce]):
             out.append(Segment(SUBSTITUTE, ps, pe, cs, ce))
