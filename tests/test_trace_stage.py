@@ -180,6 +180,38 @@ def test_trace_clusters_of_some_clusters_equal_the_full_trace(corpus):
     assert part.consulted.height > 0 and set(part.consulted["origin_row"].to_list()) == {row["s-source"]}
 
 
+def test_cluster_parts_are_whole_clusters_balanced_by_size():
+    cluster = np.array([0, 1, 1, 2, 2, 2, 3, 3, 4, 1, 5, 5, 5, 5])
+    parts = ts.cluster_parts(cluster, 2)
+    members = ts.multi_members(cluster)
+    assert np.array_equal(np.sort(np.concatenate(parts)), members)  # every member once, no singleton
+    owners = [set(cluster[p].tolist()) for p in parts]
+    assert not owners[0] & owners[1]  # no cluster split
+    assert sorted(len(p) for p in parts) == [6, 6]  # 4+2 and 3+3: the largest first, each to the lighter part
+    assert all(np.all(np.diff(p) > 0) for p in parts)
+    assert ts.cluster_parts(cluster, 1)[0].tolist() == members.tolist()
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_trace_in_parts_equals_one_trace(corpus, monkeypatch, parts):
+    """Clusters traced on threads in parts give the tables of one trace (singletons placed without a trace)."""
+    prepared, linked = corpus
+    cluster = dense_clusters(linked.roots)
+    facts = ts.corpus_facts(prepared.documents, cluster, CONFIG)
+    one = ts.trace_clusters(prepared, linked.pairs, cluster, facts, CONFIG)
+    out_one, _ = ts.trace_stage(prepared, linked, CONFIG)  # too few members to split
+    monkeypatch.setattr(ts, "PARALLEL_MIN_MEMBERS", 0)
+    split = ts.trace_in_parts(prepared, linked.pairs, cluster, facts, CONFIG, parts=parts)
+    assert split.placement.equals(one.placement)
+    key = ["parent", "child"]
+    assert split.edges.sort(key).equals(one.edges.sort(key))
+    assert split.consulted.equals(one.consulted) and one.consulted.height > 0
+    monkeypatch.setattr(ts.os, "cpu_count", lambda: parts)
+    out_split, _ = ts.trace_stage(prepared, linked, CONFIG)
+    for name in ("documents", "clusters", "edges"):
+        assert getattr(out_split, name).equals(getattr(out_one, name)), name
+
+
 def test_consulted_comparisons_are_keyed_by_the_origin_row():
     source = make_article(5, 8, headline=False)
     texts = [spin(source, 0.3, seed=2), source, make_article(1), make_article(2)]

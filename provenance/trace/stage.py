@@ -11,7 +11,9 @@ documents, so no per-token array of the whole corpus ever exists.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -324,6 +326,60 @@ def trace_clusters(
     return ClusterTrace(placement, edge_figures(sub, parents, rows, config), consulted_frame(consulted, origin_row))
 
 
+#: Fewest members of multi-document clusters for trace to split them over threads (below it, threads cost more than they save).
+PARALLEL_MIN_MEMBERS = 2_000
+
+
+def cluster_parts(cluster: np.ndarray, parts: int) -> list[np.ndarray]:
+    """Members of multi-document clusters in ``parts`` sets of whole clusters, balanced by size (each sorted).
+
+    Largest cluster first, each to the lightest part so far: deterministic, and
+    no part waits on more than one viral cluster beyond its share.
+    """
+    members = multi_members(cluster)
+    if parts <= 1 or len(members) == 0:
+        return [members] if len(members) else []
+    ids, sizes = np.unique(cluster[members], return_counts=True)
+    order = np.lexsort((ids, -sizes))
+    load = np.zeros(parts, dtype=np.int64)
+    part_of = np.empty(len(ids), dtype=np.int64)
+    for i in order.tolist():
+        k = int(np.argmin(load))
+        part_of[i] = k
+        load[k] += sizes[i]
+    where = part_of[np.searchsorted(ids, cluster[members])]
+    return [members[where == k] for k in range(parts) if (where == k).any()]
+
+
+def singleton_placement(cluster: np.ndarray) -> pl.DataFrame:
+    """Placement rows of the documents with no copies: each its own origin, depth 0, complete."""
+    rows = np.flatnonzero(np.bincount(cluster, minlength=len(cluster))[cluster] == 1).astype(np.int64)
+    return pl.DataFrame({
+        "row": rows, "is_origin": np.ones(len(rows), dtype=bool), "parent_row": np.full(len(rows), -1, dtype=np.int64),
+        "depth": np.zeros(len(rows), dtype=np.int32), "completeness": np.ones(len(rows)),
+    })
+
+
+def trace_in_parts(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, config: Config,
+                   parts: int | None = None) -> ClusterTrace:
+    """:func:`trace_clusters` of every cluster, its clusters split over ``parts`` threads (default: the cores).
+
+    Every figure of a cluster depends on its own members and the corpus facts
+    only, so parts of whole clusters give the same tables; the compiled
+    kernels, polars and rapidfuzz release the GIL, so the parts overlap.
+    """
+    parts = max(1, min(8, os.cpu_count() or 1)) if parts is None else parts
+    if parts <= 1 or len(multi_members(cluster)) < PARALLEL_MIN_MEMBERS:
+        return trace_clusters(prepared, pairs, cluster, facts, config)
+    groups = cluster_parts(cluster, parts)
+    with ThreadPoolExecutor(len(groups), thread_name_prefix="trace") as pool:
+        done = list(pool.map(lambda rows: trace_clusters(prepared, pairs, cluster, facts, config, rows=rows), groups))
+    placement = pl.concat([singleton_placement(cluster), *(d.placement for d in done)], how="vertical_relaxed").sort("row")
+    edges = pl.concat([d.edges for d in done], how="vertical_relaxed")
+    consulted = pl.concat([d.consulted for d in done]).unique().sort(pl.all())
+    return ClusterTrace(placement, edges, consulted)
+
+
 def with_trace_texts(prepared: Prepared, cluster: np.ndarray, keys: np.ndarray | None, config: Config) -> Prepared:
     """``prepared`` with a ``text`` column holding just what trace reads, when its texts wait on disk.
 
@@ -353,7 +409,7 @@ def trace_stage(prepared: Prepared, linked: Linked, config: Config) -> tuple[tab
         prepared = with_trace_texts(prepared, cluster, keys, config)
         docs = prepared.documents
         facts = corpus_facts(docs, cluster, config, keys)
-        traced = trace_clusters(prepared, linked.pairs, cluster, facts, config)
+        traced = trace_in_parts(prepared, linked.pairs, cluster, facts, config)
         is_origin = traced.placement.sort("row")["is_origin"].to_numpy()
         ids = tables.fresh_cluster_ids(docs["doc_id"], cluster, is_origin)
         out = tables.assemble_tables(docs, traced.placement, traced.edges, ids, config.changes.spin_min_rate)
