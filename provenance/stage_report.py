@@ -4,6 +4,10 @@ A :class:`StageReport` holds the stage's name, seconds, rows in and out and
 figures of its own (candidates, clusters, edges...).  The stage chain collects
 them into ``run.json``, the Prefect flow logs them, the benchmarks time them:
 one interface, whoever runs the stage.
+
+While it runs, a stage may say how far it is through a :class:`Progress`
+callback (batch by batch, never per document); it only informs, never changes
+a result.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass
@@ -31,6 +35,20 @@ class StageReport:
     def line(self) -> str:
         """One log line: ``name: rows_in -> rows_out rows in seconds {stats}``."""
         return f"{self.name}: {self.rows_in} -> {self.rows_out} rows in {self.seconds:.2f} s {self.stats}"
+
+
+class Progress(Protocol):
+    """``progress(stage, done, total, unit)``: ``done`` of ``total`` ``unit`` of ``stage`` are finished.
+
+    For one ``stage`` the calls come in order with ``done`` never going down, and
+    the last one has ``done == total`` (a stage may name its passes, e.g. ``prepare 1/2``).
+    """
+
+    def __call__(self, stage: str, done: int, total: int, unit: str) -> None: ...
+
+
+def no_progress(stage: str, done: int, total: int, unit: str) -> None:
+    """The default :class:`Progress`: told to nobody."""
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from provenance.kernels import sorted_member, sorted_unique
 from provenance.link import cluster, evidence, lsh, units, verify
 from provenance.prepare import minhash
 from provenance.prepare.stage import Prepared, batches
-from provenance.stage_report import StageReport, timed
+from provenance.stage_report import Progress, StageReport, no_progress, timed
 
 #: ``strength`` of an exact-duplicate pair: above any containment, so copies join first.
 EXACT_STRENGTH = 2.0
@@ -185,10 +185,38 @@ def copy_evidence(prepared: Prepared, pairs: pl.DataFrame, config: Config) -> tu
     ), floating, found, rows
 
 
-def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = None) -> tuple[Linked, StageReport]:
+class _LinkProgress:
+    """Link's progress in bands: each view's bands a chunk at a time as they are verified, then one step each
+    for the evidence and the clusters, so the count ends at its total."""
+
+    def __init__(self, progress: Progress, bands: list[int]) -> None:
+        self.progress, self.bands = progress, bands
+        self.total = sum(bands) + 2
+        self.done = self.limit = 0
+        progress("link", 0, self.total, "bands")
+
+    def view(self, i: int) -> None:
+        """View number ``i``'s bands begin."""
+        self.limit = sum(self.bands[: i + 1])
+        self.to(sum(self.bands[:i]))
+
+    def chunk(self) -> None:
+        """A chunk of the current view's bands is verified."""
+        self.to(min(self.limit, self.done + lsh.BANDS_PER_CHUNK))
+
+    def to(self, done: int) -> None:
+        if done > self.done:
+            self.done = done
+            self.progress("link", done, self.total, "bands")
+
+
+def link_stage(
+    prepared: Prepared, config: Config, known: KnownPairs | None = None, *, progress: Progress = no_progress,
+) -> tuple[Linked, StageReport]:
     """Candidates, verification and clusters (see the module docstring).
 
     With ``known`` pairs, only candidates touching a ``relink`` row are verified; the others are looked up.
+    ``progress`` hears of each chunk of bands verified, then of the evidence and the clusters.
     """
     options = config.link
     report = StageReport("link", rows_in=prepared.documents.height)
@@ -196,12 +224,22 @@ def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = No
         views = prepared.views
         rank = -views["words"].sizes()
         thresholds = {"words": options.words_threshold, "anchors": options.anchors_threshold}
+        names = list(prepared.signatures)
+        told = _LinkProgress(progress, [lsh.band_params(thresholds[n], prepared.signatures[n].shape[1])[0] for n in names])
         accept = _Verifier(prepared, config, known)
+
+        def verified(packed: np.ndarray) -> np.ndarray:
+            kept = accept(packed)
+            told.chunk()
+            return kept
+
         found = []
-        for name, sig in prepared.signatures.items():
-            pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=accept)
+        for i, (name, sig) in enumerate(prepared.signatures.items()):
+            told.view(i)
+            pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=verified)
             report.stats[f"{name}_verified"] = pairs.height
             found.append(pairs)
+        told.to(told.total - 2)
         duplicates = exact_duplicate_pairs(prepared.documents["content_hash"])
         pairs = pl.concat([*found, duplicates]).unique().sort("a", "b")
         contained, jaccard = accept.rule.scores(views, pairs["a"].to_numpy(), pairs["b"].to_numpy())
@@ -213,9 +251,11 @@ def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = No
         )
         rule_pairs = verified.select("a", "b", "containment", "jaccard")
         scored, floating, found, unit_rows = copy_evidence(prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config)
+        told.to(told.total - 1)
         copies = scored.filter("copied").with_columns(pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength"))
         roots = cluster.grow_clusters(prepared.documents.height, copies, views, accept.rule, options.cluster_founders)
         report.rows_out = int(len(sorted_unique(roots))) if len(roots) else 0
+        told.to(told.total)
         report.stats.update(
             candidates=accept.candidates,
             verified_exactly=accept.verified_exactly,
