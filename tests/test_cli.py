@@ -65,7 +65,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[Config]:
     """``provenance run --engine local`` records its config instead of running the chain."""
     seen: list[Config] = []
 
-    def fake_run_local(paths, out_dir, config, store_dir, wait):
+    def fake_run_local(paths, out_dir, config, store_dir, wait, **_):
         seen.append(config)
         return {"documents": 0, "rejected": 0, "clusters": 0, "multi_document_clusters": 0, "edges": 0}
 

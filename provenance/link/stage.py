@@ -185,15 +185,14 @@ def copy_evidence(prepared: Prepared, pairs: pl.DataFrame, config: Config) -> tu
     ), floating, found, rows
 
 
-class _LinkProgress:
-    """Link's progress in bands: each view's bands a chunk at a time as they are verified, then one step each
-    for the evidence and the clusters, so the count ends at its total."""
+class _BandProgress:
+    """``link 1/2`` in bands: each view's bands, a chunk at a time as they are verified."""
 
     def __init__(self, progress: Progress, bands: list[int]) -> None:
         self.progress, self.bands = progress, bands
-        self.total = sum(bands) + 2
+        self.total = sum(bands)
         self.done = self.limit = 0
-        progress("link", 0, self.total, "bands")
+        progress("link 1/2", 0, self.total, "bands")
 
     def view(self, i: int) -> None:
         """View number ``i``'s bands begin."""
@@ -207,7 +206,7 @@ class _LinkProgress:
     def to(self, done: int) -> None:
         if done > self.done:
             self.done = done
-            self.progress("link", done, self.total, "bands")
+            self.progress("link 1/2", done, self.total, "bands")
 
 
 def link_stage(
@@ -216,7 +215,7 @@ def link_stage(
     """Candidates, verification and clusters (see the module docstring).
 
     With ``known`` pairs, only candidates touching a ``relink`` row are verified; the others are looked up.
-    ``progress`` hears of each chunk of bands verified, then of the evidence and the clusters.
+    ``progress`` hears of each chunk of bands verified (``link 1/2``), then of the evidence and the clusters (``link 2/2``).
     """
     options = config.link
     report = StageReport("link", rows_in=prepared.documents.height)
@@ -225,7 +224,7 @@ def link_stage(
         rank = -views["words"].sizes()
         thresholds = {"words": options.words_threshold, "anchors": options.anchors_threshold}
         names = list(prepared.signatures)
-        told = _LinkProgress(progress, [lsh.band_params(thresholds[n], prepared.signatures[n].shape[1])[0] for n in names])
+        told = _BandProgress(progress, [lsh.band_params(thresholds[n], prepared.signatures[n].shape[1])[0] for n in names])
         accept = _Verifier(prepared, config, known)
 
         def verified(packed: np.ndarray) -> np.ndarray:
@@ -239,7 +238,8 @@ def link_stage(
             pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=verified)
             report.stats[f"{name}_verified"] = pairs.height
             found.append(pairs)
-        told.to(told.total - 2)
+        told.to(told.total)
+        progress("link 2/2", 0, 3, "steps")  # scores, the evidence of copying, the clusters
         duplicates = exact_duplicate_pairs(prepared.documents["content_hash"])
         pairs = pl.concat([*found, duplicates]).unique().sort("a", "b")
         contained, jaccard = accept.rule.scores(views, pairs["a"].to_numpy(), pairs["b"].to_numpy())
@@ -250,12 +250,13 @@ def link_stage(
             pl.when(is_exact).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength")
         )
         rule_pairs = verified.select("a", "b", "containment", "jaccard")
+        progress("link 2/2", 1, 3, "steps")
         scored, floating, found, unit_rows = copy_evidence(prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config)
-        told.to(told.total - 1)
+        progress("link 2/2", 2, 3, "steps")
         copies = scored.filter("copied").with_columns(pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength"))
         roots = cluster.grow_clusters(prepared.documents.height, copies, views, accept.rule, options.cluster_founders)
         report.rows_out = int(len(sorted_unique(roots))) if len(roots) else 0
-        told.to(told.total)
+        progress("link 2/2", 3, 3, "steps")
         report.stats.update(
             candidates=accept.candidates,
             verified_exactly=accept.verified_exactly,
