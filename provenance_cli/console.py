@@ -199,12 +199,16 @@ def _of_stage(label: str, stage: str) -> bool:
 
 
 class _RateColumn(ProgressColumn):
-    """``1,234 documents/s``: the task's speed in its own unit."""
+    """``1,234 documents/s``: the task's recent speed in its own unit, its average once finished."""
 
     def render(self, task: Task) -> Text:
-        if task.speed is None:
+        elapsed = task.finished_time if task.finished else task.elapsed
+        speed = task.speed if not task.finished else None
+        if speed is None and elapsed and task.completed:
+            speed = task.completed / elapsed
+        if speed is None:
             return Text("")
-        return Text(f"{task.speed:,.0f} {task.fields.get('unit', '')}/s", style="progress.data.speed")
+        return Text(f"{speed:,.{0 if speed >= 10 else 1}f} {task.fields.get('unit', '')}/s", style="progress.data.speed")
 
 
 class _CountColumn(ProgressColumn):

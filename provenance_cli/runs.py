@@ -141,7 +141,8 @@ def run(
                 with stop_on_sigterm(str(out_dir)):
                     counts = flow_on(runner, dask_address, dask_workers)(
                         inputs=[str(p) for p in paths], out=str(out_dir), options=config.options(),
-                        store=str(store_dir) if store_dir is not None else None, wait=wait, progress=not quiet,
+                        store=str(store_dir) if store_dir is not None else None, wait=wait,
+                        **({"progress": False} if quiet else {}),  # the flow logs progress lines by default
                     )["counts"]
     except ProvenanceError as exc:
         fail(str(exc))

@@ -302,10 +302,10 @@ def test_error_line_of_the_console_script_has_no_traceback(tmp_path: Path) -> No
 
 def test_local_run_with_column_overrides(tmp_path: Path, inputs: dict[str, Path]) -> None:
     out = tmp_path / "out"
-    result = invoke(inputs["folder"], inputs["renamed.csv"], "--id-column", "key", "--text-column", "body", "--out", out)
+    result = invoke(inputs["folder"], inputs["renamed.csv"], "--id-column", "key", "--text-column", "body", "--out", out, "--quiet")
 
     assert result.exit_code == 0, (result.output, result.exception)
-    assert result.stderr == ""
+    assert result.stderr == ""  # --quiet: no progress lines (tests/test_progress.py)
     documents = pl.read_parquet(out / "documents.parquet")
     assert sorted(documents["doc_id"].to_list()) == ["a", "k1", "k2", "sub/b"]
     assert dict(documents.select("doc_id", "url").iter_rows())["k2"] == "u2"

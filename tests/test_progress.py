@@ -174,3 +174,19 @@ def test_bars_show_count_rate_and_time_left() -> None:
     bars.close()
     drawn = screen.getvalue()
     assert "trace 2/3" in drawn and "400/400 documents" in drawn and "━" in drawn
+
+
+def test_a_failure_mid_run_ends_with_its_one_error_line_after_the_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress lines do not hide or split an error: it is the last line on stderr, one line, no traceback."""
+    import errno
+    import os
+
+    def full_disk(frame, path, **kwargs) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(schemas, "write_parquet_atomic", full_disk)
+    result = run_cli(corpus(tmp_path / "in"), "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    *progress, last = result.stderr.strip().splitlines()
+    assert last.startswith("error: cannot write the outputs") and "No space left on device" in last
+    assert [line.split(":")[0] for line in progress if "%" not in line] == LABELS[:-1]
