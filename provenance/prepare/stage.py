@@ -12,19 +12,18 @@ Two passes go over batches of ``batch_size`` documents:
 
 Only flat arrays outlive a batch.  ``map_batches(fn, *iterables)`` runs the
 batches (the built-in ``map`` by default; the Prefect flow fans them out to
-tasks, on threads or Dask); whoever runs them reports each finished batch's
-documents to a :class:`BatchProgress`.  Texts over ``spill_over_mib`` go to disk between
-the passes (``provenance.spill``).
+tasks, on threads or Dask); whoever runs them tells each finished batch's
+documents to a :class:`BatchProgress`.  Texts over ``spill_over_mib`` go to
+disk between the passes (``provenance.spill``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-import threading
 
 import numpy as np
 import polars as pl
