@@ -77,13 +77,18 @@ class ProgressLines:
                 return
             if done >= total:
                 self.ended.add(stage)
-                rate = f" ({done / elapsed:,.0f} {unit}/s)" if elapsed > 0 and done else ""
+                rate = f" ({_rate(done / elapsed)} {unit}/s)" if elapsed > 0 and done else ""
                 self.write(f"{stage}: {done:,} {unit} in {elapsed:.1f} s{rate}")
             elif now - self.last.get(stage, start) >= self.every:
                 self.last[stage] = now
                 rate = done / elapsed if elapsed > 0 else 0.0
                 left = f", about {(total - done) / rate:,.0f} s left" if rate > 0 else ""
-                self.write(f"{stage}: {done:,}/{total:,} {unit} ({100 * done / total:.0f}%), {rate:,.0f} {unit}/s{left}")
+                self.write(f"{stage}: {done:,}/{total:,} {unit} ({100 * done / total:.0f}%), {_rate(rate)} {unit}/s{left}")
+
+
+def _rate(per_second: float) -> str:
+    """``1,234`` or ``0.4``: whole units from 10 a second up, one decimal below."""
+    return f"{per_second:,.{0 if per_second >= 10 else 1}f}"
 
 
 @contextmanager

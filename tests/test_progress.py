@@ -117,7 +117,7 @@ def test_progress_lines_are_throttled_per_stage_and_end_once() -> None:
     tell("prepare 1/2", 100, 100, "documents")  # a repeated end prints nothing
     assert lines == [
         "prepare 1/2: 50/100 documents (50%), 10 documents/s, about 5 s left",
-        "link 1/2: 6/50 bands (12%), 1 bands/s, about 37 s left",
+        "link 1/2: 6/50 bands (12%), 1.2 bands/s, about 37 s left",
         "prepare 1/2: 100 documents in 10.0 s (10 documents/s)",
     ]
 
