@@ -22,8 +22,8 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from provenance import query
-from provenance.stage_report import ProgressLines as StageLines
 from provenance.errors import ProvenanceError
+from provenance.stage_report import ProgressLines as StageLines
 
 err = Console(stderr=True)
 out = Console()
@@ -164,8 +164,6 @@ def edge_cells(row: dict[str, Any]) -> list[str | Text]:
 KIND_STYLE = {"copy": "dim", "truncation": "blue", "excerpt": "cyan", "spin": "yellow", "paraphrase": "magenta",
                "insertion": "green", "mixed": "red"}
 EDGE_HEADERS = [("change", "id"), ("conf.", "num"), ("kept/of", "num"), ("subst.", "num"), ("ins.", "num"), ("del.", "num")]
-
-
 
 
 # ---------------------------------------------------------------------------- progress of a run
