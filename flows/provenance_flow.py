@@ -12,7 +12,12 @@ workers).  Tasks are per stage or per batch, never per document.
   fingerprint, the library's source digest, the inputs' digests), persisted
   under ``PREFECT_LOCAL_STORAGE_PATH`` for a day, so a retried flow run skips
   finished stages.  A store run is its own cache: its stages are not cached;
-* ``report`` writes ``report.html`` once the tables are written.
+* ``report`` writes ``report.html`` once the tables are written;
+* each stage's progress (``chain.Hooks.progress``) goes to the run logger as
+  plain lines, at most one per stage pass every :data:`PROGRESS_EVERY_SECONDS`
+  and its end; prepare's batches are counted as their tasks finish;
+* the UI shows markdown and table artifacts: the run summary with the output
+  path and how to open it, the largest clusters, the largest trees.
 
 Run ad hoc with ``provenance run`` or ``python -m flows.provenance_flow
 [INPUT ...] [--out DIR] [--store DIR] [-o NAME=VALUE ...]``; with no
@@ -29,6 +34,8 @@ import flows  # noqa: F401  (offline/quiet Prefect defaults)
 import argparse
 import errno
 import logging
+import re
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -36,8 +43,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 
 from flows import server as temporary_server
 from flows.cache import StageInputs
@@ -47,12 +55,14 @@ from provenance import chain, outputs, tables
 from provenance import report as html_report
 from provenance.config import Config, parse_assignments
 from provenance.errors import ProvenanceError
-from provenance.prepare.stage import shingle_batch, summarize_batch
-from provenance.stage_report import StageReport
+from provenance.prepare.stage import BatchProgress, shingle_batch, summarize_batch
+from provenance.stage_report import ProgressLines, StageReport
 from provenance.store.run import run_with_store
 
 #: How long a cached stage result stays valid.
 CACHE_FOR = timedelta(days=1)
+#: Progress log lines: at most one per stage pass every this many seconds (and its end).  Never touches a result.
+PROGRESS_EVERY_SECONDS = 10.0
 
 
 temporary_server.install()
@@ -156,10 +166,13 @@ def report_task(folder: Path, shown_as: Path | None = None) -> str:
 class FlowHooks(chain.Hooks):
     """The chain's hooks inside a flow run: stages and batches as tasks, reports to the run logger."""
 
-    def __init__(self, out_dir: Path | None = None) -> None:
+    def __init__(self, out_dir: Path | None = None, progress: bool = True) -> None:
         self.cacheable = True
         self.fresh = False
         self.out_dir = out_dir  # what the report names: the --out, not the generation behind it
+        # The flow run's logger, taken here (in the flow): progress may come from task threads.
+        logger = get_run_logger()
+        self.lines = ProgressLines(logger.info, PROGRESS_EVERY_SECONDS) if progress else None
 
     def begin(self, plan: chain.Plan) -> None:
         self.cacheable = plan.cacheable
@@ -179,8 +192,17 @@ class FlowHooks(chain.Hooks):
         return stage_task(fn, *args, **kwargs)
 
     def map_batches(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
-        futures = [BATCH_TASKS[fn].submit(*args) for args in zip(*iterables)]
+        batch_args = list(zip(*iterables))
+        done = BatchProgress(self.progress, fn, batch_args)
+        futures = [BATCH_TASKS[fn].submit(*args) for args in batch_args]
+        number = {id(future): i for i, future in enumerate(futures)}
+        for future in as_completed(futures):
+            done.finished(number[id(future)])
         return [future.result() for future in futures]
+
+    def progress(self, stage: str, done: int, total: int, unit: str) -> None:
+        if self.lines is not None:
+            self.lines(stage, done, total, unit)
 
     def reported(self, report: StageReport) -> None:
         get_run_logger().info(report.line())
@@ -189,12 +211,53 @@ class FlowHooks(chain.Hooks):
         report_task(folder, self.out_dir)
 
 
+def _code(text: str) -> str:
+    """``text`` as one markdown code span, whatever backticks it holds (a fence longer than any run of them)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence, pad = "`" * (longest + 1), " " if longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def summary_markdown(result: chain.RunResult, out_dir: Path) -> str:
+    """The run's summary for the Prefect UI: counts, seconds per stage, where the outputs are and how to open them.
+
+    The UI cannot open a local file, so the paths are text to copy, with the commands that read them.
+    """
+    info = result.info
+    counts, stages = info["counts"], info.get("stages", {})
+    folder = out_dir.resolve()
+    rejected = f"{counts['rejected']:,}" + "".join(
+        f", {n:,} {reason}" for reason, n in sorted((counts.get("rejects_by_reason") or {}).items()))
+    rows = [
+        ("documents", f"{counts['documents']:,}"),
+        ("rejected", rejected),
+        ("clusters", f"{counts['clusters']:,} ({counts['multi_document_clusters']:,} with copies)"),
+        ("derivation edges", f"{counts['edges']:,}"),
+        ("seconds", ", ".join(f"{name} {stage.get('seconds', 0):.1f}" for name, stage in stages.items())),
+    ]
+    tables_named = ", ".join(f"{name}.parquet" for name in result.frames())
+    clusters_file, edges_file = str(folder / "clusters.parquet"), str(folder / "edges.parquet")
+    lines = [
+        "# provenance run", "", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), "",
+        "## Outputs", "",
+        f"On the machine that ran the flow, in {_code(str(folder))}:", "",
+        f"- **report.html**, one offline page (clusters, trees, aligned changes): open "
+        f"{_code(str(folder / html_report.REPORT_NAME))} in a browser there, or copy the file anywhere and open it;",
+        f"- in a terminal: {_code(f'provenance top --out {shlex.quote(str(folder))}')}, then "
+        f"{_code(f'provenance cluster CLUSTER_ID --out {shlex.quote(str(folder))}')};",
+        f"- the tables ({tables_named}) in Python: {_code('pl.read_parquet(' + repr(clusters_file) + ')')}, "
+        f"or in DuckDB: {_code('SELECT * FROM ' + repr(edges_file))}.",
+        "",
+        "Beside this artifact: `provenance-clusters` (the largest clusters) and `provenance-trees` (their derivation trees).",
+    ]
+    return "\n".join(lines)
+
+
 def publish_artifacts(result: chain.RunResult, out_dir: Path) -> None:
-    """What a Prefect user sees in the UI: the largest clusters, the largest trees, the report's path."""
-    report_path = out_dir / html_report.REPORT_NAME
-    create_link_artifact(
-        report_path.resolve().as_uri(), link_text=html_report.REPORT_NAME, key="provenance-report",
-        description=f"Clusters, derivation trees and highlighted changes, one offline HTML file ({out_dir})",
+    """What a Prefect user sees in the UI: the run's summary and outputs, the largest clusters, the largest trees."""
+    create_markdown_artifact(
+        summary_markdown(result, out_dir), key="provenance-report",
+        description=f"Run summary and where report.html and the tables are ({out_dir})",
     )
     create_table_artifact(
         tables.cluster_table(result.clusters), key="provenance-clusters",
@@ -213,13 +276,14 @@ def provenance_flow(
     options: Optional[PipelineOptions] = None,
     store: Optional[StoreDir] = None,
     wait: WaitSeconds = 0.0,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Cluster the documents of ``inputs``, trace origins and trees, write Parquet to ``out``.
 
     ``options`` are :class:`provenance.config.Config` fields by flat name
     (e.g. ``{"num_perm": 256}``); unknown names fail the run with one line.
     Parameters are typed and range-checked (``flows/params.py``): a bad value
-    fails the run with a message naming it.
+    fails the run with a message naming it.  ``progress=False`` logs no progress lines.
     """
     from provenance.preflight import preflight
 
@@ -227,7 +291,7 @@ def provenance_flow(
     config = Config.from_options(options_dict(options))
     paths, out_dir = [Path(p) for p in inputs], Path(out)
     preflight(paths, out_dir, config, store_dir=Path(store) if store else None)
-    hooks = FlowHooks(out_dir)
+    hooks = FlowHooks(out_dir, progress)
     with outputs.claimed(out_dir, wait, store_dir=Path(store) if store else None):
         if store:
             result = run_with_store(paths, out_dir, Path(store), config, wait_seconds=wait, hooks=hooks)

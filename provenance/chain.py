@@ -12,7 +12,8 @@ so no caller copies it.  Two things vary, each behind one small interface:
   (``provenance.store.run``);
 * :class:`Hooks` say how they run: in-process by default; the Prefect flow
   turns stages and batches into tasks, the benchmarks time them, the CLI
-  writes the report once the tables are written.
+  writes the report once the tables are written and draws each stage's
+  progress (:meth:`Hooks.progress`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from provenance.digest import library_digest
 from provenance.ingest import Ingested, Source, check_outside_inputs, ingest_stage, source_paths
 from provenance.link.stage import Linked, link_stage
 from provenance.prepare.minhash import SignatureScheme
-from provenance.prepare.stage import MapBatches, Prepared, prepare_stage
-from provenance.stage_report import StageReport
+from provenance.prepare.stage import BatchProgress, MapBatches, Prepared, prepare_stage
+from provenance.stage_report import Progress, StageReport, no_progress
 from provenance.outputs import RunResult, conformed, write_tables
 from provenance.tables import Traced
 from provenance.trace import passages
@@ -55,8 +56,22 @@ class Hooks:
         return fn(*args, **kwargs)
 
     def map_batches(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
-        """Run one batch function over its batches (prepare's two passes)."""
-        return list(map(fn, *iterables))
+        """Run one batch function over its batches (prepare's two passes), each finished batch told to :meth:`progress`."""
+        batch_args = list(zip(*iterables))
+        done = BatchProgress(self.progress, fn, batch_args)
+        out = []
+        for i, args in enumerate(batch_args):
+            out.append(fn(*args))
+            done.finished(i)
+        return out
+
+    def progress(self, stage: str, done: int, total: int, unit: str) -> None:
+        """``done`` of ``total`` ``unit`` of ``stage`` are finished (a :class:`~provenance.stage_report.Progress`).
+
+        Called batch by batch, never per document, possibly from the threads
+        running prepare's batches; ``stage`` may name a pass (``prepare 1/2``).
+        Nothing by default; the CLI draws bars or prints lines, the flow logs.
+        """
 
     def reported(self, report: StageReport) -> None:
         """A stage finished."""
@@ -76,9 +91,9 @@ class Plan(Protocol):
     def unchanged(self, prepared: Prepared) -> "RunResult | None":
         """The published result, when prepare found nothing new to link or trace."""
 
-    def link(self, prepared: Prepared, config: Config) -> tuple[Linked, StageReport]: ...
+    def link(self, prepared: Prepared, config: Config, *, progress: Progress = no_progress) -> tuple[Linked, StageReport]: ...
 
-    def trace(self, prepared: Prepared, linked: Linked, config: Config) -> tuple[Traced, StageReport]: ...
+    def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[Traced, StageReport]: ...
 
     def write(self, result: "RunResult", out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]: ...
 
@@ -94,14 +109,14 @@ class FreshPlan:
     def unchanged(self, prepared: Prepared) -> RunResult | None:
         return None
 
-    def link(self, prepared: Prepared, config: Config) -> tuple[Linked, StageReport]:
-        return link_stage(prepared, config)
+    def link(self, prepared: Prepared, config: Config, *, progress: Progress = no_progress) -> tuple[Linked, StageReport]:
+        return link_stage(prepared, config, progress=progress)
 
-    def trace(self, prepared: Prepared, linked: Linked, config: Config) -> tuple[Traced, StageReport]:
-        return trace_stage(prepared, linked, config)
+    def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[Traced, StageReport]:
+        return trace_stage(prepared, linked, config, progress=progress)
 
     def write(self, result: RunResult, out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]:
-        paths, report = write_tables(result, out_dir)
+        paths, report = write_tables(result, out_dir, progress=hooks.progress)
         hooks.tables_written(out_dir)
         return paths, report
 
@@ -131,9 +146,11 @@ def execute(
         if prepared.documents.height == 0:
             traced = tables.empty_tables(prepared.documents)
         else:
-            linked = step("link", plan.link, prepared, config)
+            # Progress is bound into the stage function: hooks and tasks see the same (fn, *inputs) as without it.
+            linked = step("link", functools.partial(plan.link, progress=hooks.progress), prepared, config)
             prepared.signatures.clear()  # link was their only reader: free them for trace
-            traced = step("trace", functools.partial(passages.with_evidence, plan.trace), prepared, linked, config)
+            trace = functools.partial(plan.trace, progress=hooks.progress)
+            traced = step("trace", functools.partial(passages.with_evidence, trace), prepared, linked, config)
             del linked
         traced = ready_for_write(traced, prepared)
     finally:

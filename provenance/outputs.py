@@ -43,7 +43,7 @@ import polars as pl
 
 from provenance import schemas
 from provenance.errors import ProvenanceError
-from provenance.stage_report import StageReport, timed
+from provenance.stage_report import Progress, StageReport, no_progress, timed
 from provenance.tables import Traced
 
 #: Every file a run can publish in ``OUT`` (a store's runs add the last three).
@@ -97,7 +97,7 @@ def conformed(traced: Traced, rejects: pl.DataFrame, info: dict[str, Any]) -> Ru
     )
 
 
-def write_tables(result: RunResult, out_dir: Path) -> tuple[dict[str, str], StageReport]:
+def write_tables(result: RunResult, out_dir: Path, progress: Progress = no_progress) -> tuple[dict[str, str], StageReport]:
     """The write stage of a fresh run: its tables then ``run.json``, published at ``out_dir`` as one unit.
 
     Called with a folder :func:`staged` is filling (the CLI and the flow
@@ -106,24 +106,30 @@ def write_tables(result: RunResult, out_dir: Path) -> tuple[dict[str, str], Stag
     """
     published_at = _staging.get(_key(out_dir))
     if published_at is not None:
-        return _write_files(result, Path(out_dir), published_at)
+        return _write_files(result, Path(out_dir), published_at, progress)
     with staged(out_dir) as folder:
-        return _write_files(result, folder, Path(out_dir))
+        return _write_files(result, folder, Path(out_dir), progress)
 
 
-def write_folder(result: RunResult, folder: Path) -> tuple[dict[str, str], StageReport]:
+def write_folder(result: RunResult, folder: Path, progress: Progress = no_progress) -> tuple[dict[str, str], StageReport]:
     """The tables and ``run.json`` written into ``folder`` itself (a store's ``gen-<g>/out``, published by the store)."""
-    return _write_files(result, Path(folder), Path(folder))
+    return _write_files(result, Path(folder), Path(folder), progress)
 
 
-def _write_files(result: RunResult, folder: Path, shown: Path) -> tuple[dict[str, str], StageReport]:
-    """Write into ``folder``; ``run.json`` and the result name the files as readers will find them, under ``shown``."""
+def _write_files(result: RunResult, folder: Path, shown: Path, progress: Progress = no_progress) -> tuple[dict[str, str], StageReport]:
+    """Write into ``folder``; ``run.json`` and the result name the files as readers will find them, under ``shown``.
+
+    ``progress`` hears of each table written (``write``, in tables).
+    """
     report = StageReport("write", rows_in=result.documents.height)
-    paths = {name: str(shown / f"{name}.parquet") for name in result.frames()}
+    frames = result.frames()
+    paths = {name: str(shown / f"{name}.parquet") for name in frames}
     try:
         with timed(report):
-            for name, frame in result.frames().items():
+            progress("write", 0, len(frames), "tables")
+            for done, (name, frame) in enumerate(frames.items(), 1):
                 schemas.write_table(frame, name, folder)
+                progress("write", done, len(frames), "tables")
             report.rows_out = result.documents.height
         result.info = {**result.info, "outputs": dict(paths)}
         result.info.setdefault("stages", {})[report.name] = report.to_dict()

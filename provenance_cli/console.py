@@ -1,4 +1,4 @@
-"""What every command shares: the typer app, the consoles, one-line errors and terminal-safe tables."""
+"""What every command shares: the typer app, the consoles, one-line errors, terminal-safe tables and a run's progress."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import csv
 import json
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,12 +16,14 @@ import polars as pl
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
 from provenance import query
 from provenance.errors import ProvenanceError
+from provenance.stage_report import ProgressLines as StageLines
 
 err = Console(stderr=True)
 out = Console()
@@ -163,3 +166,108 @@ KIND_STYLE = {"copy": "dim", "truncation": "blue", "excerpt": "cyan", "spin": "y
 EDGE_HEADERS = [("change", "id"), ("conf.", "num"), ("kept/of", "num"), ("subst.", "num"), ("ins.", "num"), ("del.", "num")]
 
 
+# ---------------------------------------------------------------------------- progress of a run
+
+#: Plain progress lines (stdout not a terminal): at most one per stage pass every this many seconds, and its last.
+PROGRESS_EVERY_SECONDS = 5.0
+#: Bars are redrawn this many times a second (a terminal only).
+PROGRESS_REFRESH_PER_SECOND = 4
+
+
+class ProgressDisplay:
+    """Where a run's :meth:`provenance.chain.Hooks.progress` goes: nowhere (``--quiet``), bars or lines.
+
+    ``update(stage, done, total, unit)`` may come from several threads; ``finish(stage)``
+    says a chain stage ended (its passes are complete even when a cache skipped them).
+    """
+
+    def update(self, stage: str, done: int, total: int, unit: str) -> None:
+        """``done`` of ``total`` ``unit`` of ``stage`` (a stage or one of its passes, ``prepare 1/2``) are finished."""
+
+    def finish(self, stage: str) -> None:
+        """The chain's stage ``stage`` ended."""
+
+    def close(self) -> None:
+        """The run ended (or failed): stop drawing."""
+
+
+def _of_stage(label: str, stage: str) -> bool:
+    """Whether the progress label ``label`` (``prepare 1/2``) belongs to the chain stage ``stage`` (``prepare``)."""
+    return label == stage or label.startswith(stage + " ")
+
+
+class _RateColumn(ProgressColumn):
+    """``1,234 documents/s``: the task's recent speed in its own unit, its average once finished."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.finished_time if task.finished else task.elapsed
+        speed = task.speed if not task.finished else None
+        if speed is None and elapsed and task.completed:
+            speed = task.completed / elapsed
+        if speed is None:
+            return Text("")
+        return Text(f"{speed:,.{0 if speed >= 10 else 1}f} {task.fields.get('unit', '')}/s", style="progress.data.speed")
+
+
+class _CountColumn(ProgressColumn):
+    """``12,000/20,000 documents``."""
+
+    def render(self, task: Task) -> Text:
+        total = "?" if task.total is None else f"{task.total:,.0f}"
+        return Text(f"{task.completed:,.0f}/{total} {task.fields.get('unit', '')}", style="progress.download")
+
+
+class ProgressBars(ProgressDisplay):
+    """One rich bar per stage pass: description, bar, done/total units, units/s and time left."""
+
+    def __init__(self, console: Console) -> None:
+        self.bars = Progress(
+            TextColumn("{task.description:<12}"), BarColumn(), _CountColumn(), _RateColumn(), TimeRemainingColumn(),
+            TimeElapsedColumn(), console=console, refresh_per_second=PROGRESS_REFRESH_PER_SECOND,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.lock = threading.Lock()
+        self.bars.start()
+
+    def update(self, stage: str, done: int, total: int, unit: str) -> None:
+        with self.lock:
+            if stage not in self.tasks:
+                self.tasks[stage] = self.bars.add_task(stage, total=total, unit=unit)
+            self.bars.update(self.tasks[stage], completed=done, total=total)
+
+    def finish(self, stage: str) -> None:
+        with self.lock:
+            for label, task in self.tasks.items():
+                if _of_stage(label, stage):
+                    total = self.bars.tasks[task].total or 0
+                    self.bars.update(task, completed=total)
+
+    def close(self) -> None:
+        self.bars.stop()
+
+
+class ProgressLines(ProgressDisplay):
+    """Plain lines on stderr (:class:`provenance.stage_report.ProgressLines`), a stage pass at most every
+    :data:`PROGRESS_EVERY_SECONDS` and its end."""
+
+    def __init__(self, stream: Any = None, every: float = PROGRESS_EVERY_SECONDS) -> None:
+        self.stream = stream
+        self.lines = StageLines(self.write, every)
+
+    def update(self, stage: str, done: int, total: int, unit: str) -> None:
+        self.lines(stage, done, total, unit)
+
+    def write(self, line: str) -> None:
+        stream = self.stream or sys.stderr  # looked up at each line: a test's captured stderr
+        stream.write(line + "\n")
+        stream.flush()
+
+
+@contextmanager
+def progress_display(quiet: bool = False) -> Iterator[ProgressDisplay]:
+    """Bars on stdout when it is a terminal, throttled lines on stderr when not, nothing when ``quiet``."""
+    display = ProgressDisplay() if quiet else ProgressBars(out) if out.is_terminal else ProgressLines()
+    try:
+        yield display
+    finally:
+        display.close()

@@ -6,7 +6,9 @@ help; any field at all can be set with ``--option NAME=VALUE``.  ``run``
 executes the Prefect flow (``--engine prefect``, Prefect's temporary local
 API, nothing to start by hand) or the same chain in-process
 (``--engine local``).  A user's mistake prints one line and exits with status
-2; never a traceback.
+2; never a traceback.  While it runs, each stage's progress shows as bars when
+stdout is a terminal, as throttled lines on stderr when not (``--engine
+local``; the flow logs its own), and not at all with ``--quiet``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from rich.table import Table
 from provenance import report as html_report
 from provenance.config import Config, iter_fields, options_markdown, parse_assignments
 from provenance.errors import ProvenanceError
-from provenance_cli.console import app, fail, out
+from provenance_cli.console import ProgressDisplay, app, fail, out, progress_display
 
 ENGINES = ("prefect", "local")
 
@@ -54,8 +56,11 @@ def config_from(flags: dict[str, Any], assignments: list[str] | None) -> Config:
     return Config.from_options({**flags, **parse_assignments(assignments)})
 
 
-def run_local(paths: list[Path], out_dir: Path, config: Config, store_dir: Path | None, wait: float) -> dict[str, Any]:
-    """The chain in this process (no Prefect), writing ``report.html`` beside the tables; returns run.json's counts."""
+def run_local(paths: list[Path], out_dir: Path, config: Config, store_dir: Path | None, wait: float, *, quiet: bool = False) -> dict[str, Any]:
+    """The chain in this process (no Prefect), writing ``report.html`` beside the tables; returns run.json's counts.
+
+    Progress goes to :func:`~provenance_cli.console.progress_display` (none when ``quiet``).
+    """
     from provenance import chain, outputs  # numba and datasketch load only for a run, not for queries
     from provenance.store.run import run_with_store
 
@@ -63,6 +68,9 @@ def run_local(paths: list[Path], out_dir: Path, config: Config, store_dir: Path 
         """The report joins the tables in the generation a fresh run publishes (a store's write does the same)."""
 
         fresh = False
+
+        def __init__(self, display: ProgressDisplay) -> None:
+            self.display = display
 
         def begin(self, plan: chain.Plan) -> None:
             self.fresh = isinstance(plan, chain.FreshPlan)
@@ -77,11 +85,18 @@ def run_local(paths: list[Path], out_dir: Path, config: Config, store_dir: Path 
         def tables_written(self, folder: Path) -> None:
             html_report.write_report(folder, shown_as=out_dir)  # named as the user's --out, not its generation
 
-    hooks = ReportHooks()
-    if store_dir is not None:
-        result = run_with_store(paths, out_dir, store_dir, config, wait_seconds=wait, hooks=hooks)
-    else:
-        result = chain.run(paths, config, out_dir=out_dir, hooks=hooks)
+        def progress(self, stage: str, done: int, total: int, unit: str) -> None:
+            self.display.update(stage, done, total, unit)
+
+        def reported(self, report: Any) -> None:
+            self.display.finish(report.name)
+
+    with progress_display(quiet) as display:
+        hooks = ReportHooks(display)
+        if store_dir is not None:
+            result = run_with_store(paths, out_dir, store_dir, config, wait_seconds=wait, hooks=hooks)
+        else:
+            result = chain.run(paths, config, out_dir=out_dir, hooks=hooks)
     return result.info["counts"]
 
 
@@ -97,6 +112,7 @@ def run(
     dask_workers: Annotated[Optional[int], typer.Option(help="Workers of the LocalCluster started for --runner dask.")] = None,
     store_dir: Annotated[Optional[Path], typer.Option("--store", help="Incremental store folder: add the inputs to it, redo only what they change; --out becomes a link to the store's tables.")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for another run holding --out (or the --store) (default: exit at once).")] = 0.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or lines while the run goes (errors still print).")] = False,
     **flags: Any,
 ) -> None:
     """Cluster documents, find each cluster's origin and derivation tree, write Parquet."""
@@ -117,7 +133,7 @@ def run(
         # --out is held for the whole run, from before any work: a second run on it is told at once (or waits).
         with outputs.claimed(out_dir, wait, store_dir=store_dir):
             if engine == "local":
-                counts = run_local(paths, out_dir, config, store_dir, wait)
+                counts = run_local(paths, out_dir, config, store_dir, wait, quiet=quiet)
             else:
                 from flows.provenance_flow import flow_on
                 from flows.server import stop_on_sigterm
@@ -126,6 +142,7 @@ def run(
                     counts = flow_on(runner, dask_address, dask_workers)(
                         inputs=[str(p) for p in paths], out=str(out_dir), options=config.options(),
                         store=str(store_dir) if store_dir is not None else None, wait=wait,
+                        **({"progress": False} if quiet else {}),  # the flow logs progress lines by default
                     )["counts"]
     except ProvenanceError as exc:
         fail(str(exc))

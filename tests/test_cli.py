@@ -65,7 +65,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[Config]:
     """``provenance run --engine local`` records its config instead of running the chain."""
     seen: list[Config] = []
 
-    def fake_run_local(paths, out_dir, config, store_dir, wait):
+    def fake_run_local(paths, out_dir, config, store_dir, wait, **_):
         seen.append(config)
         return {"documents": 0, "rejected": 0, "clusters": 0, "multi_document_clusters": 0, "edges": 0}
 
@@ -302,10 +302,10 @@ def test_error_line_of_the_console_script_has_no_traceback(tmp_path: Path) -> No
 
 def test_local_run_with_column_overrides(tmp_path: Path, inputs: dict[str, Path]) -> None:
     out = tmp_path / "out"
-    result = invoke(inputs["folder"], inputs["renamed.csv"], "--id-column", "key", "--text-column", "body", "--out", out)
+    result = invoke(inputs["folder"], inputs["renamed.csv"], "--id-column", "key", "--text-column", "body", "--out", out, "--quiet")
 
     assert result.exit_code == 0, (result.output, result.exception)
-    assert result.stderr == ""
+    assert result.stderr == ""  # --quiet: no progress lines (tests/test_progress.py)
     documents = pl.read_parquet(out / "documents.parquet")
     assert sorted(documents["doc_id"].to_list()) == ["a", "k1", "k2", "sub/b"]
     assert dict(documents.select("doc_id", "url").iter_rows())["k2"] == "u2"

@@ -43,9 +43,52 @@ def test_flow_writes_outputs_and_artifacts(harness, tmp_path: Path) -> None:
         }
     assert keys == {"provenance-clusters", "provenance-trees"}
     with get_client(sync_client=True) as client:
-        (link,) = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["provenance-report"])),
-                                        limit=1)
-    assert (tmp_path / "report.html").resolve().as_uri() in link.data and (tmp_path / "report.html").is_file()
+        (summary,) = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["provenance-report"])),
+                                           limit=1)
+    # What the UI can show: markdown with the counts and the paths as text (a file:// link it cannot open is gone).
+    assert summary.type == "markdown" and "file://" not in summary.data
+    assert "| documents | 5 |" in summary.data and "| derivation edges | 3 |" in summary.data
+    assert f"`{(tmp_path / 'report.html').resolve()}`" in summary.data and (tmp_path / "report.html").is_file()
+    assert f"provenance top --out {tmp_path.resolve()}" in summary.data and "clusters.parquet" in summary.data
+
+
+def test_flow_logs_throttled_progress_lines_unless_told_not_to(harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each stage pass ends with one plain progress line for the flow run's logger (prepare's batches counted as
+    their tasks finish); ``progress=False`` logs none.  A cached stage tells nothing: the cache is refreshed here."""
+    from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
+
+    import flows.provenance_flow as module
+    from provenance.stage_report import ProgressLines
+
+    lines: list[str] = []
+    loggers: list[object] = []
+
+    def recorded(write, every):
+        loggers.append(getattr(write, "__self__", None))
+        return ProgressLines(lambda line: (lines.append(line), write(line)), every)
+
+    monkeypatch.setattr(module, "ProgressLines", recorded)
+    with temporary_settings({PREFECT_TASKS_REFRESH_CACHE: True}):
+        module.provenance_flow(inputs=[str(SEEDS)], out=str(tmp_path / "a"), options={"batch_size": 2})
+        ends = [line for line in lines if "%" not in line]
+        assert [line.split(":")[0] for line in ends] == [
+            "prepare 1/2", "prepare 2/2", "link 1/2", "link 2/2", "trace 1/3", "trace 2/3", "trace 3/3", "write"]
+        assert ends[0].startswith("prepare 1/2: 5 documents in ")
+        assert loggers[0].name == "prefect.flow_runs"  # the run logger: the lines show in the flow run's log
+        lines.clear()
+        module.provenance_flow(inputs=[str(SEEDS)], out=str(tmp_path / "b"), options={"batch_size": 2}, progress=False)
+        assert lines == []
+
+
+def test_summary_markdown_quotes_any_path_as_code() -> None:
+    """A path with backticks or spaces stays one code span, and the shell commands quote it."""
+    from flows.provenance_flow import summary_markdown
+    import provenance
+
+    result = provenance.run([SEEDS])
+    text = summary_markdown(result, Path("/data/my `odd` out"))
+    assert "`` /data/my `odd` out ``" in text
+    assert "provenance top --out '/data/my `odd` out'" in text
 
 
 def test_flow_rejects_unknown_option_with_one_line(harness, tmp_path: Path) -> None:

@@ -261,7 +261,7 @@ def test_a_full_disk_mid_write_is_one_line_and_the_old_outputs_stay(tmp_path: Pa
         real(frame, path, **kwargs)
 
     monkeypatch.setattr(schemas, "write_parquet_atomic", fills_up)
-    result = CliRunner().invoke(app, ["run", str(runs["b"]), "--out", str(out), "--engine", "local"])
+    result = CliRunner().invoke(app, ["run", str(runs["b"]), "--out", str(out), "--engine", "local", "--quiet"])  # no progress lines
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [f"error: cannot write the outputs to {out}: No space left on device; {outputs.INTACT}"]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == old
@@ -288,14 +288,14 @@ def test_a_real_full_disk_and_a_read_only_one_when_this_machine_can_mount_them(t
         if first.returncode != 0:
             pytest.skip("the tmpfs is too small for one run here")
         old = {p.name: p.read_bytes() for p in out.iterdir()}
-        full = cli(runs["b"], "--out", out, "--engine", "local", check=False)
+        full = cli(runs["b"], "--out", out, "--engine", "local", "--quiet", check=False)  # --quiet: no progress lines
         assert full.returncode == 2 and "Traceback" not in full.stderr
         (line,) = full.stderr.strip().splitlines()
         assert line.startswith("error: ") and "No space left on device" in line and outputs.INTACT in line
         assert {p.name: p.read_bytes() for p in out.iterdir()} == old
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         for extra in ([], ["--store", str(disk / "store")]):
-            refused = cli(runs["b"], "--out", out, "--engine", "local", *extra, check=False)
+            refused = cli(runs["b"], "--out", out, "--engine", "local", "--quiet", *extra, check=False)
             assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
             assert refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr
         assert {p.name: p.read_bytes() for p in out.iterdir()} == old

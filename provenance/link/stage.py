@@ -23,7 +23,7 @@ from provenance.kernels import sorted_member, sorted_unique
 from provenance.link import cluster, evidence, lsh, units, verify
 from provenance.prepare import minhash
 from provenance.prepare.stage import Prepared, batches
-from provenance.stage_report import StageReport, timed
+from provenance.stage_report import Progress, StageReport, no_progress, timed
 
 #: ``strength`` of an exact-duplicate pair: above any containment, so copies join first.
 EXACT_STRENGTH = 2.0
@@ -185,10 +185,37 @@ def copy_evidence(prepared: Prepared, pairs: pl.DataFrame, config: Config) -> tu
     ), floating, found, rows
 
 
-def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = None) -> tuple[Linked, StageReport]:
+class _BandProgress:
+    """``link 1/2`` in bands: each view's bands, a chunk at a time as they are verified."""
+
+    def __init__(self, progress: Progress, bands: list[int]) -> None:
+        self.progress, self.bands = progress, bands
+        self.total = sum(bands)
+        self.done = self.limit = 0
+        progress("link 1/2", 0, self.total, "bands")
+
+    def view(self, i: int) -> None:
+        """View number ``i``'s bands begin."""
+        self.limit = sum(self.bands[: i + 1])
+        self.to(sum(self.bands[:i]))
+
+    def chunk(self) -> None:
+        """A chunk of the current view's bands is verified."""
+        self.to(min(self.limit, self.done + lsh.BANDS_PER_CHUNK))
+
+    def to(self, done: int) -> None:
+        if done > self.done:
+            self.done = done
+            self.progress("link 1/2", done, self.total, "bands")
+
+
+def link_stage(
+    prepared: Prepared, config: Config, known: KnownPairs | None = None, *, progress: Progress = no_progress,
+) -> tuple[Linked, StageReport]:
     """Candidates, verification and clusters (see the module docstring).
 
     With ``known`` pairs, only candidates touching a ``relink`` row are verified; the others are looked up.
+    ``progress`` hears of each chunk of bands verified (``link 1/2``), then of the evidence and the clusters (``link 2/2``).
     """
     options = config.link
     report = StageReport("link", rows_in=prepared.documents.height)
@@ -196,12 +223,23 @@ def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = No
         views = prepared.views
         rank = -views["words"].sizes()
         thresholds = {"words": options.words_threshold, "anchors": options.anchors_threshold}
+        names = list(prepared.signatures)
+        told = _BandProgress(progress, [lsh.band_params(thresholds[n], prepared.signatures[n].shape[1])[0] for n in names])
         accept = _Verifier(prepared, config, known)
+
+        def verified(packed: np.ndarray) -> np.ndarray:
+            kept = accept(packed)
+            told.chunk()
+            return kept
+
         found = []
-        for name, sig in prepared.signatures.items():
-            pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=accept)
+        for i, (name, sig) in enumerate(prepared.signatures.items()):
+            told.view(i)
+            pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=verified)
             report.stats[f"{name}_verified"] = pairs.height
             found.append(pairs)
+        told.to(told.total)
+        progress("link 2/2", 0, 3, "steps")  # scores, the evidence of copying, the clusters
         duplicates = exact_duplicate_pairs(prepared.documents["content_hash"])
         pairs = pl.concat([*found, duplicates]).unique().sort("a", "b")
         contained, jaccard = accept.rule.scores(views, pairs["a"].to_numpy(), pairs["b"].to_numpy())
@@ -212,10 +250,13 @@ def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = No
             pl.when(is_exact).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength")
         )
         rule_pairs = verified.select("a", "b", "containment", "jaccard")
+        progress("link 2/2", 1, 3, "steps")
         scored, floating, found, unit_rows = copy_evidence(prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config)
+        progress("link 2/2", 2, 3, "steps")
         copies = scored.filter("copied").with_columns(pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength"))
         roots = cluster.grow_clusters(prepared.documents.height, copies, views, accept.rule, options.cluster_founders)
         report.rows_out = int(len(sorted_unique(roots))) if len(roots) else 0
+        progress("link 2/2", 3, 3, "steps")
         report.stats.update(
             candidates=accept.candidates,
             verified_exactly=accept.verified_exactly,

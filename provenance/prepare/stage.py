@@ -12,12 +12,14 @@ Two passes go over batches of ``batch_size`` documents:
 
 Only flat arrays outlive a batch.  ``map_batches(fn, *iterables)`` runs the
 batches (the built-in ``map`` by default; the Prefect flow fans them out to
-tasks, on threads or Dask).  Texts over ``spill_over_mib`` go to disk between
-the passes (``provenance.spill``).
+tasks, on threads or Dask); whoever runs them tells each finished batch's
+documents to a :class:`BatchProgress`.  Texts over ``spill_over_mib`` go to
+disk between the passes (``provenance.spill``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +33,7 @@ from provenance.config import Config, PrepareOptions
 from provenance.ingest import Ingested
 from provenance.kernels import doc_keys
 from provenance.prepare import frequent, minhash, normalize, shingle
-from provenance.stage_report import StageReport, timed
+from provenance.stage_report import Progress, StageReport, timed
 
 MapBatches = Callable[..., list[Any]]
 
@@ -222,6 +224,34 @@ def share_exact_copies(content_hash: pl.Series, views: dict[str, shingle.Shingle
     if (first_copy != np.arange(len(content_hash))).any():
         views["anchors"] = views["anchors"].take(first_copy)
         signatures["anchors"] = signatures["anchors"][first_copy]
+
+
+#: How progress reports name each batch pass of prepare (by the batch function's name).
+PASS_NAMES = {"summarize_batch": "prepare 1/2", "shingle_batch": "prepare 2/2"}
+
+
+class BatchProgress:
+    """Documents finished in one batch pass, told to ``progress`` as each batch ends (in any order, from any thread).
+
+    ``batch_args`` are the pass's argument tuples (``zip(*iterables)`` of a
+    ``map_batches`` call); the first argument of each is its texts.  The total
+    is reported at once, with nothing done yet.
+    """
+
+    def __init__(self, progress: Progress, fn: Callable[..., Any], batch_args: list[tuple[Any, ...]]) -> None:
+        name = getattr(fn, "__name__", "batches")
+        self.stage = PASS_NAMES.get(name, name)
+        self.progress = progress
+        self.sizes = [len(args[0]) if args and hasattr(args[0], "__len__") else 1 for args in batch_args]
+        self.total, self.done = sum(self.sizes), 0
+        self._lock = threading.Lock()
+        progress(self.stage, 0, self.total, "documents")
+
+    def finished(self, batch: int) -> None:
+        """Batch number ``batch`` is done."""
+        with self._lock:  # one call at a time, so ``done`` reaches the callback in order
+            self.done += self.sizes[batch]
+            self.progress(self.stage, self.done, self.total, "documents")
 
 
 def _map_locally(fn: Callable[..., Any], *iterables: Any) -> list[Any]:

@@ -56,7 +56,7 @@ from provenance.prepare.stage import (
     MapBatches, Prepared, batches, frequency_sample_rows, hex_hashes, sample_frequent_words, share_exact_copies,
     shingle_batch, summarize_batch, too_short_rejects,
 )
-from provenance.stage_report import StageReport, timed
+from provenance.stage_report import Progress, StageReport, no_progress, timed
 from provenance.store import layout, plan
 from provenance.store.layout import Manifest, Segment
 from provenance.tables import Traced
@@ -305,7 +305,7 @@ class StorePlan:
         info = schemas.read_json(out / "run.json")
         return RunResult(read["documents"], read["clusters"], read["edges"], self.arrived.rejects, info, self.out_dir, read["evidence"])
 
-    def link(self, prepared: Prepared, config: Config) -> tuple[Linked, StageReport]:
+    def link(self, prepared: Prepared, config: Config, *, progress: Progress = no_progress) -> tuple[Linked, StageReport]:
         arrived, doc_ids = self.arrived, prepared.documents["doc_id"]
         resigned = doc_ids.is_in(arrived.resigned_ids.implode()).to_numpy()
         self.is_fresh = doc_ids.is_in(arrived.segment.documents["doc_id"].implode()).to_numpy() & ~resigned
@@ -323,25 +323,25 @@ class StorePlan:
             thresholds = {"words": config.link.words_threshold, "anchors": config.link.anchors_threshold}
             relink |= plan.departed_buckets(prepared.signatures, self.live, arrived.removed_rows, thresholds, config.link.bucket_window)
         known = KnownPairs(relink, plan.known_pairs(self.read("pairs", plan.PAIRS), doc_ids))
-        linked, report = link_stage(prepared, config, known)
+        linked, report = link_stage(prepared, config, known, progress=progress)
         report.stats["relinked_documents"] = int(relink.sum())
         self.linked, self.doc_ids = linked, doc_ids
         return linked, report
 
-    def trace(self, prepared: Prepared, linked: Linked, config: Config) -> tuple[Traced, StageReport]:
+    def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[Traced, StageReport]:
         report = StageReport("trace", rows_in=prepared.documents.height)
         with timed(report):
-            traced, retraced = self._trace(prepared, linked, config)
+            traced, retraced = self._trace(prepared, linked, config, progress)
             report.rows_out = traced.edges.height
             report.stats = {"clusters": traced.clusters.height, "retraced_documents": retraced, "edges": traced.edges.height}
         return traced, report
 
-    def _trace(self, prepared: Prepared, linked: Linked, config: Config) -> tuple[Traced, int]:
+    def _trace(self, prepared: Prepared, linked: Linked, config: Config, progress: Progress = no_progress) -> tuple[Traced, int]:
         """Tables of the whole corpus, re-tracing only clusters that changed; ids kept stable."""
         docs, doc_ids = prepared.documents, prepared.documents["doc_id"]
         keys = doc_keys(doc_ids)
         cluster = tables.dense_clusters(linked.roots)
-        facts = corpus_facts(docs, cluster, config, keys)
+        facts = corpus_facts(docs, cluster, config, keys, progress=progress)
         self.mode = plan.facts_mode(docs, facts)
         old_docs = self.read_out("documents", schemas.DOCUMENTS).select("doc_id", "cluster_id", "is_origin", "parent_id", "depth", "completeness")
         old_consulted = self.read("consulted", plan.CONSULTED)
@@ -359,7 +359,7 @@ class StorePlan:
         parts_placement, parts_edges = [], []
         new_consulted = pl.DataFrame(schema=CONSULTED_SCHEMA)
         if len(retrace):
-            fresh = trace_clusters(prepared, linked.pairs, cluster, facts, config, rows=retrace)
+            fresh = trace_clusters(prepared, linked.pairs, cluster, facts, config, rows=retrace, progress=progress)
             parts_placement.append(fresh.placement)
             parts_edges.append(fresh.edges)
             new_consulted = fresh.consulted
@@ -401,7 +401,7 @@ class StorePlan:
         schemas.write_table(self._versions(result), "document_versions", out)
         self.checkpoint("history")
         result.info["store"] = {"path": str(self.store_dir), "generation": self.generation, "segments": segments}
-        paths, _ = write_folder(result, out)
+        paths, _ = write_folder(result, out, progress=hooks.progress)
         hooks.tables_written(out)
         self.checkpoint("outputs")
         self._commit(config, segments, result)

@@ -6,12 +6,16 @@ Everything here is local to a cluster except the :class:`CorpusFacts`
 full run gives them; the store's incremental runs re-trace only the clusters
 that changed.  The derivation model (``trace.derivation``) and the edge
 statistics run in batches of whole clusters of about ``words_batch``
-documents, so no per-token array of the whole corpus ever exists.
+documents, so no per-token array of the whole corpus ever exists.  Progress is
+told batch by batch, in three passes: ``trace 1/3`` (the model's counts,
+documents), ``trace 2/3`` (the model, documents), ``trace 3/3`` (edge
+statistics, edges).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,7 +30,7 @@ from provenance.link.stage import Linked
 from provenance.link.verify import intersection_sizes
 from provenance.prepare import normalize, shingle
 from provenance.prepare.stage import Prepared, batches
-from provenance.stage_report import StageReport, timed
+from provenance.stage_report import Progress, StageReport, no_progress, timed
 from provenance.trace import changes, derivation, origin, tree, wordfreq
 
 #: ``consulted``: the substitutions between each origin and its children, with the frequency comparison they rest on.
@@ -97,7 +101,9 @@ def cluster_batches(cluster: np.ndarray, members: np.ndarray, size: int) -> list
     return [b for b in out if len(b)]
 
 
-def derivation_facts(cluster: np.ndarray, texts: pl.Series, keys: np.ndarray, config: Config) -> derivation.DerivationFacts:
+def derivation_facts(
+    cluster: np.ndarray, texts: pl.Series, keys: np.ndarray, config: Config, *, progress: Progress = no_progress,
+) -> derivation.DerivationFacts:
     """The model's counts over every member of a multi-document cluster and a sample of singletons (copies count once).
 
     Counted in batches of whole clusters; the sample (``wordfreq.frequency_sample``)
@@ -106,21 +112,29 @@ def derivation_facts(cluster: np.ndarray, texts: pl.Series, keys: np.ndarray, co
     parts_rows = cluster_batches(cluster, multi_members(cluster), config.run.batch_size)
     sample = wordfreq.frequency_sample(cluster, keys, config.trace.frequency_sample)
     rows_all = [r for r in [*parts_rows, sample] if len(r)]
-    parts = [derivation.fact_parts(texts.gather(rows), cluster[rows], config.trace) for rows in rows_all]
+    total, done = int(sum(len(rows) for rows in rows_all)), 0
+    progress("trace 1/3", 0, total, "documents")
+    parts = []
+    for rows in rows_all:
+        parts.append(derivation.fact_parts(texts.gather(rows), cluster[rows], config.trace))
+        done += len(rows)
+        progress("trace 1/3", done, total, "documents")
     counted = int(sum(len(np.unique(cluster[rows])) for rows in rows_all))
     return derivation.facts_of(parts, counted)
 
 
-def corpus_facts(documents: pl.DataFrame, cluster: np.ndarray, config: Config, keys: np.ndarray | None = None) -> CorpusFacts:
+def corpus_facts(
+    documents: pl.DataFrame, cluster: np.ndarray, config: Config, keys: np.ndarray | None = None, *, progress: Progress = no_progress,
+) -> CorpusFacts:
     """Dates and the model's counts; ``keys`` are the rows' :func:`kernels.doc_keys` if the caller has them already."""
     published = published_times(documents)
     keys = doc_keys(documents["doc_id"]) if keys is None else keys
-    facts = derivation_facts(cluster, documents["text"], keys, config)
+    facts = derivation_facts(cluster, documents["text"], keys, config, progress=progress)
     return CorpusFacts(derivation.WordCounts(facts.words), published, facts)
 
 
 def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, published: np.ndarray | None, facts: CorpusFacts,
-                    config: Config) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, str, int]]]:
+                    config: Config, *, progress: Progress = no_progress) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, str, int]]]:
     """``(parent row or -1, parent_confidence, consulted)`` of every row of ``sub`` (``trace.derivation``), in batches of whole clusters.
 
     ``consulted``: ``(cluster, word of the origin, word of a child, sign of their frequency difference)``
@@ -131,6 +145,7 @@ def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, pub
     confidence = np.full(n, np.nan)
     consulted: list[tuple[int, str, str, int]] = []
     members = multi_members(cluster)
+    progress("trace 2/3", 0, len(members), "documents")
     if len(members) == 0:
         return parent, confidence, consulted
     dfacts = facts.derivation if facts.derivation is not None else derivation.DerivationFacts.empty()
@@ -154,6 +169,7 @@ def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, pub
     a_all, b_all, pair_batch = a_all[order], b_all[order], pair_batch[order]
     cuts = np.searchsorted(pair_batch, np.arange(len(batches_) + 1))
     texts = sub.documents["text"]
+    done = 0
     for i, rows in enumerate(batches_):
         a, b = position[a_all[cuts[i]:cuts[i + 1]]], position[b_all[cuts[i]:cuts[i + 1]]]
         batch = derivation.batch_arrays(texts.gather(rows), dfacts, config.trace, config.changes.max_align_tokens)
@@ -165,6 +181,8 @@ def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, pub
         parent[rows[has]] = rows[got.parent[has]]
         confidence[rows] = got.parent_confidence
         consulted.extend(_consulted(got, rows, cluster, frequency))
+        done += len(rows)
+        progress("trace 2/3", done, len(members), "documents")
     return parent, confidence, consulted
 
 
@@ -239,7 +257,7 @@ def sub_corpus(prepared: Prepared, pairs: pl.DataFrame, rows: np.ndarray) -> tup
     return sub, sub_pairs
 
 
-def edge_figures(sub: Prepared, parents: pl.DataFrame, rows: np.ndarray, config: Config) -> pl.DataFrame:
+def edge_figures(sub: Prepared, parents: pl.DataFrame, rows: np.ndarray, config: Config, *, progress: Progress = no_progress) -> pl.DataFrame:
     """Tree edges in corpus rows with their confidence, similarity, set overlaps and change statistics."""
     child, parent = parents["child"].to_numpy(), parents["parent"].to_numpy()
     words = sub.views["words"]
@@ -252,10 +270,12 @@ def edge_figures(sub: Prepared, parents: pl.DataFrame, rows: np.ndarray, config:
     edge_rows = parents.select("parent", "child")
     texts = sub.documents["text"]
     size = min(config.run.batch_size, config.run.words_batch)
-    stats = pl.concat([
-        changes.edge_changes(edge_rows.slice(lo, hi - lo), texts, config.changes)
-        for lo, hi in batches(max(edge_rows.height, 1), size)
-    ])
+    progress("trace 3/3", 0, edge_rows.height, "edges")
+    parts = []
+    for lo, hi in batches(max(edge_rows.height, 1), size):
+        parts.append(changes.edge_changes(edge_rows.slice(lo, hi - lo), texts, config.changes))
+        progress("trace 3/3", min(hi, edge_rows.height), edge_rows.height, "edges")
+    stats = pl.concat(parts)
     return pl.DataFrame(
         {
             "parent": rows[parent].astype(np.int64),
@@ -294,6 +314,7 @@ def consulted_frame(consulted: list[tuple[int, str, str, int]], origin_row: np.n
 
 def trace_clusters(
     prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, config: Config, rows: np.ndarray | None = None,
+    *, progress: Progress = no_progress,
 ) -> ClusterTrace:
     """Completeness, origin, parents, depths and edge statistics of the clusters made of ``rows`` (sorted; default all)."""
     if rows is None:
@@ -304,7 +325,7 @@ def trace_clusters(
         sub_cluster = tables.dense_clusters(cluster[rows])
         published = facts.published[rows] if facts.published is not None else None
     complete = origin.completeness(sub_cluster, sub.views, config.trace.completeness_anchor_weight)
-    parent_of, confidence, consulted = derive_clusters(sub, sub_pairs, sub_cluster, published, facts, config)
+    parent_of, confidence, consulted = derive_clusters(sub, sub_pairs, sub_cluster, published, facts, config, progress=progress)
     is_origin = parent_of < 0
     child = np.flatnonzero(parent_of >= 0)
     lineage = lineage_of_members(sub.documents["text"], sub_cluster, config)
@@ -323,7 +344,7 @@ def trace_clusters(
     )
     origin_row = np.full(len(sub_cluster), -1, dtype=np.int64)
     origin_row[sub_cluster[is_origin]] = rows[np.flatnonzero(is_origin)]
-    return ClusterTrace(placement, edge_figures(sub, parents, rows, config), consulted_frame(consulted, origin_row))
+    return ClusterTrace(placement, edge_figures(sub, parents, rows, config, progress=progress), consulted_frame(consulted, origin_row))
 
 
 #: Fewest members of multi-document clusters for trace to split them over threads (below it, threads cost more than they save).
@@ -360,8 +381,31 @@ def singleton_placement(cluster: np.ndarray) -> pl.DataFrame:
     })
 
 
+class PartsProgress:
+    """One :class:`Progress` for passes that run in parts on threads: each pass's done and total summed over the parts.
+
+    A pass is told once every part has announced its total, so the sums only
+    grow and the last call has ``done == total``.
+    """
+
+    def __init__(self, progress: Progress, parts: int) -> None:
+        self.progress, self.parts = progress, parts
+        self.seen: dict[str, dict[int, tuple[int, int]]] = {}
+        self.lock = threading.Lock()
+
+    def part(self, k: int) -> Progress:
+        """The :class:`Progress` part ``k`` is given."""
+        def told(stage: str, done: int, total: int, unit: str) -> None:
+            with self.lock:
+                got = self.seen.setdefault(stage, {})
+                got[k] = (done, total)
+                if len(got) == self.parts:
+                    self.progress(stage, sum(d for d, _ in got.values()), sum(t for _, t in got.values()), unit)
+        return told
+
+
 def trace_in_parts(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, config: Config,
-                   parts: int | None = None) -> ClusterTrace:
+                   parts: int | None = None, *, progress: Progress = no_progress) -> ClusterTrace:
     """:func:`trace_clusters` of every cluster, its clusters split over ``parts`` threads (default: the cores).
 
     Every figure of a cluster depends on its own members and the corpus facts
@@ -370,10 +414,12 @@ def trace_in_parts(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray,
     """
     parts = max(1, min(8, os.cpu_count() or 1)) if parts is None else parts
     if parts <= 1 or len(multi_members(cluster)) < PARALLEL_MIN_MEMBERS:
-        return trace_clusters(prepared, pairs, cluster, facts, config)
+        return trace_clusters(prepared, pairs, cluster, facts, config, progress=progress)
     groups = cluster_parts(cluster, parts)
+    told = PartsProgress(progress, len(groups))
     with ThreadPoolExecutor(len(groups), thread_name_prefix="trace") as pool:
-        done = list(pool.map(lambda rows: trace_clusters(prepared, pairs, cluster, facts, config, rows=rows), groups))
+        done = list(pool.map(lambda k: trace_clusters(prepared, pairs, cluster, facts, config, rows=groups[k], progress=told.part(k)),
+                             range(len(groups))))
     placement = pl.concat([singleton_placement(cluster), *(d.placement for d in done)], how="vertical_relaxed").sort("row")
     edges = pl.concat([d.edges for d in done], how="vertical_relaxed")
     consulted = pl.concat([d.consulted for d in done]).unique().sort(pl.all())
@@ -394,7 +440,7 @@ def with_trace_texts(prepared: Prepared, cluster: np.ndarray, keys: np.ndarray |
     return replace(prepared, documents=prepared.documents.with_columns(prepared.texts.sparse(rows).alias("text")))
 
 
-def trace_stage(prepared: Prepared, linked: Linked, config: Config) -> tuple[tables.Traced, StageReport]:
+def trace_stage(prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[tables.Traced, StageReport]:
     """Trace every cluster and assemble the output tables.
 
     With texts on disk (``prepared.texts``) only the rows trace reads are
@@ -408,8 +454,8 @@ def trace_stage(prepared: Prepared, linked: Linked, config: Config) -> tuple[tab
         keys = doc_keys(docs["doc_id"])
         prepared = with_trace_texts(prepared, cluster, keys, config)
         docs = prepared.documents
-        facts = corpus_facts(docs, cluster, config, keys)
-        traced = trace_in_parts(prepared, linked.pairs, cluster, facts, config)
+        facts = corpus_facts(docs, cluster, config, keys, progress=progress)
+        traced = trace_in_parts(prepared, linked.pairs, cluster, facts, config, progress=progress)
         is_origin = traced.placement.sort("row")["is_origin"].to_numpy()
         ids = tables.fresh_cluster_ids(docs["doc_id"], cluster, is_origin)
         out = tables.assemble_tables(docs, traced.placement, traced.edges, ids, config.changes.spin_min_rate)
