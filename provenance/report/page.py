@@ -470,9 +470,10 @@ def _page(out_dir: str, counts: dict[str, Any], data: str) -> str:
 <main>
   <section id="index-pane" aria-label="clusters">
     <div class="toolbar">
-      <input id="filter" type="search" placeholder="Filter by title or id" aria-label="filter clusters">
+      <input id="filter" type="search" placeholder="Search titles, publishers, ids and texts" aria-label="search every document">
       <span id="count" class="muted"></span>
     </div>
+    <details id="filter-box" class="filters" open><summary>Filters and export</summary><div id="filters"></div></details>
     <div class="scroll"><table id="index-table" class="grid"><thead><tr id="index-head"></tr></thead><tbody id="index-body"></tbody></table></div>
     <div class="pager"><button id="prev" type="button">&#8592; prev</button><span id="page" class="muted"></span><button id="next" type="button">next &#8594;</button></div>
     <div id="run" class="run muted"></div>
