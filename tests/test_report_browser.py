@@ -25,6 +25,7 @@ import pytest
 import provenance
 from provenance import report
 from provenance.config import ReportOptions
+from provenance.prepare.normalize import normalize_expr
 from tests.fixtures import IMG_PAYLOAD, SCRIPT_PAYLOAD, hostile_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,9 +84,9 @@ def test_seeds_report_shows_the_tree_and_the_highlighted_diff(browser, seeds_out
     rows = re.findall(r'<tr[^>]*data-ci="\d+"[^>]*>.*?</tr>', dom, flags=re.DOTALL)
     assert len(rows) == 1 and 'class="sel"' in rows[0] and "Russia stresses China" in rows[0]
     # The tree: an SVG with the four versions, the origin marked, every arrow labelled with its kind and confidence.
-    assert '<svg class="tree"' in dom
+    assert re.search(r'<svg class="tree( vertical)?"', dom)  # a narrow window (800 px) draws it top to bottom
     assert len(nodes(dom)) == 4 and sum('origin' in n for n in nodes(dom)) == 1
-    labels = re.findall(r'<g class="elabel">.*?<text[^>]*>([^<]*)</text>', dom, flags=re.DOTALL)
+    labels = re.findall(r'<g class="elabel"[^>]*>.*?<text[^>]*>([^<]*)</text>', dom, flags=re.DOTALL)
     edges = pl.read_parquet(seeds_out / "edges.parquet")
     expected = [f"{kind} · {conf:.2f}" for kind, conf in zip(edges["change_kind"].to_list(), edges["confidence"].to_list())]
     assert sorted(labels) == sorted(expected)
@@ -156,3 +157,155 @@ def test_screenshot_paints_the_page(browser, seeds_out: Path, tmp_path: Path) ->
     assert console == []
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000  # a blank page is a few kB
+
+
+# ---------------------------------------------------------------------------- search, filters, layout, links
+
+
+def index_rows(dom: str) -> list[str]:
+    return re.findall(r'<tr[^>]*data-(?:ci|doc)="[^"]*"[^>]*>.*?</tr>', dom, flags=re.DOTALL)
+
+
+def count_text(dom: str) -> str:
+    return re.search(r'id="count"[^>]*>([^<]*)<', dom).group(1)
+
+
+def test_search_reads_every_members_text_and_documents_without_copies(browser, seeds_out: Path) -> None:
+    """A word only a copy's text holds (002's, none of the other documents') finds the cluster, and a word only the
+    document without copies holds finds it once they are included."""
+    docs = pl.read_parquet(seeds_out / "documents.parquet")
+    words = {d: set(re.findall(r"[a-z]{6,}", t.lower())) for d, t in docs.select("doc_id", "text").iter_rows()}
+    own = sorted(words["002_24a27329389551e6"] - set().union(*(w for d, w in words.items() if d != "002_24a27329389551e6")))
+    assert own
+    dom = browser.load(seeds_out / "report.html", f"#q={own[0]}")
+    rows = index_rows(dom)
+    assert len(rows) == 1 and "1 of 4 match" in rows[0] and count_text(dom) == "1 of 1 cluster"
+    hits = re.findall(r'<g class="node[^"]*hit[^"]*"[^>]*data-k="(\d+)"', dom)
+    assert [docs_k for docs_k in hits] == ["2"]  # 002, marked in the tree
+    assert "What changed: 001_fd0841c764a90927 → 002_24a27329389551e6" in dom  # the first matching copy opens
+
+    single = docs.join(pl.read_parquet(seeds_out / "clusters.parquet").filter(pl.col("size") == 1), on="cluster_id")
+    word = next(w for w in re.findall(r"[a-z]{7,}", single["text"].item().lower()) if w not in " ".join(docs.filter(
+        pl.col("cluster_id") == CLUSTER)["text"].to_list()).lower())
+    none = browser.load(seeds_out / "report.html", f"#q={word}")
+    assert index_rows(none) == [] and "Nothing matches the filters." in none
+    found = browser.load(seeds_out / "report.html", f"#q={word}&single=1")
+    rows = index_rows(found)
+    assert len(rows) == 1 and f'data-doc="{single["doc_id"].item()}"' in rows[0] and "no copies" in rows[0]
+
+
+def test_a_document_without_copies_opens_with_its_text(browser, seeds_out: Path) -> None:
+    docs = pl.read_parquet(seeds_out / "documents.parquet")
+    single = docs.join(pl.read_parquet(seeds_out / "clusters.parquet").filter(pl.col("size") == 1), on="cluster_id").row(0, named=True)
+    dom = browser.load(seeds_out / "report.html", f"#d={single['doc_id']}")
+    assert "No other document in this run is a version of this one." in dom
+    assert html_text(single["title"]) in dom and html_text(single["text"].split("\n")[-1].strip()[:60]) in dom
+    assert count_text(dom) == "1 cluster + 1 single"  # opening one lists the documents without copies
+
+
+def test_edge_filters_select_by_kind_and_confidence(browser, seeds_out: Path) -> None:
+    """Every seeds edge is ``mixed`` with copy_confidence 1.0: the kind and ranges keep or drop the cluster."""
+    edges = pl.read_parquet(seeds_out / "edges.parquet")
+    assert set(edges["change_kind"]) == {"mixed"} and edges["copy_confidence"].min() > 0.9
+    page = seeds_out / "report.html"
+    assert len(index_rows(browser.load(page, "#kind=mixed&ccmin=0.9"))) == 1
+    assert index_rows(browser.load(page, "#kind=copy")) == []
+    assert index_rows(browser.load(page, "#ccmax=0.5")) == []
+    low = round(float(edges["parent_confidence"].min()), 3)
+    kept = browser.load(page, f"#pcmax={low}")
+    assert "match" in index_rows(kept)[0] and f"{(edges['parent_confidence'].round(3) <= low).sum()} of 4 match" in index_rows(kept)[0]
+    assert re.search(r'<select id="f-kind"', kept) and 'value="mixed"' in kept
+
+
+def test_the_legend_explains_colours_and_confidences(browser, seeds_out: Path) -> None:
+    dom = browser.load(seeds_out / "report.html")
+    legend = re.search(r'<aside class="tree-legend".*?</aside>', dom, flags=re.DOTALL).group(0)
+    for kind in ("copy", "truncation", "excerpt", "spin", "paraphrase", "insertion", "mixed"):
+        assert f'<b>{kind}</b>' in legend
+    assert "copy_confidence × parent_confidence" in legend and "not yet calibrated" in legend
+    assert "probability that the child is a version of the parent’s text" in legend
+
+
+def test_evidence_passages_are_marked_in_the_diff(browser, seeds_out: Path) -> None:
+    dom = browser.load(seeds_out / "report.html", f"#c={CLUSTER}&e=002_24a27329389551e6")
+    evidence = pl.read_parquet(seeds_out / "evidence.parquet").filter(pl.col("child_id") == "002_24a27329389551e6")
+    diff = re.search(r'<table class="diff">.*?</table>', dom, flags=re.DOTALL).group(0)
+    marked = re.findall(r'<span class="ev ev-(\w+)" data-p="(\d+)"', diff)
+    assert {int(p) for _, p in marked} == set(range(evidence.height))
+    assert {k for k, _ in marked} == set(evidence["kind"])
+    # the copy's side of a passage holds the passage's own words (in the right cell of the diff rows)
+    child_cells = re.findall(r"<tr><td>.*?</td><td>(.*?)</td></tr>", diff, flags=re.DOTALL)
+    marked_text = re.sub(r"<[^>]+>", "", "".join(re.findall(r'<span class="ev[^"]*" data-p="0"[^>]*>(.*?)</span>(?=[^<]|<span|<ins|<mark|<del|$)',
+                                                             "".join(child_cells))))
+    docs = pl.read_parquet(seeds_out / "documents.parquet")
+    first = evidence.row(0, named=True)
+    raw = docs.filter(pl.col("doc_id") == first["child_id"]).select(
+        normalize_expr(pl.col("text").str.slice(first["child_start"], first["child_end"] - first["child_start"]))).item()
+    assert " ".join(raw.split()[:4]) in " ".join(marked_text.split())
+
+
+def test_a_deep_tree_fits_the_window(browser, tmp_path: Path) -> None:
+    """A chain of 7 versions (depth 6) drawn left to right is 2,352 px wide: at 1400 px it is laid out top to bottom."""
+    from tests.fixtures import make_article, spin
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    text = make_article(0, 16)
+    for i in range(7):
+        (folder / f"v{i}.txt").write_text(text, encoding="utf-8")
+        text = spin(text + f"\n\nAdded paragraph number {i} says the council in Port Elric met again on day {i} to talk "
+                    "about the ferry and the harbour works.", 0.06, seed=i)
+    out = tmp_path / "out"
+    provenance.run([folder], out_dir=out)
+    assert pl.read_parquet(out / "documents.parquet")["depth"].max() >= 5
+    report.write_report(out)
+    dom, console = browser((out / "report.html").resolve().as_uri(), "--dump-dom", "--window-size=1400,1000")
+    assert console == []
+    svg = re.search(r'<svg class="tree vertical"[^>]*>', dom).group(0)
+    assert int(re.search(r' width="(\d+)"', svg).group(1)) < 700 and "top to bottom" in dom
+    wide = browser.load(out / "report.html")  # the default window is narrower still: same layout
+    assert '<svg class="tree vertical"' in wide
+
+
+def test_dates_draw_a_timeline_and_filter(browser, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    provenance.run([hostile_corpus(tmp_path / "in")], out_dir=out)
+    report.write_report(out)
+    dom = browser.load(out / "report.html")
+    timeline = re.search(r'<svg class="timeline".*?</svg>', dom, flags=re.DOTALL).group(0)
+    assert len(re.findall(r'<g class="tl', timeline)) == 2 and "Timeline (26 hours from first to last)" in dom
+    assert "1 of 2 match" in index_rows(browser.load(out / "report.html", "#from=2024-03-02"))[0]
+    assert index_rows(browser.load(out / "report.html", "#from=2024-03-03")) == []
+    assert "2 of 2 match" in index_rows(browser.load(out / "report.html", "#to=2024-03-02"))[0]
+
+
+HOSTILE_URLS = {
+    "hostile-a": 'https://news.example/a?x="><img src=x onerror=alert(1)>',
+    "hostile-b": "javascript:document.title='pwned'",
+}
+
+
+def hostile_with_urls(folder: Path) -> Path:
+    """The hostile corpus with a ``url`` column: a real address with a payload in its query, and a ``javascript:`` one."""
+    import json
+
+    hostile_corpus(folder)
+    path = folder / "docs.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        row["url"] = HOSTILE_URLS[row["id"]]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return folder
+
+
+def test_urls_link_only_http_and_stay_inert(browser, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    provenance.run([hostile_with_urls(tmp_path / "in")], out_dir=out)
+    report.write_report(out)
+    dom = browser.load(out / "report.html", "#c=&e=hostile-b")
+    body = dom.split("<body", 1)[1]
+    links = re.findall(r"<a [^>]*>", body)
+    assert links and all('rel="noopener noreferrer"' in a and 'href="https://news.example/a?x=%22%3E%3Cimg' in a for a in links)
+    assert "javascript:" not in "".join(links) and not re.search(r"<img\b", body, flags=re.IGNORECASE)
+    assert html_text("javascript:document.title='pwned'") in body  # shown, as text
+    assert "pwned" not in re.search(r"<title>(.*?)</title>", dom, flags=re.DOTALL).group(1)

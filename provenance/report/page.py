@@ -121,14 +121,13 @@ def _nodes(out: query.Outputs, index: pl.DataFrame, title_chars: int) -> pl.Data
     docs = (
         out.documents.select(
             "doc_id", "cluster_id", "parent_id", "depth", pl.col("title").str.slice(0, title_chars), "source", *meta,
-            "n_tokens",
+            "n_tokens", _url_expr(out),
         )
         .join(index.lazy().select("cluster_id", "ci"), on="cluster_id", how="inner")
         .with_columns(label.fill_null("").alias("label"))
     )
     if "published_at" not in names:
         docs = docs.with_columns(pl.lit(None, pl.String).alias("published_at"))
-    docs = docs.with_columns(_url_expr(out))
     edges = out.edges.select(pl.col("child_id").alias("doc_id"), *query.EDGE_FIGURES)
     nodes = (
         docs.join(edges, on="doc_id", how="left")
