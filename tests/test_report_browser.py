@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 import subprocess
 from pathlib import Path
 
@@ -309,3 +310,131 @@ def test_urls_link_only_http_and_stay_inert(browser, tmp_path: Path) -> None:
     assert "javascript:" not in "".join(links) and not re.search(r"<img\b", body, flags=re.IGNORECASE)
     assert html_text("javascript:document.title='pwned'") in body  # shown, as text
     assert "pwned" not in re.search(r"<title>(.*?)</title>", dom, flags=re.DOTALL).group(1)
+
+
+# ---------------------------------------------------------------------------- interaction (DevTools protocol)
+
+
+class Page:
+    """One headless Chromium page driven over the DevTools protocol: typing, clicks, a real CSV download."""
+
+    def __init__(self, binary: str, profile: Path, url: str, downloads: Path) -> None:
+        import json
+        import threading
+        import urllib.request
+
+        from websockets.sync.client import connect
+
+        self._json = json
+        self.log: list[str] = []
+        self.proc = subprocess.Popen(
+            [binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "--window-size=1400,1000", url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        ready = threading.Event()
+        self.browser_ws = ""
+
+        def drain() -> None:  # Chromium's log: the DevTools address first, console messages later
+            for line in self.proc.stderr:
+                self.log.append(line.rstrip("\n"))
+                found = re.search(r"DevTools listening on (ws://\S+)", line)
+                if found:
+                    self.browser_ws = found.group(1)
+                    ready.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        assert ready.wait(60), "\n".join(self.log[-20:])
+        port = re.search(r":(\d+)/", self.browser_ws).group(1)
+        for _ in range(100):
+            targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
+            pages = [t for t in targets if t.get("type") == "page" and t.get("url", "").startswith("file:")]
+            if pages:
+                break
+            time.sleep(0.1)
+        self.page = connect(pages[0]["webSocketDebuggerUrl"], max_size=None)
+        self.browser = connect(self.browser_ws, max_size=None)
+        self._id = 0
+        self.call(self.browser, "Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+        self.until("document.documentElement.hasAttribute('data-ready')")
+
+    def call(self, ws, method: str, **params):
+        self._id += 1
+        ws.send(self._json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            msg = self._json.loads(ws.recv(timeout=60))
+            if msg.get("id") == self._id:
+                assert "error" not in msg, msg
+                return msg["result"]
+
+    def js(self, expression: str):
+        result = self.call(self.page, "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def until(self, expression: str, timeout: float = 30) -> None:
+        end = time.monotonic() + timeout
+        while not self.js(f"!!({expression})"):
+            assert time.monotonic() < end, f"timed out waiting for {expression}"
+            time.sleep(0.05)
+
+    def close(self) -> list[str]:
+        for ws in (self.page, self.browser):
+            ws.close()
+        self.proc.terminate()
+        self.proc.wait(30)
+        return [line for line in self.log if ":CONSOLE" in line or "Uncaught" in line]
+
+
+def test_an_analyst_searches_filters_zooms_and_downloads_csv(seeds_out: Path, tmp_path: Path) -> None:
+    """Typing, the kind filter, the tree buttons, a click on a node and the CSV button, in a real page: the
+    downloaded file holds exactly the documents the filters show."""
+    pytest.importorskip("websockets")
+    import csv as csvlib
+
+    docs = pl.read_parquet(seeds_out / "documents.parquet")
+    words = {d: set(re.findall(r"[a-z]{6,}", t.lower())) for d, t in docs.select("doc_id", "text").iter_rows()}
+    own = sorted(words["002_24a27329389551e6"] - set().union(*(w for d, w in words.items() if d != "002_24a27329389551e6")))[0]
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    page = Page(find_chromium(), tmp_path / "profile", (seeds_out / "report.html").resolve().as_uri(), downloads)
+    try:
+        count = "document.getElementById('count').textContent"
+        assert page.js(count) == "1 cluster"
+        page.js(f"var f = document.getElementById('filter'); f.value = {own!r}; f.dispatchEvent(new Event('input'))")
+        assert page.js(count) == "1 of 1 cluster" and f"q={own}" in page.js("location.hash")
+        assert page.js("Array.from(document.querySelectorAll('#tree .node.hit')).map(n => n.getAttribute('data-k'))") == ["2"]
+
+        page.js("document.getElementById('csv-docs').click()")
+        target = downloads / "provenance-documents.csv"
+        end = time.monotonic() + 30
+        while not target.is_file() and time.monotonic() < end:
+            time.sleep(0.1)
+        rows = list(csvlib.DictReader(target.read_text(encoding="utf-8-sig").splitlines()))
+        assert [(r["cluster_id"], r["doc_id"], r["parent_id"]) for r in rows] == [(CLUSTER, "002_24a27329389551e6", "001_fd0841c764a90927")]
+        edge = pl.read_parquet(seeds_out / "edges.parquet").filter(pl.col("child_id") == "002_24a27329389551e6").row(0, named=True)
+        assert float(rows[0]["copy_confidence"]) == round(edge["copy_confidence"], 3) and rows[0]["change_kind"] == "mixed"
+
+        page.js("var k = document.getElementById('f-kind'); k.value = 'copy'; k.dispatchEvent(new Event('change'))")
+        assert page.js(count) == "0 of 1 cluster"
+        assert page.js("window.__report.documentsCsv().trim().split('\\r\\n').length") == 1  # the header alone
+        page.js("document.getElementById('f-reset').click()")
+        assert page.js(count) == "1 cluster" and page.js("document.getElementById('filter').value") == ""
+        assert page.js("window.__report.documentsCsv().trim().split('\\r\\n').length") == 5  # header + 4 members
+
+        zoom = "+document.querySelector('#tree svg').getAttribute('data-zoom')"
+        page.js("document.querySelector('[data-act=one]').click()")
+        assert page.js(zoom) == 1
+        page.js("document.querySelector('[data-act=in]').click()")
+        assert page.js(zoom) == 1.25
+        page.js("document.querySelector('[data-act=fit]').click()")
+        assert page.js("document.querySelector('#tree svg').getBoundingClientRect().width <= document.getElementById('tree').clientWidth")
+        page.js("document.querySelector('[data-act=vertical]').click()")
+        assert page.js("document.querySelector('#tree svg').classList.contains('vertical')")
+
+        page.js("document.querySelector('#tree .node[data-k=\"3\"]').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        page.until("document.querySelector('#edge h3').textContent.indexOf('003_3d0ebdbd1c5cc7ca') >= 0")
+        assert "e=003_3d0ebdbd1c5cc7ca" in page.js("location.hash")
+        assert page.js("document.documentElement.getAttribute('data-js-errors')") is None
+    finally:
+        console = page.close()
+    assert console == [], "\n".join(console)
