@@ -47,9 +47,9 @@
   }
   function urlNode(u, label) {
     if (!u) return null;
-    var href = safeUrl(u);
-    if (!href) return h('span', {cls: 'mono url-text', title: 'not an http(s) address: not a link', text: cut(u, 80)});
-    return h('a', {href: href, rel: 'noopener noreferrer', target: '_blank', cls: 'url', title: href, text: label || cut(href, 60)});
+    var link = safeUrl(u);
+    if (!link) return h('span', {cls: 'mono url-text', title: 'not an http(s) address: not a link', text: cut(u, 80)});
+    return h('a', {href: link, rel: 'noopener noreferrer', target: '_blank', cls: 'url', title: link, text: label || cut(link, 60)});
   }
   // Text as the search compares it: NFKC, ASCII quotes and dashes, lower case, white space folded.
   function fold(t) {
