@@ -270,7 +270,7 @@ def test_every_document_text_is_in_the_page_once(seeds_out: Path, tmp_path: Path
     for k, doc in enumerate(tree["id"]):
         assert (x[k] is None) == (doc in from_diffs)  # once
         assert (x[k] if x[k] is not None else from_diffs[doc]) == texts[doc]
-    assert data["singles"]["id"] == [SINGLE] and data["singles"]["x"] == [texts[SINGLE]]
+    assert data["singles"]["id"] == [SINGLE] and data["xs"]["x"] == [texts[SINGLE]]
     assert data["meta"]["with_text"] == 5 and data["meta"]["in_page"] == 5
 
     bare = page_blocks(report.write_report(seeds_out, tmp_path / "bare.html", ReportOptions(diff_edges=0)).path)
@@ -285,7 +285,7 @@ def test_text_and_singleton_caps(seeds_out: Path, tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(page, "TEXT_CHARS", 0)
     monkeypatch.setattr(page, "SINGLETON_LIMIT", 0)
     data = page_blocks(report.write_report(seeds_out, tmp_path / "capped.html", ReportOptions(diff_edges=0)).path)
-    assert data["x0"]["x"] == [None] * 4 and data["singles"]["id"] == [] and data["singles"]["x"] == []
+    assert data["x0"]["x"] == [None] * 4 and data["singles"]["id"] == [] and data["xs"]["x"] == []
     assert data["meta"]["with_text"] == 0 and data["meta"]["singles_listed"] == 0 and data["meta"]["singles_total"] == 1
     monkeypatch.setattr(page, "TEXT_CHARS", 10**9)
     monkeypatch.setattr(page, "SINGLETON_LIMIT", 10)

@@ -355,7 +355,8 @@ class Page:
         self.browser = connect(self.browser_ws, max_size=None)
         self._id = 0
         self.call(self.browser, "Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
-        self.until("document.documentElement.hasAttribute('data-ready')")
+        self.until("location.protocol === 'file:' && document.readyState === 'complete' && "
+                   "document.documentElement.hasAttribute('data-ready')")
 
     def call(self, ws, method: str, **params):
         self._id += 1
@@ -372,9 +373,13 @@ class Page:
         return result["result"].get("value")
 
     def until(self, expression: str, timeout: float = 30) -> None:
+        """Wait for ``expression`` to hold (an exception counts as not yet: the page may still be navigating)."""
         end = time.monotonic() + timeout
-        while not self.js(f"!!({expression})"):
-            assert time.monotonic() < end, f"timed out waiting for {expression}"
+        while True:
+            result = self.call(self.page, "Runtime.evaluate", expression=f"!!({expression})", returnByValue=True)
+            if "exceptionDetails" not in result and result["result"].get("value"):
+                return
+            assert time.monotonic() < end, f"timed out waiting for {expression}: {result}"
             time.sleep(0.05)
 
     def close(self) -> list[str]:

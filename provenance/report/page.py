@@ -411,7 +411,6 @@ def render_report(out: query.Outputs, options: ReportOptions | None = None, show
         "d": coded["published_at"].to_list(),
         "u": coded["url"].to_list(),
         "n": coded["n_tokens"].to_list(),
-        "x": single_texts,
     })
     embedded = sum(diff_counts.values())
     meta = {
@@ -431,6 +430,7 @@ def render_report(out: query.Outputs, options: ReportOptions | None = None, show
         f'<script type="application/json" id="meta">{script_json(meta)}</script>',
         f'<script type="application/json" id="index">{index_json}</script>',
         f'<script type="application/json" id="singles">{singles_json}</script>',
+        f'<script type="application/json" id="xs">{script_json({"x": single_texts})}</script>',  # read when searched
     ]
     parts.extend(f'<script type="application/json" id="t{ci}">{body}</script>' for ci, body in trees.iter_rows())
     parts.extend(f'<script type="application/json" id="x{ci}">{body}</script>' for ci, body in texts.iter_rows())

@@ -59,7 +59,7 @@
       .replace(/[\u2010-\u2015\u2212]/g, '-').replace(/\s+/g, ' ').toLowerCase();
   }
 
-  var META = readJSON('meta'), IX = readJSON('index'), SG = readJSON('singles') || {id: [], t: [], s: [], d: [], u: [], n: [], x: []};
+  var META = readJSON('meta'), IX = readJSON('index'), SG = readJSON('singles') || {id: [], t: [], s: [], d: [], u: [], n: []};
   var N = IX.id.length, NS = SG.id.length, byId = {}, byDoc = {}, i;
   for (i = 0; i < N; i++) byId[IX.id[i]] = i;
   for (i = 0; i < NS; i++) byDoc[SG.id[i]] = i;
@@ -95,10 +95,11 @@
     hay[ci] = out;
     return out;
   }
-  var singleHay = null;
+  var singleHay = null, singleTexts = null;
+  function singleText(j) { if (!singleTexts) singleTexts = (readJSON('xs') || {}).x || []; return singleTexts[j] != null ? singleTexts[j] : null; }
   function singleHaystack(j) {
     if (!singleHay) singleHay = [];
-    if (singleHay[j] == null) singleHay[j] = fold([SG.t[j], META.labels[SG.s[j]], SG.id[j], SG.x[j]].join('\n'));
+    if (singleHay[j] == null) singleHay[j] = fold([SG.t[j], META.labels[SG.s[j]], SG.id[j], singleText(j)].join('\n'));
     return singleHay[j];
   }
 
@@ -126,7 +127,7 @@
   var F = {q: '', pub: '', kind: '', ccmin: '', ccmax: '', pcmin: '', pcmax: '', from: '', to: '', single: ''};
   var FKEYS = Object.keys(F);
   var st = {sort: 'size', dir: -1, page: 0, ci: -1, k: -1, doc: -1, mpage: 0, layout: 'auto', zoom: 0};
-  var view = [], hits = {};  // hits[entry]: member positions that match (when a member filter is on)
+  var view = [], hits = {}, singlesHidden = 0;  // hits[entry]: member positions that match (when a member filter is on)
   function numOr(v, dflt) { var x = parseFloat(v); return isNaN(x) ? dflt : x; }
   function memberFiltering() { return !!(F.q.trim() || F.pub.trim() || F.from || F.to || edgeFiltering()); }
   function edgeFiltering() { return !!(F.kind || F.ccmin !== '' || F.ccmax !== '' || F.pcmin !== '' || F.pcmax !== ''); }
@@ -176,7 +177,9 @@
       }
       out.push(j);
     }
-    if (F.single) for (j = 0; j < NS; j++) if (!filtering || m.single(j)) { out.push(N + j); if (filtering) hits[N + j] = [0]; }
+    singlesHidden = 0;
+    if (F.single) { for (j = 0; j < NS; j++) if (!filtering || m.single(j)) { out.push(N + j); if (filtering) hits[N + j] = [0]; } }
+    else if (filtering) { for (j = 0; j < NS; j++) if (m.single(j)) singlesHidden++; }
     var key = st.sort, dir = st.dir;
     out.sort(function (a, b) {
       var x = value(a, key), y = value(b, key);
@@ -358,7 +361,7 @@
       text: any ? 'Nothing matches the filters.' : 'No document has a copy in this run.'})]));
     var clusters = view.filter(function (e) { return e < N; }).length, singles = view.length - clusters;
     $('count').textContent = (clusters === N && !filtering ? plural(N, 'cluster') : num(clusters) + ' of ' + plural(N, 'cluster')) +
-      (F.single ? ' + ' + plural(singles, 'single') : '');
+      (F.single ? ' + ' + plural(singles, 'single') : singlesHidden ? ' (' + num(singlesHidden) + ' without copies too: tick below)' : '');
     $('page').textContent = 'page ' + (st.page + 1) + ' of ' + pages;
     $('prev').disabled = st.page === 0;
     $('next').disabled = st.page >= pages - 1;
@@ -827,7 +830,7 @@
       SG.d[j] ? chip('published', SG.d[j]) : null, META.labels[SG.s[j]] ? chip('from', META.labels[SG.s[j]]) : null,
       SG.u[j] ? h('span', {cls: 'chip'}, [h('b', {text: 'url '}), urlNode(SG.u[j])]) : null]));
     d.appendChild(h('p', {cls: 'note', text: 'No other document in this run is a version of this one.'}));
-    var text = docText(SG.x[j], 'Text (normalised)');
+    var text = docText(singleText(j), 'Text (normalised)');
     if (text.tagName === 'DETAILS') text.open = true;
     d.appendChild(text);
   }
