@@ -406,7 +406,8 @@ def test_an_analyst_searches_filters_zooms_and_downloads_csv(seeds_out: Path, tm
         count = "document.getElementById('count').textContent"
         assert page.js(count) == "1 cluster"
         page.js(f"var f = document.getElementById('filter'); f.value = {own!r}; f.dispatchEvent(new Event('input'))")
-        assert page.js(count) == "1 of 1 cluster" and f"q={own}" in page.js("location.hash")
+        page.until(f"{count} === '1 of 1 cluster'")  # once typing pauses
+        assert f"q={own}" in page.js("location.hash")
         assert page.js("Array.from(document.querySelectorAll('#tree .node.hit')).map(n => n.getAttribute('data-k'))") == ["2"]
 
         page.js("document.getElementById('csv-docs').click()")

@@ -290,7 +290,7 @@ def _passages_of(out: query.Outputs, chosen: pl.DataFrame, texts: dict[str, str 
 
 #: Characters of document text the page embeds for search and reading, at most (documents whose text an
 #: embedded diff already holds cost nothing); the largest clusters' members first, then documents without copies.
-TEXT_CHARS = 20_000_000
+TEXT_CHARS = 12_000_000
 #: Documents without copies listed in the page, at most (in doc_id order); the header counts them all.
 SINGLETON_LIMIT = 50_000
 

@@ -368,7 +368,13 @@
   }
   $('prev').addEventListener('click', function () { st.page--; renderIndex(); });
   $('next').addEventListener('click', function () { st.page++; renderIndex(); });
-  $('filter').addEventListener('input', function (e) { F.q = e.target.value; applyFilters(); });
+  var typing = null;  // search as one types, once a pause comes (the first search reads every text of the page)
+  $('filter').addEventListener('input', function (e) {
+    F.q = e.target.value;
+    clearTimeout(typing);
+    typing = setTimeout(applyFilters, 120);
+  });
+  $('filter').addEventListener('keydown', function (e) { if (e.key === 'Enter') { clearTimeout(typing); applyFilters(); } });
 
   // ------------------------------------------------------------------ routing
   function hashOf(ci, k, doc) {
@@ -615,7 +621,7 @@
     if (pts.length < 2) return null;
     pts.sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; });
     var t0 = pts[0][0], t1 = pts[pts.length - 1][0], span = Math.max(t1 - t0, 1);
-    var W = 860, AX = 16, AW = 300, RH = 20, H = 30 + pts.length * RH;
+    var W = 860, AX = 16, AW = 260, RH = 20, H = 30 + pts.length * RH;
     var root = s('svg', {'class': 'timeline', width: '100%', viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'timeline of the cluster'});
     root.appendChild(s('line', {x1: AX, y1: 18, x2: AX + AW, y2: 18, 'class': 'axis'}));
     root.appendChild(s('text', {x: AX, y: 12, 'class': 'm'}, String(T.d[pts[0][1]])));
@@ -625,7 +631,7 @@
       var g = s('g', {'class': 'tl' + (m === k ? ' sel' : ''), 'data-k': m, tabindex: 0, role: 'button'});
       g.appendChild(s('line', {x1: AX, y1: y, x2: AX + AW, y2: y, 'class': 'lane'}));
       g.appendChild(s('circle', {cx: x, cy: y, r: T.p[m] < 0 ? 6 : 5, fill: T.p[m] < 0 ? '#1f2328' : kindColor(T.k[m])}));
-      g.appendChild(s('text', {x: AX + AW + 14, y: y + 4}, cut([T.d[m], label(T, m), T.t[m]].filter(Boolean).join(' \u00b7 '), 84)));
+      g.appendChild(s('text', {x: AX + AW + 14, y: y + 4}, cut([T.d[m], label(T, m), T.t[m]].filter(Boolean).join(' \u00b7 '), 88)));
       g.appendChild(s('title', {}, [T.id[m], T.p[m] < 0 ? 'origin' : T.k[m]].join(' \u00b7 ')));
       g.addEventListener('click', function () { go(ci, m); });
       root.appendChild(g);
