@@ -7,12 +7,17 @@ file, inline CSS and JavaScript, no network (a Content-Security-Policy with
 
 * an index of the clusters with copies (size, direct copies, depth, share of
   spun and truncated copies, mean confidence, origin title and date),
-  sortable, filterable and paginated;
-* for the selected cluster its derivation tree drawn as SVG: nodes labelled
-  with title, publisher (or source file) and date, edges with their kind of
-  change and confidence, plus every member with its edge figures;
+  sortable and paginated, and on request the documents without copies;
+* a search over every listed document's title, publisher, id and text, and
+  filters by publisher, change kind, ``copy_confidence`` / ``parent_confidence``
+  ranges and date (kept in the link); CSV export of what they show;
+* for the selected cluster its derivation tree drawn as SVG (left to right or
+  top to bottom, fit and zoom) with a legend of the edge colours and the three
+  confidences, a timeline when documents have dates, and every member with its
+  edge figures and ``url`` (a link only for http and https addresses);
 * for the selected edge the parent and child text side by side, aligned, with
-  insertions, deletions and substitutions highlighted.
+  insertions, deletions and substitutions highlighted and the edge's evidence
+  passages (``evidence.parquet``) underlined.
 
 Staying usable at thousands of clusters: the page embeds compact JSON, one
 ``<script type="application/json">`` block per cluster, and renders a
@@ -21,18 +26,23 @@ Aligned texts are the bulk of the size, so they are embedded for the first
 ``diff_edges_per_cluster`` edges (nearest the origin) of each cluster,
 largest clusters first, up to ``diff_edges`` edges and ``diff_chars``
 characters in all (``config.ReportOptions``); for any other edge the page shows the
-``provenance diff`` command that prints it.  Trees with more than
-``TREE_DRAW_LIMIT`` (300) members draw the 300 nearest the origin; the member
-table below lists all.
+``provenance diff`` command that prints it.  Each document's normalised text
+is in the page at most once, for search and reading: an embedded diff holds
+the texts of its two sides, the rest go in ``x{ci}`` blocks (and ``xs`` for the
+documents without copies) while ``TEXT_CHARS`` lasts.  Evidence offsets, into
+the raw texts, are carried over to the normalised ones (the length of the
+normalised prefix).  Trees with more than ``TREE_DRAW_LIMIT`` (300) members draw
+the 300 nearest the origin; the member table below lists all.
 
 The stylesheet and scripts are package data (``assets/``), inlined into the page.
 
 Document text is untrusted.  The page never builds HTML from it: the script
 inserts it with ``textContent``, the JSON blocks escape ``<``, ``>`` and ``&``
 (so ``</script>`` or ``<!--`` inside a title cannot end a block), the few
-values rendered by Python are HTML-escaped, and the policy only runs the two
-inline scripts whose hashes it lists, so an injected ``<script>`` or
-``onerror=`` handler would not run even if one slipped through.
+values rendered by Python are HTML-escaped, a ``url`` becomes a link only when
+it parses as http(s), and the policy only runs the two inline scripts whose
+hashes it lists, so an injected ``<script>`` or ``onerror=`` handler would not
+run even if one slipped through.
 """
 
 from __future__ import annotations
