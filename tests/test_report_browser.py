@@ -184,6 +184,7 @@ def test_search_reads_every_members_text_and_documents_without_copies(browser, s
     hits = re.findall(r'<g class="node[^"]*hit[^"]*"[^>]*data-k="(\d+)"', dom)
     assert [docs_k for docs_k in hits] == ["2"]  # 002, marked in the tree
     assert "What changed: 001_fd0841c764a90927 → 002_24a27329389551e6" in dom  # the first matching copy opens
+    assert re.search(rf'<p class="note match">Search “{own[0]}”: text — …[^<]*<mark class="q">{own[0]}</mark>', dom)
 
     single = docs.join(pl.read_parquet(seeds_out / "clusters.parquet").filter(pl.col("size") == 1), on="cluster_id")
     word = next(w for w in re.findall(r"[a-z]{7,}", single["text"].item().lower()) if w not in " ".join(docs.filter(

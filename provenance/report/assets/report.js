@@ -428,7 +428,11 @@
   }
   function markHits() {  // the members the filters match, marked in the open tree and member table
     if (st.ci < 0) return;
-    var set = {}, filtering = memberFiltering();
+    var set = {}, filtering = memberFiltering(), chipEl = $('hitchip');
+    if (chipEl) {
+      chipEl.style.display = filtering ? '' : 'none';
+      chipEl.lastChild.textContent = filtering ? String(hits[st.ci] ? hits[st.ci].length : 0) : '';
+    }
     (filtering && hits[st.ci] ? hits[st.ci] : []).forEach(function (k) { set[k] = 1; });
     Array.prototype.forEach.call(document.querySelectorAll('#detail [data-k]'), function (n) {
       var on = filtering && set[+n.getAttribute('data-k')];
@@ -648,7 +652,7 @@
     d.appendChild(h('div', {cls: 'facts'}, [
       chip('cluster', IX.id[ci]), chip('documents', num(IX.size[ci])), chip('direct copies', num(IX.copies[ci])),
       chip('depth', IX.depth[ci]), chip('spun', pct(IX.spun[ci])), chip('truncated', pct(IX.trunc[ci])),
-      chip('mean confidence', f2(IX.conf[ci])), memberFiltering() && hits[ci] ? chip('match the filters', hits[ci].length, 'hitchip') : null]));
+      chip('mean confidence', f2(IX.conf[ci])), hitChip()]));
     d.appendChild(h('h3', {text: 'Derivation tree'}));
     var panel = treePanel(ci, T, k);
     d.appendChild(panel);
@@ -715,15 +719,34 @@
     return h('details', {cls: 'doctext'}, [h('summary', {text: title || 'Text (normalised)'}), h('div', {cls: 'text', text: text})]);
   }
 
+  function hitChip() { var c = chip('match the filters', '', 'hitchip'); c.id = 'hitchip'; return c; }
+  // Where the search matched one document: its title, publisher, id, or its text (with the words around).
+  function matchNote(fields, text) {
+    var q = fold(F.q).trim();
+    if (!q) return null;
+    var where = [];
+    ['title', 'publisher', 'id'].forEach(function (name, i) { if (fold(fields[i]).indexOf(q) >= 0) where.push(name); });
+    var body = fold(text), at = body.indexOf(q), kids = ['Search \u201c' + F.q.trim() + '\u201d: '];
+    if (at >= 0) {
+      where.push('text');
+      var from = Math.max(0, at - 70), to = Math.min(body.length, at + q.length + 70);
+      kids.push(where.join(', ') + ' \u2014 ', (from > 0 ? '\u2026' : '') + body.slice(from, at),
+        h('mark', {cls: 'q', text: body.slice(at, at + q.length)}), body.slice(at + q.length, to) + (to < body.length ? '\u2026' : ''));
+    } else kids.push(where.length ? where.join(', ') : 'not in this document');
+    return h('p', {cls: 'note match'}, kids);
+  }
+
   // ------------------------------------------------------------------ edge
   function renderEdge(ci, T, k, box) {
     var p = T.p[k];
+    var mn = matchNote([T.t[k], label(T, k), T.id[k]], textsOf(ci)[k]);
     if (p < 0) {
       box.appendChild(h('h3', {text: 'Origin: ' + (T.t[k] || T.id[k])}));
       box.appendChild(h('div', {cls: 'facts'}, [chip('document', T.id[k]), chip('tokens', num(T.n[k])),
         T.d[k] ? chip('published', T.d[k]) : null, label(T, k) ? chip('from', label(T, k)) : null,
         T.u[k] ? h('span', {cls: 'chip'}, [h('b', {text: 'url '}), urlNode(T.u[k])]) : null]));
       box.appendChild(h('p', {cls: 'note', text: 'The probable origin has no parent. Select a copy in the tree to see what it changed.'}));
+      if (mn) box.appendChild(mn);
       box.appendChild(docText(textsOf(ci)[k]));
       return;
     }
@@ -736,6 +759,7 @@
     if (T.bl[k]) facts.push(chip('boilerplate lines', T.bl[k]));
     if (T.mv[k]) facts.push(chip('moved sentences', T.mv[k]));
     box.appendChild(h('div', {cls: 'facts'}, facts));
+    if (mn) box.appendChild(mn);
     var links = [[p, 'parent'], [k, 'copy']].filter(function (x) { return T.u[x[0]]; });
     if (links.length) box.appendChild(h('div', {cls: 'facts'}, links.map(function (x) {
       return h('span', {cls: 'chip'}, [h('b', {text: x[1] + ' '}), urlNode(T.u[x[0]])]);
@@ -836,6 +860,8 @@
       SG.d[j] ? chip('published', SG.d[j]) : null, META.labels[SG.s[j]] ? chip('from', META.labels[SG.s[j]]) : null,
       SG.u[j] ? h('span', {cls: 'chip'}, [h('b', {text: 'url '}), urlNode(SG.u[j])]) : null]));
     d.appendChild(h('p', {cls: 'note', text: 'No other document in this run is a version of this one.'}));
+    var mn = matchNote([SG.t[j], META.labels[SG.s[j]], SG.id[j]], singleText(j));
+    if (mn) d.appendChild(mn);
     var text = docText(singleText(j), 'Text (normalised)');
     if (text.tagName === 'DETAILS') text.open = true;
     d.appendChild(text);
