@@ -611,7 +611,7 @@
         '(evidence of copying; calibrated, 1.0 for exact duplicates).']),
       h('p', {}, [h('b', {text: 'parent_confidence'}), ': probability that this member, rather than another, is the child\u2019s ' +
         'parent: the derivation model\u2019s softmax over the candidate parents (not yet calibrated).']),
-      h('p', {cls: 'muted'}, ['Bold outline: the probable origin; blue: selected; orange ring: matches the filters.'])
+      h('p', {cls: 'muted'}, ['Bold outline: the probable origin; blue: selected; gold ring: matches the search and filters.'])
     ]);
   }
 
@@ -641,7 +641,7 @@
       root.appendChild(g);
     });
     var dt = span / 3600000;
-    return h('div', {cls: 'tlbox'}, [h('h3', {text: 'Timeline (' + (dt < 48 ? Math.round(dt) + ' hours' : Math.round(dt / 24) + ' days') +
+    return h('div', {cls: 'tlbox'}, [h('h3', {text: 'Timeline (' + (dt < 48 ? plural(Math.round(dt), 'hour') : plural(Math.round(dt / 24), 'day')) +
       ' from first to last)'}), root]);
   }
 
