@@ -330,7 +330,7 @@ class Page:
         self.log: list[str] = []
         self.proc = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "--window-size=1400,1000", url],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,  # its own process group
         )
         ready = threading.Event()
         self.browser_ws = ""
@@ -384,10 +384,17 @@ class Page:
             time.sleep(0.05)
 
     def close(self) -> list[str]:
+        import signal
+
         for ws in (self.page, self.browser):
             ws.close()
-        self.proc.terminate()
-        self.proc.wait(30)
+        try:  # the browser and every helper process it started (renderers, GPU, network): its process group
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
+            time.sleep(0.5)
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         return [line for line in self.log if ":CONSOLE" in line or "Uncaught" in line]
 
 
