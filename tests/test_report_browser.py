@@ -452,3 +452,33 @@ def test_an_analyst_searches_filters_zooms_and_downloads_csv(seeds_out: Path, tm
     finally:
         console = page.close()
     assert console == [], "\n".join(console)
+
+
+def test_hostile_text_stays_inert_in_search_filters_timeline_and_csv(browser, tmp_path: Path) -> None:
+    """The payloads reach the new parts of the page too (the match note, the publisher list, the timeline, the
+    CSV) and stay text there; the CSV round-trips them exactly."""
+    import csv as csvlib
+
+    out = tmp_path / "out"
+    provenance.run([hostile_with_urls(tmp_path / "in")], out_dir=out)
+    report.write_report(out)
+    dom = browser.load(out / "report.html", "#q=pwned&e=hostile-b")
+    body = dom.split("<body", 1)[1]
+    assert "pwned" not in re.search(r"<title>(.*?)</title>", dom, flags=re.DOTALL).group(1)
+    assert not re.search(r"<img\b", body, flags=re.IGNORECASE) and "<b>bold" not in body
+    assert len(re.findall(r"<script\b", body)) == len(re.findall(r'<script type="application/json"', body)) + 1  # ours only
+    assert re.search(r'<p class="note match">Search “pwned”: [^<]*<mark class="q">pwned</mark>', body)
+    assert f'<option value="Daily {html_text(IMG_PAYLOAD).replace(chr(34), "&quot;")}"' in body  # the publisher list
+    assert html_text(SCRIPT_PAYLOAD)[:30] in re.search(r'<svg class="timeline".*?</svg>', body, flags=re.DOTALL).group(0)
+
+    page = Page(find_chromium(), tmp_path / "profile", (out / "report.html").resolve().as_uri(), tmp_path)
+    try:
+        text = page.js("window.__report.documentsCsv()")
+    finally:
+        console = page.close()
+    assert console == []
+    rows = list(csvlib.DictReader(text.splitlines(keepends=True)))
+    docs = pl.read_parquet(out / "documents.parquet")
+    expected = {d: (t[:160], p) for d, t, p in docs.select("doc_id", "title", "publisher").iter_rows()}
+    assert {r["doc_id"]: (r["title"], r["publisher"]) for r in rows} == expected
+    assert {r["doc_id"]: r["url"] for r in rows} == HOSTILE_URLS
