@@ -365,6 +365,8 @@
     $('page').textContent = 'page ' + (st.page + 1) + ' of ' + pages;
     $('prev').disabled = st.page === 0;
     $('next').disabled = st.page >= pages - 1;
+    var sel = body.querySelector('tr.sel');  // the open row stays in sight (a document without copies lists last)
+    if (sel && sel.scrollIntoView) sel.scrollIntoView({block: 'nearest'});
   }
   $('prev').addEventListener('click', function () { st.page--; renderIndex(); });
   $('next').addEventListener('click', function () { st.page++; renderIndex(); });
