@@ -233,3 +233,106 @@ def test_the_character_cap_keeps_whole_clusters_largest_first(tmp_path: Path) ->
         assert kept["d0"] == data["d0"] and ("d1" in kept) == (diffs[1] > 0)
     # the page is made from the outputs alone: the config of the run changes nothing but through run.json
     assert report.write_report(out, tmp_path / "again.html", Config().report).path.read_bytes() == full.path.read_bytes()
+
+
+# ---------------------------------------------------------------------------- search texts, singletons, urls, evidence
+
+
+def page_blocks(path: Path) -> dict:
+    return {key: json.loads(value) for key, value in blocks(path.read_text(encoding="utf-8")).items()}
+
+
+def side_text(entry: dict, side: str) -> str:
+    """One side of an embedded diff, rebuilt from its segments (what the page's script does)."""
+    if side == "child":
+        return "".join(seg[1] if seg[0] in "=+" else seg[2] if seg[0] == "~" else "" for seg in entry["s"])
+    return "".join((seg[2] if len(seg) > 2 else seg[1]) if seg[0] == "=" else seg[1] if seg[0] in "-~" else "" for seg in entry["s"])
+
+
+def normalised(docs: pl.DataFrame) -> dict[str, str]:
+    return dict(docs.select("doc_id", normalize_expr(pl.col("text"))).iter_rows())
+
+
+SINGLE = "004_168d10991dd40f8a"  # the seeds' document without copies
+
+
+def test_every_document_text_is_in_the_page_once(seeds_out: Path, tmp_path: Path) -> None:
+    """Search reads every member's text: from an embedded diff when one holds it whole, else from ``x{ci}``
+    (never both), and the document without copies has its own; with no diffs all texts sit in ``x``."""
+    docs = pl.read_parquet(seeds_out / "documents.parquet")
+    texts = normalised(docs)
+    data = page_blocks(seeds_out / "report.html")
+    tree, x, diffs = data["t0"], data["x0"]["x"], data["d0"]
+    from_diffs: dict[str, str] = {}
+    for k, entry in diffs.items():
+        from_diffs[tree["id"][int(k)]] = side_text(entry, "child")
+        from_diffs[tree["id"][tree["p"][int(k)]]] = side_text(entry, "parent")
+    for k, doc in enumerate(tree["id"]):
+        assert (x[k] is None) == (doc in from_diffs)  # once
+        assert (x[k] if x[k] is not None else from_diffs[doc]) == texts[doc]
+    assert data["singles"]["id"] == [SINGLE] and data["xs"]["x"] == [texts[SINGLE]]
+    assert data["meta"]["with_text"] == 5 and data["meta"]["in_page"] == 5
+
+    bare = page_blocks(report.write_report(seeds_out, tmp_path / "bare.html", ReportOptions(diff_edges=0)).path)
+    assert bare["x0"]["x"] == [texts[d] for d in bare["t0"]["id"]] and "d0" not in bare
+
+
+def test_text_and_singleton_caps(seeds_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``TEXT_CHARS`` a text is left out (search then reads its title, publisher and id); past
+    ``SINGLETON_LIMIT`` documents without copies are counted, not listed."""
+    from provenance.report import page
+
+    monkeypatch.setattr(page, "TEXT_CHARS", 0)
+    monkeypatch.setattr(page, "SINGLETON_LIMIT", 0)
+    data = page_blocks(report.write_report(seeds_out, tmp_path / "capped.html", ReportOptions(diff_edges=0)).path)
+    assert data["x0"]["x"] == [None] * 4 and data["singles"]["id"] == [] and data["xs"]["x"] == []
+    assert data["meta"]["with_text"] == 0 and data["meta"]["singles_listed"] == 0 and data["meta"]["singles_total"] == 1
+    monkeypatch.setattr(page, "TEXT_CHARS", 10**9)
+    monkeypatch.setattr(page, "SINGLETON_LIMIT", 10)
+    data = page_blocks(report.write_report(seeds_out, tmp_path / "full.html", ReportOptions(diff_edges=0)).path)
+    assert None not in data["x0"]["x"] and data["meta"]["with_text"] == 5 and data["singles"]["id"] == [SINGLE]
+
+
+def test_evidence_offsets_point_into_the_normalised_texts(seeds_out: Path) -> None:
+    """Each passage's offsets (``parent_start`` ... ``child_end`` of evidence.parquet, raw text) are carried over to
+    the normalised texts the diff shows: slicing those gives the normalised passage."""
+    docs = pl.read_parquet(seeds_out / "documents.parquet")
+    raw = dict(docs.select("doc_id", "text").iter_rows())
+    evidence = pl.read_parquet(seeds_out / "evidence.parquet")
+    data = page_blocks(seeds_out / "report.html")
+    tree, checked = data["t0"], 0
+    for k, entry in data["d0"].items():
+        child, parent = tree["id"][int(k)], tree["id"][tree["p"][int(k)]]
+        rows = evidence.filter(pl.col("child_id") == child, pl.col("parent_id") == parent).iter_rows(named=True)
+        for p, row in zip(entry["p"], rows):
+            for side, doc, start, end in (("parent", parent, 4, 5), ("child", child, 6, 7)):
+                want = pl.select(normalize_expr(pl.lit(raw[doc][row[f"{side}_start"]: row[f"{side}_end"]]))).item()
+                assert side_text(entry, side)[p[start]: p[end]] == want, (side, doc)
+                checked += 1
+    assert checked == 2 * evidence.height
+
+
+def test_members_carry_urls_and_both_confidences(tmp_path: Path) -> None:
+    """``url`` (any text: the page links only http(s)), ``copy_confidence`` and ``parent_confidence`` per member;
+    the page source holds the hostile address only inside escaped JSON."""
+    from tests.test_report_browser import HOSTILE_URLS, hostile_with_urls
+
+    out = tmp_path / "out"
+    provenance.run([hostile_with_urls(tmp_path / "in")], out_dir=out)
+    info = report.write_report(out)
+    page = info.path.read_text(encoding="utf-8")
+    tree = page_blocks(info.path)["t0"]
+    assert dict(zip(tree["id"], tree["u"])) == HOSTILE_URLS
+    edges = pl.read_parquet(out / "edges.parquet")
+    k = tree["id"].index(edges["child_id"].item())
+    assert tree["cc"][k] == round(edges["copy_confidence"].item(), 3) and tree["pc"][k] == round(edges["parent_confidence"].item(), 3)
+    assert tree["cc"][tree["p"].index(-1)] is None
+    assert "<img" not in page and "javascript:" in page.split('id="t0">')[1]  # data, in an escaped JSON block
+
+
+def test_document_without_copies_rows(seeds_out: Path) -> None:
+    data = page_blocks(seeds_out / "report.html")
+    single = pl.read_parquet(seeds_out / "documents.parquet").filter(pl.col("doc_id") == SINGLE).row(0, named=True)
+    sg = data["singles"]
+    assert sg["t"] == [single["title"]] and sg["n"] == [single["n_tokens"]] and sg["u"] == [None] and sg["d"] == [None]
+    assert data["meta"]["labels"][sg["s"][0]] == single["source"]
