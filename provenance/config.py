@@ -203,6 +203,8 @@ class ReportOptions(Section):
     diff_edges_per_cluster: int = option(25, "...at most this many per cluster (those nearest the origin).", results=False, ge=0)
     diff_chars: int = option(20_000_000, "...and at most this many characters of aligned text in all.", results=False, ge=0)
     title_chars: int = option(160, "Characters of a title shown in the report.", results=False, ge=1)
+    text_chars: int = option(12_000_000, "Characters of document text report.html embeds for search and reading, at most (largest clusters first).", results=False, ge=0)
+    singleton_limit: int = option(50_000, "Documents without copies report.html lists, at most (by doc_id; the header counts them all).", results=False, ge=0)
 
 
 SECTIONS: dict[str, type[Section]] = {

@@ -277,19 +277,15 @@ def test_every_document_text_is_in_the_page_once(seeds_out: Path, tmp_path: Path
     assert bare["x0"]["x"] == [texts[d] for d in bare["t0"]["id"]] and "d0" not in bare
 
 
-def test_text_and_singleton_caps(seeds_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past ``TEXT_CHARS`` a text is left out (search then reads its title, publisher and id); past
-    ``SINGLETON_LIMIT`` documents without copies are counted, not listed."""
-    from provenance.report import page
-
-    monkeypatch.setattr(page, "TEXT_CHARS", 0)
-    monkeypatch.setattr(page, "SINGLETON_LIMIT", 0)
-    data = page_blocks(report.write_report(seeds_out, tmp_path / "capped.html", ReportOptions(diff_edges=0)).path)
+def test_text_and_singleton_caps(seeds_out: Path, tmp_path: Path) -> None:
+    """Past ``text_chars`` a text is left out (search then reads its title, publisher and id); past
+    ``singleton_limit`` documents without copies are counted, not listed."""
+    capped = ReportOptions(diff_edges=0, text_chars=0, singleton_limit=0)
+    data = page_blocks(report.write_report(seeds_out, tmp_path / "capped.html", capped).path)
     assert data["x0"]["x"] == [None] * 4 and data["singles"]["id"] == [] and data["xs"]["x"] == []
     assert data["meta"]["with_text"] == 0 and data["meta"]["singles_listed"] == 0 and data["meta"]["singles_total"] == 1
-    monkeypatch.setattr(page, "TEXT_CHARS", 10**9)
-    monkeypatch.setattr(page, "SINGLETON_LIMIT", 10)
-    data = page_blocks(report.write_report(seeds_out, tmp_path / "full.html", ReportOptions(diff_edges=0)).path)
+    roomy = ReportOptions(diff_edges=0, text_chars=10**9, singleton_limit=10)
+    data = page_blocks(report.write_report(seeds_out, tmp_path / "full.html", roomy).path)
     assert None not in data["x0"]["x"] and data["meta"]["with_text"] == 5 and data["singles"]["id"] == [SINGLE]
 
 

@@ -29,7 +29,7 @@ characters in all (``config.ReportOptions``); for any other edge the page shows 
 ``provenance diff`` command that prints it.  Each document's normalised text
 is in the page at most once, for search and reading: an embedded diff holds
 the texts of its two sides, the rest go in ``x{ci}`` blocks (and ``xs`` for the
-documents without copies) while ``TEXT_CHARS`` lasts.  Evidence offsets, into
+documents without copies) while ``ReportOptions.text_chars`` lasts.  Evidence offsets, into
 the raw texts, are carried over to the normalised ones (the length of the
 normalised prefix).  Trees with more than ``TREE_DRAW_LIMIT`` (300) members draw
 the 300 nearest the origin; the member table below lists all.
@@ -298,15 +298,8 @@ def _passages_of(out: query.Outputs, chosen: pl.DataFrame, texts: dict[str, str 
     return found
 
 
-#: Characters of document text the page embeds for search and reading, at most (documents whose text an
-#: embedded diff already holds cost nothing); the largest clusters' members first, then documents without copies.
-TEXT_CHARS = 12_000_000
-#: Documents without copies listed in the page, at most (in doc_id order); the header counts them all.
-SINGLETON_LIMIT = 50_000
-
-
-def _singletons(out: query.Outputs, title_chars: int) -> tuple[pl.DataFrame, int]:
-    """The documents without copies the page lists (``SINGLETON_LIMIT`` at most, by doc_id), and how many there are."""
+def _singletons(out: query.Outputs, title_chars: int, limit: int) -> tuple[pl.DataFrame, int]:
+    """The documents without copies the page lists (``limit`` at most, by doc_id: ``ReportOptions.singleton_limit``), and how many there are."""
     names = [e.meta.output_name() for e in out.meta_columns()]
     label = pl.coalesce(pl.col("publisher"), pl.col("source")) if "publisher" in names else pl.col("source")
     singles = out.clusters.filter(pl.col("size") == 1).select("cluster_id")
@@ -319,15 +312,16 @@ def _singletons(out: query.Outputs, title_chars: int) -> tuple[pl.DataFrame, int
     if "published_at" not in names:
         docs = docs.with_columns(pl.lit(None, pl.String).alias("published_at"))
     total = out.documents.join(singles, on="cluster_id", how="semi").select(pl.len()).collect().item()
-    return docs.head(SINGLETON_LIMIT).collect(), total
+    return docs.head(limit).collect(), total
 
 
-def _texts(out: query.Outputs, nodes: pl.DataFrame, singles: pl.DataFrame, whole: set[str]) -> tuple[pl.DataFrame, list[str | None], int]:
+def _texts(out: query.Outputs, nodes: pl.DataFrame, singles: pl.DataFrame, whole: set[str], text_chars: int) -> tuple[pl.DataFrame, list[str | None], int]:
     """Normalised texts to embed: per indexed cluster a JSON ``{"x": [text or null per member]}``, the singletons'
     texts in their order, and how many documents have their text in the page (in ``x`` or in a diff).
 
     A member whose whole text an embedded diff holds gets null (the page rebuilds it from the diff); the rest
-    are taken in page order (largest clusters first, then the singletons) while ``TEXT_CHARS`` lasts."""
+    are taken in page order (largest clusters first, then the singletons) while ``text_chars`` lasts
+    (``ReportOptions.text_chars``: documents whose text an embedded diff holds cost nothing)."""
     order = pl.concat([
         nodes.select("doc_id", pl.col("ci").cast(pl.Int64), pl.col("k").cast(pl.Int64)),
         singles.select("doc_id", pl.lit(-1, pl.Int64).alias("ci"), pl.int_range(pl.len(), dtype=pl.Int64).alias("k")),
@@ -340,7 +334,7 @@ def _texts(out: query.Outputs, nodes: pl.DataFrame, singles: pl.DataFrame, whole
     )
     kept = (
         need.join(lengths, on="doc_id", how="left", maintain_order="left")
-        .filter(pl.col("n_chars").fill_null(0).cum_sum() <= TEXT_CHARS)
+        .filter(pl.col("n_chars").fill_null(0).cum_sum() <= text_chars)
         .select("doc_id")
     )
     texts = (
@@ -391,11 +385,11 @@ def render_report(out: query.Outputs, options: ReportOptions | None = None, show
     diff_edges, diff_edges_per_cluster, diff_chars = options.diff_edges, options.diff_edges_per_cluster, options.diff_chars
     index = _index(out)
     nodes = _nodes(out, index, options.title_chars)
-    singles, n_singles = _singletons(out, options.title_chars)
+    singles, n_singles = _singletons(out, options.title_chars, options.singleton_limit)
     labels = _label_codes(nodes, singles)
     trees = _tree_payloads(nodes, labels)
     diffs, whole = _diff_payloads(out, nodes, max_edges=diff_edges, per_cluster=diff_edges_per_cluster, max_chars=diff_chars)
-    texts, single_texts, with_text = _texts(out, nodes, singles, whole)
+    texts, single_texts, with_text = _texts(out, nodes, singles, whole, options.text_chars)
     diff_counts = {ci: n for ci, (_, n) in diffs.items()}
     counts = _counts(out)
     run = _run_info(out)
