@@ -75,8 +75,13 @@ def exact_duplicate_pairs(content_hash: pl.Series) -> pl.DataFrame:
     return pl.DataFrame({"a": grouped["first"].to_numpy(), "b": grouped["row"].to_numpy()}, schema=lsh.PAIRS_SCHEMA)
 
 
-class _Verifier:
-    """The ``accept`` callback of ``lsh.candidate_pairs``: prefilter, then the exact pair rule (or a stored verdict)."""
+class Verifier:
+    """The ``accept`` callback of ``lsh.candidate_pairs``: prefilter, then the exact pair rule (or a stored verdict).
+
+    Called with packed ``a << 32 | b`` row pairs of ``prepared``, it returns
+    those that pass.  ``provenance.store.lookup`` calls it on a small corpus of
+    a query and its candidates: the same prefilter and rule as a run.
+    """
 
     def __init__(self, prepared: Prepared, config: Config, known: KnownPairs | None) -> None:
         self.views, self.signatures = prepared.views, prepared.signatures
@@ -165,10 +170,17 @@ def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Float
         return units.concat_units(list(pool.map(build, _slices(len(rows), config.run.batch_size, _threads()))))
 
 
-def copy_evidence(prepared: Prepared, pairs: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, units.Floating, units.Units, np.ndarray]:
-    """``pairs`` with the :data:`EVIDENCE_COLUMNS` and ``copied`` (the evidence rule; exact duplicates always)."""
+def copy_evidence(
+    prepared: Prepared, pairs: pl.DataFrame, config: Config, floating: units.Floating | None = None,
+) -> tuple[pl.DataFrame, units.Floating, units.Units, np.ndarray]:
+    """``pairs`` with the :data:`EVIDENCE_COLUMNS` and ``copied`` (the evidence rule; exact duplicates always).
+
+    The floating lines are those of ``prepared`` unless ``floating`` gives the
+    ones of a larger corpus (a lookup's few documents against a store's).
+    """
     lines = corpus_lines(prepared, config)
-    floating = units.floating_keys(lines, config.evidence)
+    if floating is None:
+        floating = units.floating_keys(lines, config.evidence)
     a, b = pairs["a"].to_numpy().astype(np.int64), pairs["b"].to_numpy().astype(np.int64)
     rows = np.unique(np.concatenate([a, b]))
     found = units_of_rows(prepared, lines, floating, rows, config)
@@ -196,7 +208,7 @@ def link_stage(prepared: Prepared, config: Config, known: KnownPairs | None = No
         views = prepared.views
         rank = -views["words"].sizes()
         thresholds = {"words": options.words_threshold, "anchors": options.anchors_threshold}
-        accept = _Verifier(prepared, config, known)
+        accept = Verifier(prepared, config, known)
         found = []
         for name, sig in prepared.signatures.items():
             pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=accept)

@@ -7,7 +7,8 @@ Layout of a store folder::
     segments/<g>.*.parquet per-document data prepared in generation g (immutable once written)
     gen-<g>/               derived tables of generation g: verified pairs, spin decisions,
                            boilerplate keys, frequent word shingles, and ``out/`` (the run's
-                           published output tables)
+                           published output tables) and ``index/`` (the lookup index,
+                           ``provenance.store.index``)
 
 Why segments: a daily run over a year of documents must not rewrite a year
 of shingles.  A segment holds the documents (re)prepared by one run: their
@@ -81,6 +82,8 @@ class Manifest:
     #: ``published``-date mode of the last run (see ``incremental``): a change re-traces everything.
     facts_mode: str
     runs: list[dict[str, Any]]
+    #: Version of the lookup index written in ``gen-<g>/index`` (``provenance.store.index``); 0: none.
+    lookup_index: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +95,7 @@ class Manifest:
             "options": self.options,
             "facts_mode": self.facts_mode,
             "runs": self.runs,
+            "lookup_index": self.lookup_index,
         }
 
 
@@ -134,7 +138,7 @@ def read_manifest(store_dir: Path, config: Config) -> Manifest | None:
         )
     return Manifest(
         data["generation"], list(data["segments"]), data["signature"], data["config_fingerprint"], data.get("options", {}),
-        data.get("facts_mode", ""), list(data.get("runs", [])),
+        data.get("facts_mode", ""), list(data.get("runs", [])), int(data.get("lookup_index", 0)),
     )
 
 
