@@ -49,7 +49,9 @@ from provenance.config import Config
 from provenance.errors import ProvenanceError
 from provenance.ingest import Ingested, Source, ingest
 from provenance.link import lsh
-from provenance.link.stage import EVIDENCE_COLUMNS, Linked, Verifier, copy_evidence
+from provenance.link.cluster import grow_clusters
+from provenance.link.stage import EVIDENCE_COLUMNS, EXACT_STRENGTH, Linked, Verifier, copy_evidence
+from provenance.link.verify import PairRule
 from provenance.prepare import normalize
 from provenance.prepare.shingle import ShingleSets
 from provenance.prepare.stage import Prepared, hex_hashes, shingle_batch
@@ -103,8 +105,10 @@ class LookupResult:
     status: str
     reason: str | None = None
     cluster_id: str | None = None
-    #: Every stored cluster the query copies from, the one it joins first.
+    #: Every stored cluster the query copies from (best copy pair first); several when the query would merge them.
     clusters: list[ClusterMatch] = field(default_factory=list)
+    #: Stored documents of the cluster the query would be in (ids in order).
+    members: list[str] = field(default_factory=list)
     origin_id: str | None = None
     origin_title: str | None = None
     #: The query would be its cluster's origin (the stored origin is then its descendant).
@@ -318,17 +322,60 @@ class StoreLookup:
         copies = scored.filter("copied")
         if copies.height == 0:
             return LookupResult(qid, "no_match", reason=f"shares text with {m} stored document(s), but no evidence of copying")
-        # The would-be corpus rows: the query takes its place by id; the strongest edge (ties by rows) decides its cluster.
-        position = self._position(qid)
         stored_row = copies["row"].to_numpy()
-        shifted = stored_row + (stored_row >= position)
-        copies = copies.with_columns(
-            pl.Series("cluster", np.asarray(self.index.row_cluster[stored_row])),
-            pl.Series("lo", np.minimum(shifted, position)), pl.Series("hi", np.maximum(shifted, position)),
-        ).sort(["containment", "lo", "hi"], descending=[True, False, False])
+        copies = copies.with_columns(pl.Series("cluster", np.asarray(self.index.row_cluster[stored_row]))).sort(
+            ["containment", "row"], descending=[True, False]
+        )
         matches = self._matches(copies, members)
-        chosen = int(copies["cluster"][0])
-        return self._trace(query, chosen, members.filter(pl.col("cluster") == chosen), copies.filter(pl.col("cluster") == chosen), matches)
+        group, pairs = self._grow(query, copies, members.filter(pl.col("cluster").is_in(copies["cluster"].unique().implode())))
+        return self._trace(query, group, pairs, matches)
+
+    def _grow(self, query: _Query, copies: pl.DataFrame, members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The stored members the query's cluster would hold, and every copy pair among them and the query.
+
+        The link stage's own growth (``link.cluster.grow_clusters``: strongest
+        edge first, founders' vote on merges) runs over the clusters the query
+        copies from, their stored copy pairs (refused merges included) and the
+        query's, in the would-be corpus order: the query may join one cluster
+        or merge several, as an incremental run would decide.
+        """
+        members = members.sort("row")
+        rows = members["row"].to_numpy()
+        position = self._position(query.doc["doc_id"])
+        at = int(np.searchsorted(rows, position))  # the query's place among them (rows are in id order)
+        local = np.arange(len(rows)) + (np.arange(len(rows)) >= at)
+        stored = self.index.copies.filter(pl.col("cluster").is_in(members["cluster"].unique().implode()))
+        stored = stored.filter(pl.col("b").is_in(pl.Series(rows).implode()))
+        sa = local[np.searchsorted(rows, stored["a"].to_numpy())]
+        sb = local[np.searchsorted(rows, stored["b"].to_numpy())]
+        qa = local[np.searchsorted(rows, copies["row"].to_numpy())]
+        qb = np.full(len(qa), at)
+        a, b = np.concatenate([sa, qa]), np.concatenate([sb, qb])
+        columns = {
+            name: pl.concat([stored[name].cast(pl.Boolean if name == "exact" else pl.Float64),
+                             copies[name].cast(pl.Boolean if name == "exact" else pl.Float64)])
+            for name in PAIR_COLUMNS[2:]
+        }
+        pairs = pl.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b), **columns}).with_columns(
+            pl.col("a").cast(pl.UInt32), pl.col("b").cast(pl.UInt32)
+        )
+        order = np.insert(np.arange(len(rows)), at, len(rows))  # mini corpus rows: stored members, the query at ``at``
+        mini = self._mini(rows, query, None)
+        views = {v: sets.take(order) for v, sets in mini.views.items()}
+        edges = pairs.with_columns(
+            pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength")
+        )
+        roots = grow_clusters(len(order), edges, views, PairRule.of(self.config.link), self.config.link.cluster_founders)
+        inside = np.flatnonzero(roots == roots[at])
+        kept_local = inside[inside != at]
+        kept_rows = rows[kept_local - (kept_local > at)]
+        group = members.filter(pl.col("row").is_in(pl.Series(kept_rows).implode()))
+        # Back to stored rows (the query as -1) for the trace, which builds its own corpus.
+        back = np.where(np.arange(len(order)) == at, -1, rows[np.maximum(np.arange(len(order)) - (np.arange(len(order)) > at), 0)])
+        a_row, b_row = back[pairs["a"].to_numpy().astype(np.int64)], back[pairs["b"].to_numpy().astype(np.int64)]
+        keep = np.isin(a_row, np.r_[kept_rows, -1]) & np.isin(b_row, np.r_[kept_rows, -1])
+        pairs = pairs.with_columns(pl.Series("a", a_row), pl.Series("b", b_row)).filter(pl.Series(keep))
+        return group, pairs
 
     def _matches(self, copies: pl.DataFrame, members: pl.DataFrame) -> list[ClusterMatch]:
         best = copies.unique("cluster", keep="first", maintain_order=True)
@@ -343,52 +390,60 @@ class StoreLookup:
         return out
 
     def _facts(self, group: pl.DataFrame, query: _Query) -> CorpusFacts:
-        """The store's corpus counts as they are with the query in ``group``'s cluster (``trace.stage.corpus_facts``)."""
+        """The store's corpus counts as they are with ``group``'s clusters and the query as one cluster (``trace.stage.corpus_facts``).
+
+        Counts are clusters holding a value: the stored clusters that were
+        counted (multi-document ones, sampled singletons) give theirs up, the
+        merged cluster counts once.
+        """
         stored = self.index.facts
         texts = group["text"]
         with_query = derivation.fact_parts(pl.concat([texts, pl.Series([query.doc["text"]])]), np.zeros(len(texts) + 1, np.int64), self.config.trace)
-        counted_before = group.height > 1 or bool(self.index.corpus["in_sample"][int(group["row"][0])])
-        without = derivation.fact_parts(texts, np.zeros(len(texts), np.int64), self.config.trace) if counted_before else None
+        sizes = group.group_by("cluster").agg(pl.len().alias("size"), pl.col("row").first())
+        counted = sizes.filter((pl.col("size") > 1) | pl.Series(self.index.corpus["in_sample"][sizes["row"].to_numpy()]))["cluster"]
+        before = group.filter(pl.col("cluster").is_in(counted.implode()))
+        without = derivation.fact_parts(before["text"], before["cluster"].to_numpy(), self.config.trace) if before.height else None
         updated = []
         for i, (name, column) in enumerate((("words", "token"), ("lines", "key"), ("grams", "gram"))):
-            counts: derivation.Counts = getattr(stored, name)
-            new = with_query[i][column].to_numpy().astype(np.uint64)
+            delta = with_query[i].select(pl.col(column).cast(pl.UInt64), pl.col("n"))
             if without is not None:
-                new = np.setdiff1d(new, without[i][column].to_numpy().astype(np.uint64))
-            updated.append(_bump(counts, new))
-        n_clusters = stored.n_clusters + (0 if counted_before else 1)
+                delta = pl.concat([delta, without[i].select(pl.col(column).cast(pl.UInt64), -pl.col("n"))])
+            delta = delta.group_by(column).agg(pl.col("n").sum()).filter(pl.col("n") != 0)
+            updated.append(_bump(getattr(stored, name), delta[column].to_numpy(), delta["n"].to_numpy()))
+        n_clusters = stored.n_clusters + 1 - counted.len()
         dfacts = derivation.DerivationFacts(updated[0], n_clusters, updated[1], updated[2])
         return CorpusFacts(derivation.WordCounts(dfacts.words), None, dfacts)
 
-    def _trace(self, query: _Query, cluster: int, group: pl.DataFrame, copies: pl.DataFrame, matches: list[ClusterMatch]) -> LookupResult:
-        """Trace the cluster with the query in it; the query's place, parent, edge statistics and passages."""
+    def _trace(self, query: _Query, group: pl.DataFrame, pairs: pl.DataFrame, matches: list[ClusterMatch]) -> LookupResult:
+        """Trace ``group`` (stored members) with the query in it; the query's place, parent, edge statistics and passages.
+
+        ``pairs``: copy pairs among them in stored rows, the query as row -1.
+        """
         config, qid = self.config, query.doc["doc_id"]
         group = group.sort("row")
-        cluster_id = group["cluster_id"][0]
+        # A merge keeps the id of the larger stored cluster (``tables.stable_ids``).
+        cluster_id = group.group_by("cluster_id").len().sort(["len", "cluster_id"], descending=[True, False])["cluster_id"][0]
         qdoc = {c: query.doc.get(c) for c in ("doc_id", "text", "title", "content_hash", "n_tokens", "n_chars")}
         extra = [c for c in ("published_at",) if c in group.columns]
         qframe = pl.DataFrame([{**qdoc, **{c: query.doc.get(c) for c in extra}}])
         stored_docs = group.select(*qdoc, *extra)
-        docs = pl.concat([stored_docs, qframe.cast(dict(stored_docs.schema), strict=False)], how="vertical_relaxed")
-        order = np.argsort(docs["doc_id"].to_numpy(), kind="stable")  # the would-be corpus order
         rows = group["row"].to_numpy()
-        mini = self._mini(rows, query, docs)
-        mini = Prepared(docs[pl.Series(order)], mini.rejects, {v: s.take(order) for v, s in mini.views.items()}, {}, frequent=mini.frequent)
-        local = np.empty(len(order), dtype=np.int64)
-        local[order] = np.arange(len(order))  # position in the mini corpus of stored member k (and the query, last)
-        row_pos = {r: local[k] for k, r in enumerate(rows.tolist())}
-        q_local = int(local[len(rows)])
-        stored_pairs = self.index.copies.filter(pl.col("cluster") == cluster)
-        sa = np.array([row_pos[r] for r in stored_pairs["a"].to_list()], dtype=np.int64)
-        sb = np.array([row_pos[r] for r in stored_pairs["b"].to_list()], dtype=np.int64)
-        qa = np.array([row_pos[r] for r in copies["row"].to_list()], dtype=np.int64)
-        qb = np.full(len(qa), q_local, dtype=np.int64)
-        a, b = np.concatenate([sa, qa]), np.concatenate([sb, qb])
-        columns = {name: pl.concat([stored_pairs[name].cast(pl.Float64 if name != "exact" else pl.Boolean),
-                                    copies[name].cast(pl.Float64 if name != "exact" else pl.Boolean)])
-                   for name in PAIR_COLUMNS[2:]}
-        pairs = pl.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b), **columns}).with_columns(
-            pl.col("a").cast(pl.UInt32), pl.col("b").cast(pl.UInt32)
+        at = int(np.searchsorted(rows, self._position(qid)))  # the would-be corpus order: by id
+        docs = pl.concat([stored_docs.slice(0, at), qframe.cast(dict(stored_docs.schema), strict=False), stored_docs.slice(at)],
+                         how="vertical_relaxed")
+        order = np.insert(np.arange(len(rows)), at, len(rows))
+        base = self._mini(rows, query, None)
+        mini = Prepared(docs, base.rejects, {v: sets.take(order) for v, sets in base.views.items()}, {}, frequent=base.frequent)
+        q_local = at
+
+        def local(r: np.ndarray) -> np.ndarray:
+            pos = np.searchsorted(rows, r)
+            return np.where(r < 0, at, pos + (pos >= at))
+
+        pairs = pairs.with_columns(
+            pl.Series("a", local(pairs["a"].to_numpy())), pl.Series("b", local(pairs["b"].to_numpy()))
+        ).with_columns(
+            pl.min_horizontal("a", "b").cast(pl.UInt32).alias("a"), pl.max_horizontal("a", "b").cast(pl.UInt32).alias("b")
         ).sort("a", "b")
         facts = self._facts(group, query)
         facts.published = published_times(mini.documents)
@@ -402,7 +457,8 @@ class StoreLookup:
         titles = mini.documents["title"]
         origin = int(np.flatnonzero(is_origin)[0])
         result = LookupResult(
-            qid, "matched", cluster_id=cluster_id, clusters=matches, origin_id=ids[origin], origin_title=titles[origin],
+            qid, "matched", cluster_id=cluster_id, clusters=matches, members=group["doc_id"].to_list(),
+            origin_id=ids[origin], origin_title=titles[origin],
             is_origin=bool(is_origin[q_local]),
         )
         edges = traced.edges
@@ -445,23 +501,26 @@ def _num(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
 
 
-def _bump(counts: derivation.Counts, new: np.ndarray) -> derivation.Counts:
-    """``counts`` with one more cluster holding each of ``new`` (distinct values)."""
-    new = np.unique(new[new != 0])
-    if len(new) == 0:
+def _bump(counts: derivation.Counts, values: np.ndarray, delta: np.ndarray) -> derivation.Counts:
+    """``counts`` with ``delta`` more clusters holding each of ``values`` (distinct); counts that reach 0 are dropped."""
+    keep = values != 0
+    values, delta = values[keep].astype(np.uint64), delta[keep].astype(np.int64)
+    if len(values) == 0:
         return counts
-    keys, values = np.asarray(counts.keys), np.asarray(counts.counts)
-    at = np.searchsorted(keys, new)
+    keys, counted = np.asarray(counts.keys), np.asarray(counts.counts).astype(np.int64)
+    at = np.searchsorted(keys, values)
     hit = at < len(keys)
-    hit[hit] = keys[at[hit]] == new[hit]
-    values = values.copy()
-    values[at[hit]] += 1
-    missing = new[~hit]
-    if len(missing):
-        where = np.searchsorted(keys, missing)
-        keys = np.insert(keys, where, missing)
-        values = np.insert(values, where, 1)
-    return derivation.Counts(keys, values, derivation.exceptional(values))
+    hit[hit] = keys[at[hit]] == values[hit]
+    counted = counted.copy()
+    counted[at[hit]] += delta[hit]
+    missing = ~hit & (delta > 0)
+    if missing.any():
+        where = np.searchsorted(keys, values[missing])
+        keys = np.insert(keys, where, values[missing])
+        counted = np.insert(counted, where, delta[missing])
+    alive = counted > 0
+    keys, counted = keys[alive], counted[alive]
+    return derivation.Counts(keys, counted, derivation.exceptional(counted))
 
 
 def open_store(store: Path | str) -> StoreLookup:
