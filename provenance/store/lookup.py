@@ -103,7 +103,9 @@ class LookupResult:
 
     query_id: str
     status: str
+    #: Why not matched: a reject reason (``rejects.parquet``'s: ``empty_text``, ``too_short``...) or a sentence.
     reason: str | None = None
+    detail: str | None = None
     cluster_id: str | None = None
     #: Every stored cluster the query copies from (best copy pair first); several when the query would merge them.
     clusters: list[ClusterMatch] = field(default_factory=list)
@@ -217,7 +219,8 @@ class StoreLookup:
             for i in np.flatnonzero(~keep).tolist():
                 qid = docs["doc_id"][i]
                 if n_tokens[i] < prep.min_tokens:
-                    results.append(LookupResult(qid, "rejected", reason="too_short" if n_tokens[i] else "empty_text"))
+                    results.append(LookupResult(qid, "rejected", reason="too_short" if n_tokens[i] else "empty_text",
+                                                detail=f"fewer than {prep.min_tokens} tokens"))
                 else:
                     results.append(self._stored(qid, int(stored[i])))
             kept = docs.filter(pl.Series(keep))
@@ -231,7 +234,7 @@ class StoreLookup:
                     ))
         results += [self._lookup_one(q) for q in queries]
         for rej in got.rejects.iter_rows(named=True):
-            results.append(LookupResult(rej["doc_id"] or rej["source"], "rejected", reason=f"{rej['reason']}: {rej['detail']}".rstrip(": ")))
+            results.append(LookupResult(rej["doc_id"] or rej["source"], "rejected", reason=rej["reason"], detail=rej["detail"] or None))
         return sorted(results, key=lambda r: (r.status == "rejected", "" if r.status == "rejected" else r.query_id))
 
     # ------------------------------------------------------------------ steps
@@ -371,7 +374,7 @@ class StoreLookup:
         kept_rows = rows[kept_local - (kept_local > at)]
         group = members.filter(pl.col("row").is_in(pl.Series(kept_rows).implode()))
         # Back to stored rows (the query as -1) for the trace, which builds its own corpus.
-        back = np.where(np.arange(len(order)) == at, -1, rows[np.maximum(np.arange(len(order)) - (np.arange(len(order)) > at), 0)])
+        back = np.insert(rows, at, -1)
         a_row, b_row = back[pairs["a"].to_numpy().astype(np.int64)], back[pairs["b"].to_numpy().astype(np.int64)]
         keep = np.isin(a_row, np.r_[kept_rows, -1]) & np.isin(b_row, np.r_[kept_rows, -1])
         pairs = pairs.with_columns(pl.Series("a", a_row), pl.Series("b", b_row)).filter(pl.Series(keep))
