@@ -144,8 +144,8 @@ def _take(sets: ShingleSets, rows: np.ndarray) -> ShingleSets:
 
 
 @dataclass
-class _Query:
-    """One accepted query, prepared."""
+class Query:
+    """One accepted query, prepared as a run prepares a document: its row, views and signatures (one row each)."""
 
     doc: dict[str, Any]
     views: dict[str, ShingleSets]
@@ -202,9 +202,10 @@ class StoreLookup:
         return self.lookup_ingested(got)
 
     def lookup_ingested(self, got: Ingested) -> list[LookupResult]:
+        """Answers for ingested documents (``ingest.ingest``) and their rejects: each query looked up alone."""
         docs = got.documents
         results: list[LookupResult] = []
-        queries: list[_Query] = []
+        queries: list[Query] = []
         if docs.height:
             prep = self.config.prepare
             summary = normalize.summarize(docs["text"], prep.seed, prep.boilerplate_max_tokens)
@@ -223,19 +224,24 @@ class StoreLookup:
                                                 detail=f"fewer than {prep.min_tokens} tokens"))
                 else:
                     results.append(self._stored(qid, int(stored[i])))
-            kept = docs.filter(pl.Series(keep))
-            if kept.height:
-                corpus = self.index.corpus
-                views = shingle_batch(kept["text"], 0, corpus["boilerplate_keys"], prep, n_tokens[keep], corpus["frequent_words"])
-                for k, row in enumerate(kept.iter_rows(named=True)):
-                    queries.append(_Query(
-                        row, {v: views.views[v].take(np.array([k])) for v in store_index.VIEWS},
-                        {v: views.signatures[v][k : k + 1] for v in store_index.VIEWS},
-                    ))
+            queries = self.prepare(docs.filter(pl.Series(keep)))
         results += [self._lookup_one(q) for q in queries]
         for rej in got.rejects.iter_rows(named=True):
             results.append(LookupResult(rej["doc_id"] or rej["source"], "rejected", reason=rej["reason"], detail=rej["detail"] or None))
         return sorted(results, key=lambda r: (r.status == "rejected", "" if r.status == "rejected" else r.query_id))
+
+    def prepare(self, documents: pl.DataFrame) -> list[Query]:
+        """Views and signatures of ``documents`` (``doc_id``, ``text``, ...) under the store's options, boilerplate and frequent shingles."""
+        if documents.height == 0:
+            return []
+        prep, corpus = self.config.prepare, self.index.corpus
+        n_tokens = normalize.summarize(documents["text"], prep.seed, prep.boilerplate_max_tokens).n_tokens
+        views = shingle_batch(documents["text"], 0, corpus["boilerplate_keys"], prep, n_tokens, corpus["frequent_words"])
+        return [
+            Query(row, {v: views.views[v].take(np.array([k])) for v in store_index.VIEWS},
+                  {v: views.signatures[v][k : k + 1] for v in store_index.VIEWS})
+            for k, row in enumerate(documents.iter_rows(named=True))
+        ]
 
     # ------------------------------------------------------------------ steps
 
@@ -255,7 +261,7 @@ class StoreLookup:
         """The query's corpus row if it were added: stored rows are sorted by ``doc_id``."""
         return int(self.index.doc_ids.search_sorted(qid, side="left"))
 
-    def candidates(self, query: _Query) -> np.ndarray:
+    def candidates(self, query: Query) -> np.ndarray:
         """Stored rows the query is paired with in some LSH bucket (its ``bucket_window`` neighbours either side)."""
         window = self.config.link.bucket_window
         offsets = self.index.views["words"].offsets
@@ -285,7 +291,7 @@ class StoreLookup:
                 found.append(members[max(0, at - window) : at + window])
         return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
-    def _mini(self, rows: np.ndarray, query: _Query, documents: pl.DataFrame | None) -> Prepared:
+    def _mini(self, rows: np.ndarray, query: Query, documents: pl.DataFrame | None) -> Prepared:
         """A small corpus of stored ``rows`` then the query (``documents``: its frame, texts included, in that order)."""
         views = {v: ShingleSets.concat([_take(self.index.views[v], rows), query.views[v]]) for v in store_index.VIEWS}
         signatures = {v: np.concatenate([np.asarray(self.index.signatures[v][rows]), query.signatures[v]]) for v in store_index.VIEWS}
@@ -293,7 +299,7 @@ class StoreLookup:
             documents = pl.DataFrame({"doc_id": [f"{r}" for r in rows.tolist()] + [query.doc["doc_id"]]})
         return Prepared(documents, pl.DataFrame(), views, signatures, frequent=self.index.corpus["frequent_words"])
 
-    def _lookup_one(self, query: _Query) -> LookupResult:
+    def _lookup_one(self, query: Query) -> LookupResult:
         qid = query.doc["doc_id"]
         cands = self.candidates(query)
         if len(cands) == 0:
@@ -333,7 +339,7 @@ class StoreLookup:
         group, pairs = self._grow(query, copies, members.filter(pl.col("cluster").is_in(copies["cluster"].unique().implode())))
         return self._trace(query, group, pairs, matches)
 
-    def _grow(self, query: _Query, copies: pl.DataFrame, members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def _grow(self, query: Query, copies: pl.DataFrame, members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The stored members the query's cluster would hold, and every copy pair among them and the query.
 
         The link stage's own growth (``link.cluster.grow_clusters``: strongest
@@ -392,7 +398,7 @@ class StoreLookup:
             ))
         return out
 
-    def _facts(self, group: pl.DataFrame, query: _Query) -> CorpusFacts:
+    def _facts(self, group: pl.DataFrame, query: Query) -> CorpusFacts:
         """The store's corpus counts as they are with ``group``'s clusters and the query as one cluster (``trace.stage.corpus_facts``).
 
         Counts are clusters holding a value: the stored clusters that were
@@ -417,7 +423,7 @@ class StoreLookup:
         dfacts = derivation.DerivationFacts(updated[0], n_clusters, updated[1], updated[2])
         return CorpusFacts(derivation.WordCounts(dfacts.words), None, dfacts)
 
-    def _trace(self, query: _Query, group: pl.DataFrame, pairs: pl.DataFrame, matches: list[ClusterMatch]) -> LookupResult:
+    def _trace(self, query: Query, group: pl.DataFrame, pairs: pl.DataFrame, matches: list[ClusterMatch]) -> LookupResult:
         """Trace ``group`` (stored members) with the query in it; the query's place, parent, edge statistics and passages.
 
         ``pairs``: copy pairs among them in stored rows, the query as row -1.
