@@ -111,3 +111,15 @@ def test_candidates_are_the_pairs_lsh_would_make_with_the_query(store: Path, qid
         else:
             assert set(found.tolist()) == words_partners | mine
     assert len(found) < len(corpus())  # the window left some of the crowd out
+
+
+def test_recurring_threshold_from_a_histogram_is_derivations() -> None:
+    """``least_of_histogram`` (what a lookup updates per query) equals ``derivation.exceptional`` on the counts."""
+    from provenance.store.lookup import least_of_histogram
+    from provenance.trace.derivation import exceptional
+
+    rng = np.random.default_rng(0)
+    for size, scale in ((1, 1), (2, 3), (7, 2), (1000, 1), (1001, 4), (5000, 30)):
+        counts = 1 + rng.poisson(scale, size)
+        assert least_of_histogram(np.bincount(counts)) == exceptional(counts), (size, scale)
+    assert least_of_histogram(np.zeros(3, dtype=np.int64)) == exceptional(np.zeros(0, dtype=np.int64))

@@ -137,6 +137,18 @@ def _threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+#: Fewer rows than this are one batch on the calling thread: a pool costs more than their work (a lookup's few texts).
+SMALL = 256
+
+
+def _mapped(fn, slices: list[tuple[int, int]]) -> list:
+    """``fn`` over ``slices`` on threads, or inline when there is little to do (same results either way)."""
+    if len(slices) <= 1 or slices[-1][1] < SMALL:
+        return [fn(bounds) for bounds in slices]
+    with ThreadPoolExecutor(_threads()) as pool:
+        return list(pool.map(fn, slices))
+
+
 def _slices(n: int, size: int, parts: int) -> list[tuple[int, int]]:
     """Row ranges of at most ``size`` rows, and at least ``parts`` of them when there are enough rows."""
     step = max(1, min(size, -(-n // parts)))
@@ -154,8 +166,7 @@ def corpus_lines(prepared: Prepared, config: Config) -> pl.DataFrame:
         texts = prepared.documents["text"].slice(lo, hi - lo) if prepared.texts is None else prepared.texts.slice(lo, hi - lo)
         return units.line_table(texts, config.evidence, first_doc=lo)
 
-    with ThreadPoolExecutor(_threads()) as pool:
-        return pl.concat(list(pool.map(table, _slices(n, config.run.batch_size, _threads()))))
+    return pl.concat(_mapped(table, _slices(n, config.run.batch_size, _threads())))
 
 
 def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Floating, rows: np.ndarray, config: Config) -> units.Units:
@@ -166,8 +177,7 @@ def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Float
         own = lines.join(position, on="doc", how="inner").drop("doc").rename({"position": "doc"})
         return units.build_units(texts_of_rows(prepared, chunk), own, floating, config.evidence)
 
-    with ThreadPoolExecutor(_threads()) as pool:
-        return units.concat_units(list(pool.map(build, _slices(len(rows), config.run.batch_size, _threads()))))
+    return units.concat_units(_mapped(build, _slices(len(rows), config.run.batch_size, _threads())))
 
 
 def copy_evidence(

@@ -38,10 +38,14 @@ reproduced; each query of a batch is looked up alone.
 from __future__ import annotations
 
 import json
+import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -225,7 +229,8 @@ class StoreLookup:
                 else:
                     results.append(self._stored(qid, int(stored[i])))
             queries = self.prepare(docs.filter(pl.Series(keep)))
-        results += [self._lookup_one(q) for q in queries]
+        with _one_thread():
+            results += [self._lookup_one(q) for q in queries]
         for rej in got.rejects.iter_rows(named=True):
             results.append(LookupResult(rej["doc_id"] or rej["source"], "rejected", reason=rej["reason"], detail=rej["detail"] or None))
         return sorted(results, key=lambda r: (r.status == "rejected", "" if r.status == "rejected" else r.query_id))
@@ -398,6 +403,16 @@ class StoreLookup:
             ))
         return out
 
+    @cached_property
+    def _stored_facts(self) -> derivation.DerivationFacts:
+        return self.index.facts
+
+    @cached_property
+    def _histograms(self) -> dict[str, np.ndarray]:
+        """``np.bincount`` of each stored count (see :func:`least_of_histogram`)."""
+        facts = self.index.facts
+        return {name: np.bincount(np.asarray(getattr(facts, name).counts).astype(np.int64)) for name in ("words", "lines", "grams")}
+
     def _facts(self, group: pl.DataFrame, query: Query) -> CorpusFacts:
         """The store's corpus counts as they are with ``group``'s clusters and the query as one cluster (``trace.stage.corpus_facts``).
 
@@ -405,7 +420,7 @@ class StoreLookup:
         counted (multi-document ones, sampled singletons) give theirs up, the
         merged cluster counts once.
         """
-        stored = self.index.facts
+        stored = self._stored_facts
         texts = group["text"]
         with_query = derivation.fact_parts(pl.concat([texts, pl.Series([query.doc["text"]])]), np.zeros(len(texts) + 1, np.int64), self.config.trace)
         sizes = group.group_by("cluster").agg(pl.len().alias("size"), pl.col("row").first())
@@ -418,7 +433,7 @@ class StoreLookup:
             if without is not None:
                 delta = pl.concat([delta, without[i].select(pl.col(column).cast(pl.UInt64), -pl.col("n"))])
             delta = delta.group_by(column).agg(pl.col("n").sum()).filter(pl.col("n") != 0)
-            updated.append(_bump(getattr(stored, name), delta[column].to_numpy(), delta["n"].to_numpy()))
+            updated.append(_bump(getattr(stored, name), self._histograms[name], delta[column].to_numpy(), delta["n"].to_numpy()))
         n_clusters = stored.n_clusters + 1 - counted.len()
         dfacts = derivation.DerivationFacts(updated[0], n_clusters, updated[1], updated[2])
         return CorpusFacts(derivation.WordCounts(dfacts.words), None, dfacts)
@@ -506,12 +521,49 @@ class StoreLookup:
         return result
 
 
+@contextmanager
+def _one_thread():
+    """Compiled kernels on one thread for the body: a lookup's arrays are tiny, and waking a pool costs more than the work."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 def _num(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
 
 
-def _bump(counts: derivation.Counts, values: np.ndarray, delta: np.ndarray) -> derivation.Counts:
-    """``counts`` with ``delta`` more clusters holding each of ``values`` (distinct); counts that reach 0 are dropped."""
+def least_of_histogram(hist: np.ndarray) -> int:
+    """``derivation.exceptional(counts)`` from ``hist = np.bincount(counts)``: the same median, without sorting every count."""
+    n = int(hist.sum())
+    if n == 0:
+        return 2
+    cum = np.cumsum(hist)
+
+    def kth(k: int) -> int:  # the k-th smallest count (0-based)
+        return int(np.searchsorted(cum, k + 1))
+
+    median = float(kth(n // 2)) if n % 2 else (kth(n // 2 - 1) + kth(n // 2)) / 2.0
+    lam = median - 1.0
+    if lam <= 0:
+        return 2
+    target = 1.0 / n
+    k, term, tail = 0, math.exp(-lam), 1.0  # as in ``derivation.exceptional``
+    while tail >= target:
+        tail -= term
+        k += 1
+        term *= lam / k
+    return 1 + max(k, 1)
+
+
+def _bump(counts: derivation.Counts, hist: np.ndarray, values: np.ndarray, delta: np.ndarray) -> derivation.Counts:
+    """``counts`` with ``delta`` more clusters holding each of ``values`` (distinct); counts that reach 0 are dropped.
+
+    ``hist`` is ``np.bincount(counts.counts)``: the recurring threshold (``least``) follows from it.
+    """
     keep = values != 0
     values, delta = values[keep].astype(np.uint64), delta[keep].astype(np.int64)
     if len(values) == 0:
@@ -520,16 +572,26 @@ def _bump(counts: derivation.Counts, values: np.ndarray, delta: np.ndarray) -> d
     at = np.searchsorted(keys, values)
     hit = at < len(keys)
     hit[hit] = keys[at[hit]] == values[hit]
+    old = counted[at[hit]]
+    new = old + delta[hit]
     counted = counted.copy()
-    counted[at[hit]] += delta[hit]
+    counted[at[hit]] = new
     missing = ~hit & (delta > 0)
+    added = delta[missing]
     if missing.any():
         where = np.searchsorted(keys, values[missing])
         keys = np.insert(keys, where, values[missing])
-        counted = np.insert(counted, where, delta[missing])
+        counted = np.insert(counted, where, added)
     alive = counted > 0
-    keys, counted = keys[alive], counted[alive]
-    return derivation.Counts(keys, counted, derivation.exceptional(counted))
+    if not alive.all():
+        keys, counted = keys[alive], counted[alive]
+    top = int(max(len(hist) - 1, new.max(initial=0), added.max(initial=0)))
+    hist = np.pad(hist, (0, top + 1 - len(hist))).astype(np.int64)
+    np.subtract.at(hist, old, 1)
+    np.add.at(hist, new[new > 0], 1)
+    np.add.at(hist, added, 1)
+    hist[0] = 0
+    return derivation.Counts(keys, counted, least_of_histogram(hist))
 
 
 def open_store(store: Path | str) -> StoreLookup:
