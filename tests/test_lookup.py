@@ -83,7 +83,8 @@ def test_same_cluster_parent_and_origin_as_an_incremental_run(store: Path, tmp_p
     text = QUERIES[qid]
     got = provenance.lookup(text, store, doc_id=qid)
     shutil.copytree(store, tmp_path / "store")
-    docs = run_with_store(frame({qid: text}), tmp_path / "out", tmp_path / "store").documents
+    run = run_with_store(frame({qid: text}), tmp_path / "out", tmp_path / "store")
+    docs = run.documents
     me = docs.filter(pl.col("doc_id") == qid).row(0, named=True)
     cluster = docs.filter(pl.col("cluster_id") == me["cluster_id"])
     stored_members = sorted(set(cluster["doc_id"].to_list()) - {qid})
@@ -97,6 +98,15 @@ def test_same_cluster_parent_and_origin_as_an_incremental_run(store: Path, tmp_p
     assert got.origin_id == origin
     assert got.is_origin == (origin == qid)
     assert got.cluster_id == me["cluster_id"]  # a merge keeps the larger stored cluster's id, as the run does
+    # The query's edge: the same statistics and confidences as the run's edges table.
+    other = got.changes["other_id"]
+    edge = run.edges.filter(
+        (pl.col("child_id") == qid) & (pl.col("parent_id") == other) if got.relation == "parent"
+        else (pl.col("parent_id") == qid) & (pl.col("child_id") == other)
+    ).row(0, named=True)
+    assert {k: got.changes[k] for k in got.changes if k != "other_id"} == {k: edge[k] for k in got.changes if k != "other_id"}
+    assert (got.copy_confidence, got.parent_confidence, got.confidence) == (edge["copy_confidence"], edge["parent_confidence"], edge["confidence"])
+    assert len(got.passages) == edge["passages"]
 
 
 def test_matched_answer_has_confidences_changes_and_passages(store: Path) -> None:

@@ -86,6 +86,7 @@ def write_index(
     gen_dir: Path, documents: pl.DataFrame, views: dict[str, ShingleSets], signatures: dict[str, np.ndarray],
     copies: pl.DataFrame, roots: np.ndarray, floating: Floating | None, facts: derivation.DerivationFacts | None,
     sample_rows: np.ndarray, boilerplate_keys: np.ndarray, frequent_words: np.ndarray, config: Config,
+    line_keys: ShingleSets | None = None,
 ) -> None:
     """Write ``gen_dir/index`` from a run's corpus (rows sorted by ``doc_id``) and its link and trace results.
 
@@ -129,6 +130,7 @@ def write_index(
         copies.with_columns(pl.Series("cluster", row_cluster[a] if len(a) else np.zeros(0, np.int64))).sort("cluster", "a", "b"),
         out / "copies.parquet",
     )
+    near_key, near_row = near_boilerplate(line_keys, config.prepare.boilerplate_min_docs)
     floating = floating or Floating.nothing()
     facts = facts or derivation.DerivationFacts.empty()
     in_sample = np.zeros(n, dtype=bool)
@@ -136,6 +138,7 @@ def write_index(
     arrays: dict[str, np.ndarray] = {
         "boilerplate_keys": boilerplate_keys, "frequent_words": frequent_words,
         "floating_lines": floating.lines, "floating_links": floating.links, "in_sample": in_sample,
+        "near_key": near_key, "near_row": near_row,
     }
     for name in ("words", "lines", "grams"):
         counts: derivation.Counts = getattr(facts, name)
@@ -150,6 +153,20 @@ def write_index(
         "config_fingerprint": config.fingerprint(),
     }
     schemas.write_json_atomic(meta, out / "meta.json")
+
+
+def near_boilerplate(line_keys: ShingleSets | None, min_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(key, row)`` of every short line one document short of boilerplate, with the rows holding it (sorted by key, row).
+
+    A query holding such a line makes it boilerplate (``normalize.boilerplate_keys``):
+    those rows are then shingled and signed anew, as an incremental run would.
+    """
+    if line_keys is None or len(line_keys.hashes) == 0 or min_docs < 2:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    doc = np.repeat(np.arange(line_keys.n_docs, dtype=np.int64), line_keys.sizes())
+    pairs = pl.DataFrame({"key": line_keys.hashes.astype(np.uint64), "row": doc}).filter(pl.col("key") != 0).unique()
+    near = pairs.filter(pl.len().over("key") == min_docs - 1).sort("key", "row")
+    return near["key"].to_numpy(), near["row"].to_numpy()
 
 
 @dataclass

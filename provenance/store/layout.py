@@ -25,8 +25,9 @@ new files first; a crash (even SIGKILL) before the manifest is replaced leaves
 the previous generation in force, and the next run sweeps the leftovers.
 The output folder a user reads is a symlink to ``gen-<g>/out``, swapped
 atomically after the commit, so readers see the old tables or the new ones,
-never a mixture.  Band keys are not stored: they are a fixed function of the
-stored signatures (``lsh.band_keys``) and cheaper to recompute than to read.
+never a mixture.  Runs do not read band keys back: they are a fixed function of
+the stored signatures (``lsh.band_keys``) and cheaper to recompute than to read
+(only the lookup index keeps them, sorted, for lookups).
 """
 
 from __future__ import annotations

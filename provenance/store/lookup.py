@@ -61,8 +61,10 @@ from provenance.prepare.shingle import ShingleSets
 from provenance.prepare.stage import Prepared, hex_hashes, shingle_batch
 from provenance.store import index as store_index
 from provenance.store import layout
+from provenance.titles import first_titles
 from provenance.trace import derivation, passages
-from provenance.trace.stage import CorpusFacts, published_times, trace_clusters
+from provenance.link.verify import intersection_sizes
+from provenance.trace.stage import CorpusFacts, derive_clusters, edge_figures, lineage_of_members, published_times, sub_corpus
 
 STATUSES = ("matched", "no_match", "stored", "rejected")
 #: Edge statistics reported for a match (columns of ``edges.parquet``).
@@ -154,6 +156,8 @@ class Query:
     doc: dict[str, Any]
     views: dict[str, ShingleSets]
     signatures: dict[str, np.ndarray]
+    #: Stored rows holding a short line this query makes boilerplate, shingled and signed anew: ``row -> (views, signatures)``.
+    dirty: dict[int, tuple[dict[str, ShingleSets], dict[str, np.ndarray]]] = field(default_factory=dict)
 
 
 class StoreLookup:
@@ -236,17 +240,60 @@ class StoreLookup:
         return sorted(results, key=lambda r: (r.status == "rejected", "" if r.status == "rejected" else r.query_id))
 
     def prepare(self, documents: pl.DataFrame) -> list[Query]:
-        """Views and signatures of ``documents`` (``doc_id``, ``text``, ...) under the store's options, boilerplate and frequent shingles."""
+        """Views and signatures of ``documents`` (``doc_id``, ``text``, ...) under the store's options, boilerplate and frequent shingles.
+
+        A short line the store holds in one document fewer than boilerplate
+        needs becomes boilerplate with the query: the query is shingled
+        without it, and so are the stored documents holding it (``Query.dirty``),
+        as an incremental run would re-prepare them.
+        """
         if documents.height == 0:
             return []
         prep, corpus = self.config.prepare, self.index.corpus
-        n_tokens = normalize.summarize(documents["text"], prep.seed, prep.boilerplate_max_tokens).n_tokens
+        summary = normalize.summarize(documents["text"], prep.seed, prep.boilerplate_max_tokens)
+        n_tokens = summary.n_tokens
         views = shingle_batch(documents["text"], 0, corpus["boilerplate_keys"], prep, n_tokens, corpus["frequent_words"])
-        return [
-            Query(row, {v: views.views[v].take(np.array([k])) for v in store_index.VIEWS},
-                  {v: views.signatures[v][k : k + 1] for v in store_index.VIEWS})
-            for k, row in enumerate(documents.iter_rows(named=True))
-        ]
+        if "title" not in documents.columns:
+            documents = documents.with_columns(pl.lit(None, pl.String).alias("title"))
+        if documents["title"].is_null().any():  # as a run titles them (``provenance.titles``)
+            documents = documents.with_columns(pl.coalesce("title", first_titles(documents["text"], views.boilerplate)).alias("title"))
+        near_key, near_row = corpus.get("near_key", np.zeros(0, np.uint64)), corpus.get("near_row", np.zeros(0, np.int64))
+        out = []
+        for k, row in enumerate(documents.iter_rows(named=True)):
+            flips = np.intersect1d(summary.line_key[summary.line_doc == k], near_key)
+            if len(flips) == 0:
+                out.append(Query(row, {v: views.views[v].take(np.array([k])) for v in store_index.VIEWS},
+                                 {v: views.signatures[v][k : k + 1] for v in store_index.VIEWS}))
+                continue
+            keys = np.union1d(corpus["boilerplate_keys"], flips).astype(np.uint64)
+            own = shingle_batch(documents["text"].slice(k, 1), 0, keys, prep, n_tokens[k : k + 1], corpus["frequent_words"])
+            query = Query(row, own.views, own.signatures)
+            rows = np.unique(near_row[np.isin(near_key, flips)])
+            stored = self.index.members(np.unique(np.asarray(self.index.row_cluster[rows])))
+            stored = stored.filter(pl.col("row").is_in(pl.Series(rows).implode())).sort("row")
+            redone = shingle_batch(stored["text"], 0, keys, prep, stored["n_tokens"].to_numpy(), corpus["frequent_words"])
+            for j, r in enumerate(stored["row"].to_list()):
+                query.dirty[int(r)] = ({v: redone.views[v].take(np.array([j])) for v in store_index.VIEWS},
+                                       {v: redone.signatures[v][j : j + 1] for v in store_index.VIEWS})
+            out.append(query)
+        return out
+
+    def _sets(self, rows: np.ndarray, query: Query) -> tuple[dict[str, ShingleSets], dict[str, np.ndarray]]:
+        """Views and signatures of stored ``rows`` as this query sees them (its ``dirty`` rows shingled anew)."""
+        views = {v: _take(self.index.views[v], rows) for v in store_index.VIEWS}
+        signatures = {v: np.array(self.index.signatures[v][rows]) for v in store_index.VIEWS}
+        redo = [(i, query.dirty[r]) for i, r in enumerate(rows.tolist()) if r in query.dirty]
+        for v in store_index.VIEWS:
+            if not redo:
+                break
+            parts, at = [], 0
+            for i, (own_views, own_sigs) in redo:
+                parts += [views[v].take(np.arange(at, i)), own_views[v]]
+                signatures[v][i] = own_sigs[v][0]
+                at = i + 1
+            parts.append(views[v].take(np.arange(at, len(rows))))
+            views[v] = ShingleSets.concat(parts)
+        return views, signatures
 
     # ------------------------------------------------------------------ steps
 
@@ -286,6 +333,8 @@ class StoreLookup:
                 if hi == lo:
                     continue
                 members = np.asarray(rows[band, lo:hi]).astype(np.int64)
+                if query.dirty:  # shingled anew: they are found by their new keys below
+                    members = members[~np.isin(members, list(query.dirty))]
                 rank = -(np.asarray(offsets[members + 1]) - np.asarray(offsets[members]))
                 before = rank < rank_q
                 tied = rank == rank_q
@@ -294,12 +343,18 @@ class StoreLookup:
                     before |= tied & (members < position)
                 at = int(before.sum())  # bucket order is (rank, row): ``before`` is a prefix
                 found.append(members[max(0, at - window) : at + window])
+            for r, (_, own_sigs) in query.dirty.items():
+                if (own_sigs[view] == lsh.EMPTY).all():
+                    continue
+                if (lsh.band_keys(np.ascontiguousarray(own_sigs[view]), bands, rows_per_band)[0] == qkeys).any():
+                    found.append(np.array([r], dtype=np.int64))
         return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
     def _mini(self, rows: np.ndarray, query: Query, documents: pl.DataFrame | None) -> Prepared:
         """A small corpus of stored ``rows`` then the query (``documents``: its frame, texts included, in that order)."""
-        views = {v: ShingleSets.concat([_take(self.index.views[v], rows), query.views[v]]) for v in store_index.VIEWS}
-        signatures = {v: np.concatenate([np.asarray(self.index.signatures[v][rows]), query.signatures[v]]) for v in store_index.VIEWS}
+        stored_views, stored_sigs = self._sets(rows, query)
+        views = {v: ShingleSets.concat([stored_views[v], query.views[v]]) for v in store_index.VIEWS}
+        signatures = {v: np.concatenate([stored_sigs[v], query.signatures[v]]) for v in store_index.VIEWS}
         if documents is None:
             documents = pl.DataFrame({"doc_id": [f"{r}" for r in rows.tolist()] + [query.doc["doc_id"]]})
         return Prepared(documents, pl.DataFrame(), views, signatures, frequent=self.index.corpus["frequent_words"])
@@ -376,10 +431,22 @@ class StoreLookup:
         order = np.insert(np.arange(len(rows)), at, len(rows))  # mini corpus rows: stored members, the query at ``at``
         mini = self._mini(rows, query, None)
         views = {v: sets.take(order) for v, sets in mini.views.items()}
+        rule = PairRule.of(self.config.link)
+        if query.dirty:  # stored pairs of documents shingled anew: measured again, kept if they still pass
+            touched = np.isin(stored["a"].to_numpy(), list(query.dirty)) | np.isin(stored["b"].to_numpy(), list(query.dirty))
+            touched = np.r_[touched, np.zeros(len(qa), dtype=bool)]
+            if touched.any():
+                a_t, b_t = pairs["a"].to_numpy()[touched].astype(np.int64), pairs["b"].to_numpy()[touched].astype(np.int64)
+                c_t, j_t = rule.scores(views, a_t, b_t)
+                containment, jaccard = pairs["containment"].to_numpy().copy(), pairs["jaccard"].to_numpy().copy()
+                containment[touched], jaccard[touched] = c_t, j_t
+                exact = pairs["exact"].to_numpy()
+                keep = exact | rule.clears(containment, jaccard)
+                pairs = pairs.with_columns(pl.Series("containment", containment), pl.Series("jaccard", jaccard)).filter(pl.Series(keep))
         edges = pairs.with_columns(
             pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength")
         )
-        roots = grow_clusters(len(order), edges, views, PairRule.of(self.config.link), self.config.link.cluster_founders)
+        roots = grow_clusters(len(order), edges, views, rule, self.config.link.cluster_founders)
         inside = np.flatnonzero(roots == roots[at])
         kept_local = inside[inside != at]
         kept_rows = rows[kept_local - (kept_local > at)]
@@ -390,6 +457,20 @@ class StoreLookup:
         keep = np.isin(a_row, np.r_[kept_rows, -1]) & np.isin(b_row, np.r_[kept_rows, -1])
         pairs = pairs.with_columns(pl.Series("a", a_row), pl.Series("b", b_row)).filter(pl.Series(keep))
         return group, pairs
+
+    def _edge(self, mini: Prepared, pairs: pl.DataFrame, parent: int, child: int, parent_confidence: float) -> pl.DataFrame:
+        """The tree edge ``parent -> child`` (rows of ``mini``) with its similarity and change statistics (``trace.stage.edge_figures``)."""
+        rows = np.sort(np.array([parent, child], dtype=np.int64))
+        sub, _ = sub_corpus(mini, pairs, rows)
+        lineage = lineage_of_members(sub.documents["text"], np.zeros(2, dtype=np.int64), self.config)
+        p, c = np.searchsorted(rows, [parent, child])
+        inter = float(intersection_sizes(lineage, np.array([c]), np.array([p]))[0])
+        size = float(lineage.sizes()[c])
+        edges = pl.DataFrame(
+            {"child": [c], "parent": [p], "score": [inter / size if size > 0 else 0.0], "parent_confidence": [parent_confidence]},
+            schema={"child": pl.Int64, "parent": pl.Int64, "score": pl.Float64, "parent_confidence": pl.Float64},
+        )
+        return edge_figures(sub, edges, rows, self.config)
 
     def _matches(self, copies: pl.DataFrame, members: pl.DataFrame) -> list[ClusterMatch]:
         best = copies.unique("cluster", keep="first", maintain_order=True)
@@ -473,10 +554,9 @@ class StoreLookup:
         facts.published = published_times(mini.documents)
         n = mini.documents.height
         zeros = np.zeros(n, dtype=np.int64)
-        traced = trace_clusters(mini, pairs, zeros, facts, config)
-        placement = traced.placement.sort("row")
-        parent_row = placement["parent_row"].to_numpy()
-        is_origin = placement["is_origin"].to_numpy()
+        # The derivation model over the whole cluster; the statistics of the query's own edge only.
+        parent_of, confidence, _ = derive_clusters(mini, pairs, zeros, facts.published, facts, config)
+        is_origin = parent_of < 0
         ids = mini.documents["doc_id"]
         titles = mini.documents["title"]
         origin = int(np.flatnonzero(is_origin)[0])
@@ -485,15 +565,17 @@ class StoreLookup:
             origin_id=ids[origin], origin_title=titles[origin],
             is_origin=bool(is_origin[q_local]),
         )
-        edges = traced.edges
-        if parent_row[q_local] >= 0:
-            mine = edges.filter(pl.col("child") == q_local)
+        if parent_of[q_local] >= 0:
+            parent, child = int(parent_of[q_local]), q_local
             result.relation = "parent"
         else:
-            mine = edges.filter(pl.col("parent") == q_local).sort("parent_confidence", "similarity", descending=True).head(1)
-            result.relation = "child" if mine.height else None
-        if mine.height == 0:
-            return result
+            children = np.flatnonzero(parent_of == q_local)
+            if len(children) == 0:
+                return result
+            child = int(children[np.lexsort((children, -np.nan_to_num(confidence[children])))[0]])  # most confident, then first
+            parent = q_local
+            result.relation = "child"
+        mine = self._edge(mini, pairs, parent, child, float(confidence[child]))
         edge = mine.with_columns(
             pl.lit(cluster_id).alias("cluster_id"),
             ids.gather(mine["parent"].to_numpy()).alias("parent_id"), ids.gather(mine["child"].to_numpy()).alias("child_id"),

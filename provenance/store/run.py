@@ -447,6 +447,7 @@ class StorePlan:
             layout.generation_dir(self.store_dir, self.generation), result.documents, self.views, self.signatures,
             self.linked.pairs, self.linked.roots, self.linked.floating, facts.derivation if facts else None,
             getattr(self, "sample_rows", np.zeros(0, dtype=np.int64)), self.arrived.keys, self.arrived.frequent_words, config,
+            self.arrived.combined.ragged["line_keys"],
         )
         self.has_index = True
 
