@@ -74,11 +74,13 @@ def sorted_bands(signatures: np.ndarray, rank: np.ndarray, threshold: float) -> 
     keys = lsh.band_keys(np.ascontiguousarray(signatures[present]), bands, rows_per_band).T if len(present) else np.zeros((bands, 0), np.uint64)
     out_keys = np.empty((bands, len(present)), dtype=np.uint64)
     out_rows = np.empty((bands, len(present)), dtype=np.uint32)
-    r = rank[present]
+    by_rank = present[np.lexsort((present, rank[present]))]  # (rank, row) once; each band's stable sort by key keeps it
+    at = np.searchsorted(present, by_rank)
     for band in range(bands):
-        order = np.lexsort((present, r, keys[band]))
-        out_keys[band] = keys[band][order]
-        out_rows[band] = present[order]
+        band_keys = keys[band][at]
+        order = np.argsort(band_keys, kind="stable")
+        out_keys[band] = band_keys[order]
+        out_rows[band] = by_rank[order]
     return out_keys, out_rows
 
 
