@@ -229,3 +229,17 @@ def test_cli_exit_status_formats_and_help(store: Path, tmp_path: Path) -> None:
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr, bad.stderr
     help_text = cli("--help").stdout
     assert "provenance lookup suspicious.txt --store" in help_text
+
+
+def test_lookup_benchmark_holds_its_queries_out_of_the_store(tmp_path: Path) -> None:
+    """``benchmarks.lookup`` at a small size: queries are not in the store, every one is answered, figures written."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks.lookup", "--docs", "400", "--queries", "8", "--work", str(tmp_path),
+                           "--out", str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "results" / "lookup-400.json").read_text())
+    assert report["queries"] == 8 and report["docs_in_store"] == 392
+    assert sum(report["statuses"].values()) == 8
+    stored = pl.read_parquet(tmp_path / "lookup-400" / "stored.parquet")
+    assert stored.height == 392 and not {"true_cluster", "true_parent", "edit"} & set(stored.columns)
+    assert set(report["query_seconds"]) == {"median", "p95", "max", "mean"}
+    assert "per query, store open" in (tmp_path / "results" / "lookup-400.md").read_text()
