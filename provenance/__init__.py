@@ -10,6 +10,8 @@ polars frames, one module per stage, one :class:`Config`.  In a notebook::
     result.documents, result.clusters, result.edges, result.rejects
     result.write("data/output")
 
+    provenance.lookup(text, "data/store")   # is ``text`` a version of something in a store?
+
 ``provenance.chain`` is the stage chain every runner shares; the CLI
 (``provenance_cli``) and the Prefect flow (``flows``) are thin layers over it.
 """
@@ -26,6 +28,7 @@ os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0"
 from provenance.chain import RunResult, run  # noqa: E402
 from provenance.config import Config  # noqa: E402
 from provenance.errors import ProvenanceError  # noqa: E402
+from provenance.store.lookup import LookupResult, lookup, open_store  # noqa: E402
 
-__all__ = ["Config", "ProvenanceError", "RunResult", "run", "__version__"]
+__all__ = ["Config", "LookupResult", "ProvenanceError", "RunResult", "lookup", "open_store", "run", "__version__"]
 __version__ = "0.2.0"

@@ -8,7 +8,7 @@ import sys
 from rich.markup import escape
 
 from provenance.errors import ProvenanceError
-from provenance_cli import queries, runs, warmup  # noqa: F401  (the modules register their commands)
+from provenance_cli import lookup, queries, runs, warmup  # noqa: F401  (the modules register their commands)
 from provenance_cli.console import app, err
 
 

@@ -75,8 +75,13 @@ def exact_duplicate_pairs(content_hash: pl.Series) -> pl.DataFrame:
     return pl.DataFrame({"a": grouped["first"].to_numpy(), "b": grouped["row"].to_numpy()}, schema=lsh.PAIRS_SCHEMA)
 
 
-class _Verifier:
-    """The ``accept`` callback of ``lsh.candidate_pairs``: prefilter, then the exact pair rule (or a stored verdict)."""
+class Verifier:
+    """The ``accept`` callback of ``lsh.candidate_pairs``: prefilter, then the exact pair rule (or a stored verdict).
+
+    Called with packed ``a << 32 | b`` row pairs of ``prepared``, it returns
+    those that pass.  ``provenance.store.lookup`` calls it on a small corpus of
+    a query and its candidates: the same prefilter and rule as a run.
+    """
 
     def __init__(self, prepared: Prepared, config: Config, known: KnownPairs | None) -> None:
         self.views, self.signatures = prepared.views, prepared.signatures
@@ -132,6 +137,18 @@ def _threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+#: Fewer rows than this are one batch on the calling thread: a pool costs more than their work (a lookup's few texts).
+SMALL = 256
+
+
+def _mapped(fn, slices: list[tuple[int, int]]) -> list:
+    """``fn`` over ``slices`` on threads, or inline when there is little to do (same results either way)."""
+    if len(slices) <= 1 or slices[-1][1] < SMALL:
+        return [fn(bounds) for bounds in slices]
+    with ThreadPoolExecutor(_threads()) as pool:
+        return list(pool.map(fn, slices))
+
+
 def _slices(n: int, size: int, parts: int) -> list[tuple[int, int]]:
     """Row ranges of at most ``size`` rows, and at least ``parts`` of them when there are enough rows."""
     step = max(1, min(size, -(-n // parts)))
@@ -149,8 +166,7 @@ def corpus_lines(prepared: Prepared, config: Config) -> pl.DataFrame:
         texts = prepared.documents["text"].slice(lo, hi - lo) if prepared.texts is None else prepared.texts.slice(lo, hi - lo)
         return units.line_table(texts, config.evidence, first_doc=lo)
 
-    with ThreadPoolExecutor(_threads()) as pool:
-        return pl.concat(list(pool.map(table, _slices(n, config.run.batch_size, _threads()))))
+    return pl.concat(_mapped(table, _slices(n, config.run.batch_size, _threads())))
 
 
 def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Floating, rows: np.ndarray, config: Config) -> units.Units:
@@ -161,14 +177,20 @@ def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Float
         own = lines.join(position, on="doc", how="inner").drop("doc").rename({"position": "doc"})
         return units.build_units(texts_of_rows(prepared, chunk), own, floating, config.evidence)
 
-    with ThreadPoolExecutor(_threads()) as pool:
-        return units.concat_units(list(pool.map(build, _slices(len(rows), config.run.batch_size, _threads()))))
+    return units.concat_units(_mapped(build, _slices(len(rows), config.run.batch_size, _threads())))
 
 
-def copy_evidence(prepared: Prepared, pairs: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, units.Floating, units.Units, np.ndarray]:
-    """``pairs`` with the :data:`EVIDENCE_COLUMNS` and ``copied`` (the evidence rule; exact duplicates always)."""
+def copy_evidence(
+    prepared: Prepared, pairs: pl.DataFrame, config: Config, floating: units.Floating | None = None,
+) -> tuple[pl.DataFrame, units.Floating, units.Units, np.ndarray]:
+    """``pairs`` with the :data:`EVIDENCE_COLUMNS` and ``copied`` (the evidence rule; exact duplicates always).
+
+    The floating lines are those of ``prepared`` unless ``floating`` gives the
+    ones of a larger corpus (a lookup's few documents against a store's).
+    """
     lines = corpus_lines(prepared, config)
-    floating = units.floating_keys(lines, config.evidence)
+    if floating is None:
+        floating = units.floating_keys(lines, config.evidence)
     a, b = pairs["a"].to_numpy().astype(np.int64), pairs["b"].to_numpy().astype(np.int64)
     rows = np.unique(np.concatenate([a, b]))
     found = units_of_rows(prepared, lines, floating, rows, config)
@@ -225,7 +247,7 @@ def link_stage(
         thresholds = {"words": options.words_threshold, "anchors": options.anchors_threshold}
         names = list(prepared.signatures)
         told = _BandProgress(progress, [lsh.band_params(thresholds[n], prepared.signatures[n].shape[1])[0] for n in names])
-        accept = _Verifier(prepared, config, known)
+        accept = Verifier(prepared, config, known)
 
         def verified(packed: np.ndarray) -> np.ndarray:
             kept = accept(packed)

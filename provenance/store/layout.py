@@ -7,7 +7,8 @@ Layout of a store folder::
     segments/<g>.*.parquet per-document data prepared in generation g (immutable once written)
     gen-<g>/               derived tables of generation g: verified pairs, spin decisions,
                            boilerplate keys, frequent word shingles, and ``out/`` (the run's
-                           published output tables)
+                           published output tables) and ``index/`` (the lookup index,
+                           ``provenance.store.index``)
 
 Why segments: a daily run over a year of documents must not rewrite a year
 of shingles.  A segment holds the documents (re)prepared by one run: their
@@ -24,8 +25,9 @@ new files first; a crash (even SIGKILL) before the manifest is replaced leaves
 the previous generation in force, and the next run sweeps the leftovers.
 The output folder a user reads is a symlink to ``gen-<g>/out``, swapped
 atomically after the commit, so readers see the old tables or the new ones,
-never a mixture.  Band keys are not stored: they are a fixed function of the
-stored signatures (``lsh.band_keys``) and cheaper to recompute than to read.
+never a mixture.  Runs do not read band keys back: they are a fixed function of
+the stored signatures (``lsh.band_keys``) and cheaper to recompute than to read
+(only the lookup index keeps them, sorted, for lookups).
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class Manifest:
     #: ``published``-date mode of the last run (see ``incremental``): a change re-traces everything.
     facts_mode: str
     runs: list[dict[str, Any]]
+    #: Version of the lookup index written in ``gen-<g>/index`` (``provenance.store.index``); 0: none.
+    lookup_index: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +96,7 @@ class Manifest:
             "options": self.options,
             "facts_mode": self.facts_mode,
             "runs": self.runs,
+            "lookup_index": self.lookup_index,
         }
 
 
@@ -134,7 +139,7 @@ def read_manifest(store_dir: Path, config: Config) -> Manifest | None:
         )
     return Manifest(
         data["generation"], list(data["segments"]), data["signature"], data["config_fingerprint"], data.get("options", {}),
-        data.get("facts_mode", ""), list(data.get("runs", [])),
+        data.get("facts_mode", ""), list(data.get("runs", [])), int(data.get("lookup_index", 0)),
     )
 
 

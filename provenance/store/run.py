@@ -57,9 +57,10 @@ from provenance.prepare.stage import (
     shingle_batch, summarize_batch, too_short_rejects,
 )
 from provenance.stage_report import Progress, StageReport, no_progress, timed
-from provenance.store import layout, plan
+from provenance.store import index, layout, plan
 from provenance.store.layout import Manifest, Segment
 from provenance.tables import Traced
+from provenance.trace import wordfreq
 from provenance.trace.stage import CONSULTED_SCHEMA, corpus_facts, trace_clusters
 
 BOILERPLATE_KEYS = pl.Schema({"key": pl.UInt64})
@@ -326,6 +327,8 @@ class StorePlan:
         linked, report = link_stage(prepared, config, known, progress=progress)
         report.stats["relinked_documents"] = int(relink.sum())
         self.linked, self.doc_ids = linked, doc_ids
+        # The chain frees these after link; the lookup index is written from them (``arrived.combined`` holds them anyway).
+        self.views, self.signatures = dict(prepared.views), dict(prepared.signatures)
         return linked, report
 
     def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[Traced, StageReport]:
@@ -342,6 +345,7 @@ class StorePlan:
         keys = doc_keys(doc_ids)
         cluster = tables.dense_clusters(linked.roots)
         facts = corpus_facts(docs, cluster, config, keys, progress=progress)
+        self.facts, self.sample_rows = facts, wordfreq.frequency_sample(cluster, keys, config.trace.frequency_sample)
         self.mode = plan.facts_mode(docs, facts)
         old_docs = self.read_out("documents", schemas.DOCUMENTS).select("doc_id", "cluster_id", "is_origin", "parent_id", "depth", "completeness")
         old_consulted = self.read("consulted", plan.CONSULTED)
@@ -432,6 +436,20 @@ class StorePlan:
         layout.write_table(self.store_dir, g, "boilerplate_keys", pl.DataFrame({"key": arrived.keys}, schema=BOILERPLATE_KEYS))
         layout.write_table(self.store_dir, g, "frequent_words", pl.DataFrame({"shingle": arrived.frequent_words}, schema=plan.FREQUENT))
         layout.write_table(self.store_dir, g, "consulted", self.consulted)
+        self._write_index(config, result)
+
+    def _write_index(self, config: Config, result: RunResult) -> None:
+        """``gen-<g>/index``: what ``provenance lookup`` reads (``provenance.store.index``); none for an empty corpus."""
+        if self.linked is None:
+            return
+        facts = getattr(self, "facts", None)
+        index.write_index(
+            layout.generation_dir(self.store_dir, self.generation), result.documents, self.views, self.signatures,
+            self.linked.pairs, self.linked.roots, self.linked.floating, facts.derivation if facts else None,
+            getattr(self, "sample_rows", np.zeros(0, dtype=np.int64)), self.arrived.keys, self.arrived.frequent_words, config,
+            self.arrived.combined.ragged["line_keys"],
+        )
+        self.has_index = True
 
     def _commit(self, config: Config, segments: list[int], result: RunResult) -> None:
         runs = (self.manifest.runs if self.manifest else []) + [{
@@ -442,6 +460,7 @@ class StorePlan:
         self.committed = Manifest(
             self.generation, segments, minhash.SignatureScheme(config.prepare.num_perm, config.prepare.seed).to_dict(),
             config.fingerprint(), config.options(results_only=True), self.mode, runs[-50:],
+            index.INDEX_VERSION if getattr(self, "has_index", False) else 0,
         )
         layout.commit(self.store_dir, self.committed)
 
