@@ -482,3 +482,27 @@ def paste_lines(text: str, pasted: list[str]) -> str:
         if i % 2 == 1 and pasted:
             out.append(pasted[(i // 2) % len(pasted)])
     return "\n\n".join(out)
+
+
+#: A hand-written text that shares nothing with the stories.
+UNRELATED = (
+    "Orchard Lane allotments\n\n"
+    "Gardeners on Orchard Lane harvested a record crop of pumpkins this autumn after volunteers rebuilt the old "
+    "greenhouse with donated glass. The committee plans a seed swap in the village hall and a course on composting "
+    "for beginners, with tea and cake served by the youth choir.\n"
+)
+
+
+def store_corpus() -> dict[str, str]:
+    """A store's first corpus: two clusters with copies, two halves of one story (with a copy), a singleton, a tree of two."""
+    return {
+        "s0-origin": make_article(0),
+        "s0-spun": spin(make_article(0), 0.3, seed=1),
+        "s0-head": truncate(make_article(0), 0.6),
+        "s1-first-half": make_article(1, 6),
+        "s1-second-half": make_article(1, 6, start=6, headline=False),
+        "s1-second-half-copy": noisy_copy(make_article(1, 6, start=6, headline=False)),
+        "s2-alone": make_article(2),
+        "s3-origin": make_article(3),
+        "s3-changing": truncate(make_article(3), 0.7),
+    }

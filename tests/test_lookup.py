@@ -23,30 +23,9 @@ from provenance.errors import ProvenanceError
 from provenance.store import layout
 from provenance.store.lookup import open_store
 from provenance.store.run import run_with_store
-from tests.fixtures import make_article, noisy_copy, spin, truncate
+from tests.fixtures import UNRELATED, make_article, noisy_copy, spin, store_corpus, truncate
 
 ROOT = Path(__file__).resolve().parents[1]
-
-UNRELATED = (
-    "Orchard Lane allotments\n\n"
-    "Gardeners on Orchard Lane harvested a record crop of pumpkins this autumn after volunteers rebuilt the old "
-    "greenhouse with donated glass. The committee plans a seed swap in the village hall and a course on composting "
-    "for beginners, with tea and cake served by the youth choir.\n"
-)
-
-
-def corpus() -> dict[str, str]:
-    return {
-        "s0-origin": make_article(0),
-        "s0-spun": spin(make_article(0), 0.3, seed=1),
-        "s0-head": truncate(make_article(0), 0.6),
-        "s1-first-half": make_article(1, 6),
-        "s1-second-half": make_article(1, 6, start=6, headline=False),
-        "s1-second-half-copy": noisy_copy(make_article(1, 6, start=6, headline=False)),
-        "s2-alone": make_article(2),
-        "s3-origin": make_article(3),
-        "s3-head": truncate(make_article(3), 0.7),
-    }
 
 
 #: Queries, each a case of what a query can do to the store's clusters.
@@ -69,7 +48,7 @@ def frame(docs: dict[str, str]) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lookup")
-    run_with_store(frame(corpus()), root / "out", root / "store")
+    run_with_store(frame(store_corpus()), root / "out", root / "store")
     return root / "store"
 
 
@@ -117,7 +96,7 @@ def test_matched_answer_has_confidences_changes_and_passages(store: Path) -> Non
     assert got.changes["change_kind"] == "spin" and got.changes["substituted"] > 0
     assert got.changes["substitution_examples"]
     assert got.passages and all(p.query_text == QUERIES["q-spun"][p.query_start : p.query_end] for p in got.passages)
-    origin_text = corpus()["s0-origin"]
+    origin_text = store_corpus()["s0-origin"]
     assert all(p.other_text == origin_text[p.other_start : p.other_end] for p in got.passages)
 
 
@@ -131,7 +110,7 @@ def test_query_that_would_be_the_origin_reports_its_child(store: Path) -> None:
 
 def test_stored_text_is_answered_with_its_row(store: Path) -> None:
     """A text already in the store (same normalised tokens) is ``stored``, with that document's cluster and origin."""
-    got = provenance.lookup(noisy_copy(corpus()["s0-spun"]), store, doc_id="x")
+    got = provenance.lookup(noisy_copy(store_corpus()["s0-spun"]), store, doc_id="x")
     assert got.status == "stored" and got.stored_id == "s0-spun"
     assert got.origin_id == "s0-origin" and got.parent_id == "s0-origin"
 

@@ -34,31 +34,9 @@ from provenance.store import layout, plan
 from provenance.store.plan import CONSULTED, PAIRS
 from provenance.store.run import run_with_store
 from provenance.tables import cluster_id_of
-from tests.fixtures import make_article, make_sets, noisy_copy, spin, truncate
+from tests.fixtures import UNRELATED, make_article, make_sets, noisy_copy, spin, store_corpus, truncate
 
 ROOT = Path(__file__).resolve().parents[1]
-
-#: A hand-written text that shares nothing with the stories.
-UNRELATED = (
-    "Orchard Lane allotments\n\n"
-    "Gardeners on Orchard Lane harvested a record crop of pumpkins this autumn after volunteers rebuilt the old "
-    "greenhouse with donated glass. The committee plans a seed swap in the village hall and a course on composting "
-    "for beginners, with tea and cake served by the youth choir.\n"
-)
-
-
-def corpus_a() -> dict[str, str]:
-    return {
-        "s0-origin": make_article(0),
-        "s0-spun": spin(make_article(0), 0.3, seed=1),
-        "s0-head": truncate(make_article(0), 0.6),
-        "s1-first-half": make_article(1, 6),
-        "s1-second-half": make_article(1, 6, start=6, headline=False),
-        "s1-second-half-copy": noisy_copy(make_article(1, 6, start=6, headline=False)),
-        "s2-alone": make_article(2),
-        "s3-origin": make_article(3),
-        "s3-changing": truncate(make_article(3), 0.7),
-    }
 
 
 def corpus_b() -> dict[str, str]:
@@ -132,9 +110,9 @@ def assert_live_signatures_are_a_fresh_prepares(store_dir: Path, everything: dic
 
 @pytest.fixture
 def inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
-    a = write_jsonl(tmp_path / "a.jsonl", corpus_a())
+    a = write_jsonl(tmp_path / "a.jsonl", store_corpus())
     b = write_jsonl(tmp_path / "b.jsonl", corpus_b())
-    both = write_jsonl(tmp_path / "ab.jsonl", {**corpus_a(), **corpus_b()})
+    both = write_jsonl(tmp_path / "ab.jsonl", {**store_corpus(), **corpus_b()})
     return a, b, both
 
 
@@ -152,7 +130,7 @@ def test_a_then_b_equals_a_full_run_on_a_and_b(tmp_path: Path, inputs) -> None:
     assert inc_edges.select(full_edges.columns).equals(full_edges)
     assert inc_clusters.equals(full_clusters)
     assert full.clusters.height == second.clusters.height
-    assert_live_signatures_are_a_fresh_prepares(tmp_path / "store", {**corpus_a(), **corpus_b()})
+    assert_live_signatures_are_a_fresh_prepares(tmp_path / "store", {**store_corpus(), **corpus_b()})
     # The result returned is the one published.
     for name in ("documents", "clusters", "edges"):
         assert pl.read_parquet(tmp_path / "out" / f"{name}.parquet").equals(second.frames()[name]), name
@@ -174,7 +152,7 @@ def test_a_then_b_equals_a_full_run_on_a_and_b(tmp_path: Path, inputs) -> None:
 def test_every_cluster_history_event(tmp_path: Path) -> None:
     """created (runs 1-3), merged and origin_changed (run 2), split and origin_changed (run 3), each as stable_ids decides."""
     out, store_dir = tmp_path / "out", tmp_path / "store"
-    first = run_with_store(frame(corpus_a()), out, store_dir)
+    first = run_with_store(frame(store_corpus()), out, store_dir)
     g1 = history(out)
     assert g1.filter(pl.col("generation") == 1).select("event", "cluster_id", "other_cluster_id", "origin_id", "size").sort("origin_id").rows() == [
         ("created", cluster_id_of("s0-origin"), None, "s0-origin", 3),
@@ -209,7 +187,7 @@ def test_every_cluster_history_event(tmp_path: Path) -> None:
     assert now["s1-second-half"] == now["s1-second-half-copy"] == halves
     assert now["s1-first-half"] == cluster_id_of("s1-first-half") and now["s1-full"] == cluster_id_of("s1-full")
     assert history(out).schema == provenance.schemas.CLUSTER_HISTORY
-    assert_equal_to_a_full_run(out, {**corpus_a(), **corpus_b(), "s1-full": UNRELATED}, tmp_path)
+    assert_equal_to_a_full_run(out, {**store_corpus(), **corpus_b(), "s1-full": UNRELATED}, tmp_path)
 
 
 def test_same_input_again_changes_nothing(tmp_path: Path, inputs) -> None:
@@ -246,7 +224,7 @@ def test_changed_document_is_a_new_version_with_history(tmp_path: Path, inputs) 
     assert changing["cluster_id"].to_list() == [cid["s3-origin"], cid["s3-changing"]]
     assert docs.filter(pl.col("doc_id") == "s3-changing")["text"][0] == truncate(make_article(5), 0.8)
     assert versions.filter(pl.col("doc_id") != "s3-changing")["version"].unique().to_list() == [1]
-    assert versions.height == len({**corpus_a(), **corpus_b()}) + 1
+    assert versions.height == len({**store_corpus(), **corpus_b()}) + 1
     assert versions.schema == provenance.schemas.DOCUMENT_VERSIONS
 
 
@@ -260,7 +238,7 @@ def test_ids_of_untouched_clusters_survive(tmp_path: Path, inputs) -> None:
 def test_compaction_when_most_stored_rows_are_stale_gives_the_tables_of_a_full_run(tmp_path: Path) -> None:
     """Nine documents, then changed versions of five of them twice: the third run holds 19 rows for 9 live ones."""
     out, store_dir = tmp_path / "out", tmp_path / "store"
-    current = corpus_a()
+    current = store_corpus()
     run_with_store(frame(current), out, store_dir)
     edited = ["s0-head", "s1-first-half", "s2-alone", "s3-origin", "s3-changing"]
     segments, texts = [], [current["s2-alone"]]
@@ -316,9 +294,9 @@ def test_a_short_line_that_becomes_boilerplate_re_prepares_the_stored_documents_
 
 def test_a_store_equals_a_full_run_when_frequent_shingles_flip(tmp_path: Path) -> None:
     config = Config.from_options({"frequent_min_docs": 3})  # small corpora: shingles in 3 documents count as frequent
-    run_with_store(frame(corpus_a()), tmp_path / "out", tmp_path / "store", config)
+    run_with_store(frame(store_corpus()), tmp_path / "out", tmp_path / "store", config)
     second = run_with_store(frame(corpus_b()), tmp_path / "out", tmp_path / "store", config)
-    everything = {**corpus_a(), **corpus_b()}
+    everything = {**store_corpus(), **corpus_b()}
     assert_equal_to_a_full_run(tmp_path / "out", everything, tmp_path, config)
     # What the test is about: stored documents were only signed anew (the others holding a flipped
     # boilerplate line, the story-0 headline now in four documents, were prepared again).
@@ -368,7 +346,7 @@ def test_a_store_takes_a_frame_and_files_alike(tmp_path: Path, inputs) -> None:
     a, b, _ = inputs
     run_with_store([a], tmp_path / "out1", tmp_path / "store1")
     run_with_store([b], tmp_path / "out1", tmp_path / "store1")
-    run_with_store(frame(corpus_a()), tmp_path / "out2", tmp_path / "store2")
+    run_with_store(frame(store_corpus()), tmp_path / "out2", tmp_path / "store2")
     run_with_store(frame(corpus_b()), tmp_path / "out2", tmp_path / "store2")
     for x, y in zip(canonical(tmp_path / "out1"), canonical(tmp_path / "out2")):
         assert x.equals(y)
@@ -535,7 +513,7 @@ def test_second_run_on_a_locked_store_waits_or_says_who_holds_it(tmp_path: Path,
     threading.Timer(0.5, release.set).start()
     result = run_with_store([a], tmp_path / "out", tmp_path / "store", wait_seconds=30)
     thread.join()
-    assert result.documents.height == len(corpus_a())
+    assert result.documents.height == len(store_corpus())
 
 
 def test_cli_on_a_locked_store_exits_with_one_line(tmp_path: Path, inputs) -> None:
@@ -579,7 +557,7 @@ def _same(x: dict[str, pl.DataFrame], y: dict[str, pl.DataFrame]) -> bool:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """Inputs and the old (after A) and new (after A then B) states of an uninterrupted store."""
     tmp = tmp_path_factory.mktemp("reference")
-    a, b = write_jsonl(tmp / "a.jsonl", corpus_a()), write_jsonl(tmp / "b.jsonl", corpus_b())
+    a, b = write_jsonl(tmp / "a.jsonl", store_corpus()), write_jsonl(tmp / "b.jsonl", corpus_b())
     run_with_store([a], tmp / "out", tmp / "store")
     old = _snapshot(tmp / "out")
     run_with_store([b], tmp / "out", tmp / "store")
