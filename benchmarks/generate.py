@@ -1140,6 +1140,16 @@ def generate_corpus(n_docs: int, out_path: Path, *, seed: int = 0, clustered_sha
     }
 
 
+def cached_corpus(work: Path, n_docs: int, seed: int = 0) -> Path:
+    """``work/corpus-<n_docs>-<seed>.parquet``, generated the first time (the benchmarks share it: same recipe, same file)."""
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = work / f"corpus-{n_docs}-{seed}.parquet"
+    if not corpus.exists():
+        print(f"generating {n_docs:,} documents -> {corpus}", flush=True)
+        generate_corpus(n_docs, corpus, seed=seed)
+    return corpus
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: write a corpus and print its summary as JSON."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.generate", description=__doc__.splitlines()[0])

@@ -23,7 +23,7 @@ import polars as pl
 import psutil
 import xxhash
 
-from benchmarks.generate import generate_corpus
+from benchmarks.generate import cached_corpus
 import provenance
 from provenance.store.run import run_with_store
 
@@ -46,10 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.docs < 100 or not 0 < args.new_share < 1:
         print("error: --docs must be at least 100 and --new-share in (0, 1)", file=sys.stderr)
         return 2
-    args.work.mkdir(parents=True, exist_ok=True)
-    corpus = args.work / f"corpus-{args.docs}-{args.seed}.parquet"
-    if not corpus.exists():
-        generate_corpus(args.docs, corpus, seed=args.seed)
+    corpus = cached_corpus(args.work, args.docs, args.seed)
     work = args.work / f"incremental-{args.docs}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

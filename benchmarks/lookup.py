@@ -29,7 +29,7 @@ import polars as pl
 import psutil
 import xxhash
 
-from benchmarks.generate import generate_corpus
+from benchmarks.generate import cached_corpus
 from provenance.store.lookup import open_store
 from provenance.store.run import run_with_store
 
@@ -77,10 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.docs < 100 or not 4 <= args.queries < args.docs // 2:
         print("error: --docs must be at least 100 and --queries between 4 and half of --docs", file=sys.stderr)
         return 2
-    args.work.mkdir(parents=True, exist_ok=True)
-    corpus = args.work / f"corpus-{args.docs}-{args.seed}.parquet"
-    if not corpus.exists():
-        generate_corpus(args.docs, corpus, seed=args.seed)
+    corpus = cached_corpus(args.work, args.docs, args.seed)
     work = args.work / f"lookup-{args.docs}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

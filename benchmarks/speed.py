@@ -31,7 +31,7 @@ import polars as pl
 import psutil
 from datasketch import MinHash, MinHashLSH
 
-from benchmarks.generate import generate_corpus
+from benchmarks.generate import cached_corpus
 from provenance import chain
 from provenance.config import Config
 
@@ -188,11 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.docs < 100:
         print("error: --docs must be at least 100", file=sys.stderr)
         return 2
+    if args.corpus is not None and not args.corpus.is_file():
+        print(f"error: --corpus {args.corpus} is no file: pass an existing Parquet of id and text", file=sys.stderr)
+        return 2
     args.work.mkdir(parents=True, exist_ok=True)
-    corpus = args.corpus or args.work / f"corpus-{args.docs}-{args.seed}.parquet"
-    if not corpus.exists():
-        print(f"generating {args.docs:,} documents -> {corpus}", flush=True)
-        generate_corpus(args.docs, corpus, seed=args.seed)
+    corpus = args.corpus or cached_corpus(args.work, args.docs, args.seed)
     config = Config()
     rows, edges, spilled = run_provenance(corpus, args.work / f"out-{args.docs}", config)
     for r in rows:
