@@ -84,7 +84,7 @@ def test_trace_in_parts_on_threads_reports_one_count_per_pass(tmp_path: Path, mo
     from provenance.trace import stage as trace_stage
 
     monkeypatch.setattr(trace_stage, "PARALLEL_MIN_MEMBERS", 0)
-    monkeypatch.setattr(trace_stage.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(trace_stage, "threads", lambda: 2)
     hooks = Recording()
     result = chain.run([corpus(tmp_path / "in")], Config().replace(batch_size=3), hooks=hooks)
     by = assert_monotone_to_total(hooks.calls)

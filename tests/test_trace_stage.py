@@ -206,7 +206,7 @@ def test_trace_in_parts_equals_one_trace(corpus, monkeypatch, parts):
     key = ["parent", "child"]
     assert split.edges.sort(key).equals(one.edges.sort(key))
     assert split.consulted.equals(one.consulted) and one.consulted.height > 0
-    monkeypatch.setattr(ts.os, "cpu_count", lambda: parts)
+    monkeypatch.setattr(ts, "threads", lambda: parts)
     out_split, _ = ts.trace_stage(prepared, linked, CONFIG)
     for name in ("documents", "clusters", "edges"):
         assert getattr(out_split, name).equals(getattr(out_one, name)), name

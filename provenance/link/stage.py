@@ -132,8 +132,8 @@ def texts_of_rows(prepared: Prepared, rows: np.ndarray) -> pl.Series:
     return prepared.texts.gather(rows)
 
 
-def _threads() -> int:
-    """Threads for the evidence passes: polars releases the GIL in its string kernels, so batches overlap."""
+def threads() -> int:
+    """Threads for batch passes (link's evidence, trace's parts): polars, the kernels and rapidfuzz release the GIL, so batches overlap."""
     return max(1, min(8, os.cpu_count() or 1))
 
 
@@ -145,7 +145,7 @@ def _mapped(fn, slices: list[tuple[int, int]]) -> list:
     """``fn`` over ``slices`` on threads, or inline when there is little to do (same results either way)."""
     if len(slices) <= 1 or slices[-1][1] < SMALL:
         return [fn(bounds) for bounds in slices]
-    with ThreadPoolExecutor(_threads()) as pool:
+    with ThreadPoolExecutor(threads()) as pool:
         return list(pool.map(fn, slices))
 
 
@@ -166,7 +166,7 @@ def corpus_lines(prepared: Prepared, config: Config) -> pl.DataFrame:
         texts = prepared.documents["text"].slice(lo, hi - lo) if prepared.texts is None else prepared.texts.slice(lo, hi - lo)
         return units.line_table(texts, config.evidence, first_doc=lo)
 
-    return pl.concat(_mapped(table, _slices(n, config.run.batch_size, _threads())))
+    return pl.concat(_mapped(table, _slices(n, config.run.batch_size, threads())))
 
 
 def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Floating, rows: np.ndarray, config: Config) -> units.Units:
@@ -177,7 +177,7 @@ def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Float
         own = lines.join(position, on="doc", how="inner").drop("doc").rename({"position": "doc"})
         return units.build_units(texts_of_rows(prepared, chunk), own, floating, config.evidence)
 
-    return units.concat_units(_mapped(build, _slices(len(rows), config.run.batch_size, _threads())))
+    return units.concat_units(_mapped(build, _slices(len(rows), config.run.batch_size, threads())))
 
 
 def copy_evidence(

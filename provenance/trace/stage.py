@@ -14,7 +14,6 @@ statistics, edges).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ import polars as pl
 from provenance import tables
 from provenance.config import Config
 from provenance.kernels import doc_keys
-from provenance.link.stage import Linked
+from provenance.link.stage import Linked, threads
 from provenance.link.verify import intersection_sizes
 from provenance.prepare import normalize, shingle
 from provenance.prepare.stage import Prepared, batches
@@ -412,7 +411,7 @@ def trace_in_parts(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray,
     only, so parts of whole clusters give the same tables; the compiled
     kernels, polars and rapidfuzz release the GIL, so the parts overlap.
     """
-    parts = max(1, min(8, os.cpu_count() or 1)) if parts is None else parts
+    parts = threads() if parts is None else parts
     if parts <= 1 or len(multi_members(cluster)) < PARALLEL_MIN_MEMBERS:
         return trace_clusters(prepared, pairs, cluster, facts, config, progress=progress)
     groups = cluster_parts(cluster, parts)
