@@ -145,11 +145,19 @@ def _nearest_sentence(doc: np.ndarray, key: np.ndarray, sentence: np.ndarray, *,
 def _adjacencies(lines: pl.DataFrame) -> pl.DataFrame:
     """Per two consecutive sentence lines: ``doc, line`` (the first), ``link`` key, the lines around the pair."""
     body = lines.filter(pl.col("sentence")).select("doc", "line", "key")
+    doc = body["doc"].to_numpy()
+    if len(doc) > 1 and ((np.diff(doc) < 0).any() or not body["line"].is_sorted()):
+        body = body.sort("doc", "line", maintain_order=True)
+
+    def shifted(column: str, by: int) -> pl.Expr:
+        """``column`` of the sentence line ``by`` rows on, within the same document (a plain shift: no window per document)."""
+        return pl.when(pl.col("doc").shift(-by) == pl.col("doc")).then(pl.col(column).shift(-by))
+
     return body.with_columns(
-        pl.col("key").shift(-1).over("doc").alias("following"),
-        pl.col("line").shift(-1).over("doc").alias("next_line"),
-        pl.col("key").shift(1).over("doc").alias("prev"),
-        pl.col("key").shift(-2).over("doc").alias("next"),
+        shifted("key", 1).alias("following"),
+        shifted("line", 1).alias("next_line"),
+        shifted("key", -1).alias("prev"),
+        shifted("key", 2).alias("next"),
     ).filter(pl.col("following").is_not_null()).select(
         "doc", "line", "next_line", pl.struct("key", "following").hash(SEED).reinterpret(signed=True).alias("key"), "prev", "next"
     )
@@ -157,7 +165,11 @@ def _adjacencies(lines: pl.DataFrame) -> pl.DataFrame:
 
 def _floating(occurrences: pl.DataFrame, options: EvidenceOptions) -> np.ndarray:
     """Sorted keys (int64) that recur in ``float_min_docs``+ documents and are anchored on neither side."""
-    occ = occurrences.select("key", "doc", "prev", "next").unique(["key", "doc"], keep="first", maintain_order=True)
+    # Only keys on ``float_min_docs`` or more rows can be on that many documents: counting rows first keeps the
+    # (key, doc) pass below to the recurring few, not the whole corpus's lines.
+    often = occurrences.group_by("key").len().filter(pl.col("len") >= options.float_min_docs)["key"]
+    occ = occurrences.filter(pl.col("key").is_in(often.implode())).select("key", "doc", "prev", "next")
+    occ = occ.unique(["key", "doc"], keep="first", maintain_order=True)
     df = occ.group_by("key").len("df").filter(pl.col("df") >= options.float_min_docs)
     occ = occ.join(df, on="key")
     if occ.height == 0:
