@@ -27,12 +27,18 @@ import polars as pl
 from provenance.errors import ProvenanceError
 
 
+#: Rows of texts a gather reads at once (about 200 MiB of news articles).
+GATHER_ROWS = 50_000
+
+
 @dataclass(frozen=True)
 class TextSpill:
     """The texts of a corpus in ``path``, row ``i`` being document row ``i``."""
 
     path: Path
     n: int
+    #: Rows of each row group (a prepare batch); 0 when unknown.
+    rows_per_group: int = 0
 
     def __len__(self) -> int:
         return self.n
@@ -42,21 +48,32 @@ class TextSpill:
         return self.gather(np.arange(lo, min(self.n, lo + length), dtype=np.int64))
 
     def gather(self, rows: np.ndarray) -> pl.Series:
-        """Texts of ``rows`` (ascending), reading only the span they cover, or streaming the file when sparse."""
+        """Texts of ``rows`` (ascending), reading the row groups that hold them a window at a time.
+
+        Memory is the result and one window of texts, however far apart the
+        rows are (a streaming filter over the whole file held about four
+        times the texts it returned).
+        """
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             return pl.Series("text", [], dtype=pl.String)
         if len(rows) > 1 and (np.diff(rows) <= 0).any():
             raise ValueError("TextSpill.gather needs strictly ascending rows")
-        first, span = int(rows[0]), int(rows[-1] - rows[0]) + 1
-        if span <= 4 * len(rows):
-            texts = pl.scan_parquet(self.path).slice(first, span).collect()["text"]
-            return texts if span == len(rows) else texts.gather(rows - first)
-        keep = pl.Series("row", rows, dtype=pl.UInt32)
-        return (
-            pl.scan_parquet(self.path).with_row_index("row").filter(pl.col("row").is_in(keep))
-            .select("text").collect(engine="streaming")["text"]
-        )
+        first, last = int(rows[0]), int(rows[-1])
+        window = self.window()
+        parts = []
+        for lo in range(first - first % window, last + 1, window):
+            a, b = np.searchsorted(rows, [lo, lo + window])
+            if a == b:
+                continue
+            texts = pl.scan_parquet(self.path).slice(lo, window).collect()["text"]
+            parts.append(texts if b - a == len(texts) else texts.gather(rows[a:b] - lo))
+        return pl.concat(parts) if len(parts) > 1 else parts[0]
+
+    def window(self) -> int:
+        """Rows read at once: whole row groups, about :data:`GATHER_ROWS` of them (what a gather holds beyond its result)."""
+        group = self.rows_per_group or GATHER_ROWS
+        return max(1, GATHER_ROWS // group) * group
 
     def sparse(self, rows: np.ndarray) -> pl.Series:
         """A full-length text column holding the texts of ``rows`` (ascending) and nulls elsewhere."""
@@ -110,7 +127,7 @@ def spill_texts(texts: pl.Series, rows_per_group: int, folder: Path | None = Non
     pl.DataFrame({"text": texts}).write_parquet(
         path, compression="lz4", row_group_size=max(1, rows_per_group), statistics=False
     )
-    return TextSpill(path, len(texts))
+    return TextSpill(path, len(texts), max(1, rows_per_group))
 
 
 def text_bytes(texts: pl.Series) -> int:

@@ -141,7 +141,8 @@ def with_titles(prepared: Prepared) -> Prepared:
         if bp is not None:
             doc = bp["doc"].cast(pl.Int64)
             local = bp.filter((doc >= lo) & (doc < lo + BATCH)).with_columns((pl.col("doc").cast(pl.Int64) - lo).cast(pl.UInt32))
-        parts.append(first_titles(texts, local))
+        # ``+ ""`` copies the titles out: polars' string slices are views that would keep every batch's texts alive.
+        parts.append(first_titles(texts, local) + "")
     found = pl.concat(parts)
     titles = pl.select(pl.when(missing).then(found).otherwise(docs["title"]).alias("title"))["title"]
     return replace(prepared, documents=docs.with_columns(titles))

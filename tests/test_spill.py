@@ -56,6 +56,19 @@ def test_gather_reads_dense_and_sparse_rows_alike(spilled: TextSpill, rng):
         spilled.gather(np.array([4, 4]))
 
 
+def test_gather_reads_whole_row_groups_a_window_at_a_time(spilled: TextSpill, rng, monkeypatch: pytest.MonkeyPatch):
+    """Windows of whole row groups (here 80 rows: two groups of 40) bound what a gather holds; every row still comes back once."""
+    import provenance.spill as spill
+
+    monkeypatch.setattr(spill, "GATHER_ROWS", 100)
+    assert spilled.rows_per_group == 40 and spilled.window() == 80
+    for size in (1, 2, 79, 81, 160, 250):
+        rows = np.sort(rng.choice(250, size=size, replace=False))
+        assert spilled.gather(rows).to_list() == [f"text number {i}" for i in rows], size
+    assert spilled.gather(np.array([79, 80])).to_list() == ["text number 79", "text number 80"]  # across a window edge
+    assert TextSpill(spilled.path, spilled.n).window() == 100  # row groups unknown: a plain window
+
+
 def test_spill_keeps_nulls_unicode_and_long_texts(tmp_path: Path):
     texts = pl.Series("text", ["caf\u00e9 \U0001f600", None, "", "x" * 10_000] * 5)
     spill = spill_texts(texts, 7, tmp_path / "deep" / "folder")
