@@ -110,7 +110,7 @@ class FreshPlan:
         return None
 
     def link(self, prepared: Prepared, config: Config, *, progress: Progress = no_progress) -> tuple[Linked, StageReport]:
-        return link_stage(prepared, config, progress=progress)
+        return link_stage(prepared, config, progress=progress, release_signatures=True)
 
     def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[Traced, StageReport]:
         return trace_stage(prepared, linked, config, progress=progress)

@@ -212,6 +212,23 @@ def test_trace_in_parts_equals_one_trace(corpus, monkeypatch, parts):
         assert getattr(out_split, name).equals(getattr(out_one, name)), name
 
 
+def test_parts_hold_about_a_batch_of_members_each(corpus, monkeypatch):
+    """More parts than threads when a batch holds fewer members than a thread's share: memory follows the part, tables do not move."""
+    prepared, linked = corpus
+    cluster = dense_clusters(linked.roots)
+    facts = ts.corpus_facts(prepared.documents, cluster, CONFIG)
+    one = ts.trace_clusters(prepared, linked.pairs, cluster, facts, CONFIG)
+    assert ts.part_count(10, 2, 3) == 4 and ts.part_count(10, 2, 100) == 2 and ts.part_count(0, 2, 3) == 2
+    small = CONFIG.replace(batch_size=2)
+    many = np.repeat(np.arange(6), 3)  # six clusters of three: batches of 4 members make 5 parts for 2 threads
+    assert len(ts.cluster_parts(many, ts.part_count(len(many), 2, 4))) == 5
+    monkeypatch.setattr(ts, "PARALLEL_MIN_MEMBERS", 0)
+    split = ts.trace_in_parts(prepared, linked.pairs, cluster, facts, small, parts=2)
+    assert split.placement.equals(one.placement)
+    assert split.edges.sort("parent", "child").equals(one.edges.sort("parent", "child"))
+    assert split.consulted.equals(one.consulted)
+
+
 def test_consulted_comparisons_are_keyed_by_the_origin_row():
     source = make_article(5, 8, headline=False)
     texts = [spin(source, 0.3, seed=2), source, make_article(1), make_article(2)]

@@ -193,6 +193,8 @@ def copy_evidence(
         floating = units.floating_keys(lines, config.evidence)
     a, b = pairs["a"].to_numpy().astype(np.int64), pairs["b"].to_numpy().astype(np.int64)
     rows = np.unique(np.concatenate([a, b]))
+    # Only paired documents get units: the lines of the others were needed for the floating keys alone.
+    lines = lines.filter(pl.col("doc").is_in(pl.Series(rows, dtype=pl.Int64).implode()))
     found = units_of_rows(prepared, lines, floating, rows, config)
     rows_ev = evidence.pair_evidence(found, np.searchsorted(rows, a), np.searchsorted(rows, b), config.evidence)
     exact = pairs["exact"].to_numpy()
@@ -233,10 +235,13 @@ class _BandProgress:
 
 def link_stage(
     prepared: Prepared, config: Config, known: KnownPairs | None = None, *, progress: Progress = no_progress,
+    release_signatures: bool = False,
 ) -> tuple[Linked, StageReport]:
     """Candidates, verification and clusters (see the module docstring).
 
     With ``known`` pairs, only candidates touching a ``relink`` row are verified; the others are looked up.
+    With ``release_signatures``, ``prepared.signatures`` is emptied once the candidates are found (a fresh run
+    reads them nowhere else), so the evidence of copying does not hold them too: 4 bytes x 512 per document.
     ``progress`` hears of each chunk of bands verified (``link 1/2``), then of the evidence and the clusters (``link 2/2``).
     """
     options = config.link
@@ -260,6 +265,9 @@ def link_stage(
             pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=verified)
             report.stats[f"{name}_verified"] = pairs.height
             found.append(pairs)
+        sig = None  # noqa: F841  (the loop's last view: let release free it)
+        if release_signatures:
+            prepared.signatures.clear()
         told.to(told.total)
         progress("link 2/2", 0, 3, "steps")  # scores, the evidence of copying, the clusters
         duplicates = exact_duplicate_pairs(prepared.documents["content_hash"])

@@ -25,6 +25,7 @@ import polars as pl
 from provenance import tables
 from provenance.config import Config
 from provenance.kernels import doc_keys
+from provenance.link import lsh
 from provenance.link.stage import Linked, threads
 from provenance.link.verify import intersection_sizes
 from provenance.prepare import normalize, shingle
@@ -311,18 +312,32 @@ def consulted_frame(consulted: list[tuple[int, str, str, int]], origin_row: np.n
     )
 
 
-def trace_clusters(
+@dataclass
+class Derived:
+    """Pass 2 of some whole clusters: their placement and consulted comparisons, and their parents in ``rows``' numbering."""
+
+    rows: np.ndarray
+    placement: pl.DataFrame
+    consulted: pl.DataFrame
+    #: ``child, parent`` (positions in ``rows``), ``score``, ``parent_confidence``: what pass 3 makes edges of.
+    parents: pl.DataFrame
+
+
+def _part(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, rows: np.ndarray | None):
+    """``(sub corpus, its pairs, its dense clusters, its dates, its rows)`` of the clusters made of ``rows`` (default all)."""
+    if rows is None:
+        return prepared, pairs, cluster, facts.published, np.arange(prepared.documents.height)
+    sub, sub_pairs = sub_corpus(prepared, pairs, rows)
+    published = facts.published[rows] if facts.published is not None else None
+    return sub, sub_pairs, tables.dense_clusters(cluster[rows]), published, rows
+
+
+def derive_part(
     prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, config: Config, rows: np.ndarray | None = None,
     *, progress: Progress = no_progress,
-) -> ClusterTrace:
-    """Completeness, origin, parents, depths and edge statistics of the clusters made of ``rows`` (sorted; default all)."""
-    if rows is None:
-        sub, sub_pairs, sub_cluster, published = prepared, pairs, cluster, facts.published
-        rows = np.arange(prepared.documents.height)
-    else:
-        sub, sub_pairs = sub_corpus(prepared, pairs, rows)
-        sub_cluster = tables.dense_clusters(cluster[rows])
-        published = facts.published[rows] if facts.published is not None else None
+) -> Derived:
+    """Completeness, origin, parents and depths of the clusters made of ``rows`` (sorted; default all): trace's pass 2."""
+    sub, sub_pairs, sub_cluster, published, rows = _part(prepared, pairs, cluster, facts, rows)
     complete = origin.completeness(sub_cluster, sub.views, config.trace.completeness_anchor_weight)
     parent_of, confidence, consulted = derive_clusters(sub, sub_pairs, sub_cluster, published, facts, config, progress=progress)
     is_origin = parent_of < 0
@@ -343,7 +358,23 @@ def trace_clusters(
     )
     origin_row = np.full(len(sub_cluster), -1, dtype=np.int64)
     origin_row[sub_cluster[is_origin]] = rows[np.flatnonzero(is_origin)]
-    return ClusterTrace(placement, edge_figures(sub, parents, rows, config, progress=progress), consulted_frame(consulted, origin_row))
+    return Derived(rows, placement, consulted_frame(consulted, origin_row), parents)
+
+
+def edges_part(prepared: Prepared, derived: Derived, whole: bool = False, *, config: Config, progress: Progress = no_progress) -> pl.DataFrame:
+    """Tree edges of ``derived``'s clusters with their statistics: trace's pass 3 (``whole``: ``prepared`` is those clusters already)."""
+    sub = prepared if whole else sub_corpus(prepared, pl.DataFrame(schema=lsh.PAIRS_SCHEMA), derived.rows)[0]
+    return edge_figures(sub, derived.parents, derived.rows, config, progress=progress)
+
+
+def trace_clusters(
+    prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, config: Config, rows: np.ndarray | None = None,
+    *, progress: Progress = no_progress,
+) -> ClusterTrace:
+    """Completeness, origin, parents, depths and edge statistics of the clusters made of ``rows`` (sorted; default all)."""
+    derived = derive_part(prepared, pairs, cluster, facts, config, rows, progress=progress)
+    edges = edges_part(prepared, derived, rows is None, config=config, progress=progress)
+    return ClusterTrace(derived.placement, edges, derived.consulted)
 
 
 #: Fewest members of multi-document clusters for trace to split them over threads (below it, threads cost more than they save).
@@ -371,6 +402,11 @@ def cluster_parts(cluster: np.ndarray, parts: int) -> list[np.ndarray]:
     return [members[where == k] for k in range(parts) if (where == k).any()]
 
 
+def part_count(members: int, workers: int, budget: int) -> int:
+    """Parts for ``members`` documents: one per worker at least, and enough that each holds about ``budget`` (memory)."""
+    return max(workers, -(-members // max(1, budget)))
+
+
 def singleton_placement(cluster: np.ndarray) -> pl.DataFrame:
     """Placement rows of the documents with no copies: each its own origin, depth 0, complete."""
     rows = np.flatnonzero(np.bincount(cluster, minlength=len(cluster))[cluster] == 1).astype(np.int64)
@@ -381,48 +417,59 @@ def singleton_placement(cluster: np.ndarray) -> pl.DataFrame:
 
 
 class PartsProgress:
-    """One :class:`Progress` for passes that run in parts on threads: each pass's done and total summed over the parts.
+    """One :class:`Progress` for a pass that runs in parts on threads: the parts' counts summed, against the pass's total.
 
-    A pass is told once every part has announced its total, so the sums only
-    grow and the last call has ``done == total``.
+    The total is known before the parts start (pass 2 counts members, pass 3
+    the edges pass 2 found), so a part still queued counts 0 and the sum
+    only grows, ending at ``done == total``.
     """
 
-    def __init__(self, progress: Progress, parts: int) -> None:
-        self.progress, self.parts = progress, parts
-        self.seen: dict[str, dict[int, tuple[int, int]]] = {}
+    def __init__(self, progress: Progress, stage: str, total: int, unit: str) -> None:
+        self.progress, self.stage, self.total, self.unit = progress, stage, total, unit
+        self.done: dict[int, int] = {}
         self.lock = threading.Lock()
+        progress(stage, 0, total, unit)
 
     def part(self, k: int) -> Progress:
-        """The :class:`Progress` part ``k`` is given."""
+        """The :class:`Progress` part ``k`` is given (it hears only its own pass)."""
         def told(stage: str, done: int, total: int, unit: str) -> None:
+            if stage != self.stage:
+                return
             with self.lock:
-                got = self.seen.setdefault(stage, {})
-                got[k] = (done, total)
-                if len(got) == self.parts:
-                    self.progress(stage, sum(d for d, _ in got.values()), sum(t for _, t in got.values()), unit)
+                before = sum(self.done.values())
+                self.done[k] = done
+                now = sum(self.done.values())
+                if now > before:
+                    self.progress(self.stage, now, self.total, self.unit)
         return told
 
 
 def trace_in_parts(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, config: Config,
                    parts: int | None = None, *, progress: Progress = no_progress) -> ClusterTrace:
-    """:func:`trace_clusters` of every cluster, its clusters split over ``parts`` threads (default: the cores).
+    """:func:`trace_clusters` of every cluster, in parts of whole clusters on ``parts`` threads (default: the cores).
 
     Every figure of a cluster depends on its own members and the corpus facts
     only, so parts of whole clusters give the same tables; the compiled
     kernels, polars and rapidfuzz release the GIL, so the parts overlap.
+    Each part holds about ``batch_size`` members (a larger cluster is a part
+    of its own), so memory follows the part, not the corpus: a part's texts,
+    sets and alignments are freed before the next part starts.
     """
-    parts = threads() if parts is None else parts
-    if parts <= 1 or len(multi_members(cluster)) < PARALLEL_MIN_MEMBERS:
+    workers = threads() if parts is None else parts
+    members = multi_members(cluster)
+    if workers <= 1 or len(members) < PARALLEL_MIN_MEMBERS:
         return trace_clusters(prepared, pairs, cluster, facts, config, progress=progress)
-    groups = cluster_parts(cluster, parts)
-    told = PartsProgress(progress, len(groups))
-    with ThreadPoolExecutor(len(groups), thread_name_prefix="trace") as pool:
-        done = list(pool.map(lambda k: trace_clusters(prepared, pairs, cluster, facts, config, rows=groups[k], progress=told.part(k)),
-                             range(len(groups))))
-    placement = pl.concat([singleton_placement(cluster), *(d.placement for d in done)], how="vertical_relaxed").sort("row")
-    edges = pl.concat([d.edges for d in done], how="vertical_relaxed")
-    consulted = pl.concat([d.consulted for d in done]).unique().sort(pl.all())
-    return ClusterTrace(placement, edges, consulted)
+    groups = cluster_parts(cluster, part_count(len(members), workers, config.run.batch_size))
+    with ThreadPoolExecutor(min(workers, len(groups)), thread_name_prefix="trace") as pool:
+        told = PartsProgress(progress, "trace 2/3", len(members), "documents")
+        derived = list(pool.map(
+            lambda k: derive_part(prepared, pairs, cluster, facts, config, rows=groups[k], progress=told.part(k)), range(len(groups))
+        ))
+        told = PartsProgress(progress, "trace 3/3", sum(d.parents.height for d in derived), "edges")
+        edges = list(pool.map(lambda k: edges_part(prepared, derived[k], config=config, progress=told.part(k)), range(len(groups))))
+    placement = pl.concat([singleton_placement(cluster), *(d.placement for d in derived)], how="vertical_relaxed").sort("row")
+    consulted = pl.concat([d.consulted for d in derived]).unique().sort(pl.all())
+    return ClusterTrace(placement, pl.concat(edges, how="vertical_relaxed"), consulted)
 
 
 def with_trace_texts(prepared: Prepared, cluster: np.ndarray, keys: np.ndarray | None, config: Config) -> Prepared:
