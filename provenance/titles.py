@@ -37,6 +37,8 @@ from provenance.prepare.stage import Prepared
 TITLE_LINES = 12
 #: Characters of the text read for them (a head of 12 lines fits, and no text is split whole).
 HEAD_CHARS = 4_000
+#: Characters of the short head read first: a news page's headline is in it almost always (any value gives the same titles).
+QUICK_CHARS = 600
 #: Characters of a title.
 TITLE_CHARS = 300
 #: A title has at least this many words: a lone word is a menu item ("Email", "Print", "Advertisement").
@@ -66,11 +68,17 @@ _SPEAKER = r"^[A-Z][A-Z .'-]+,\s*[A-Z ]+:$"
 _CODE = r"\|\||&&|[{}]|;\s*$"  # prose never ends a line with ";" nor holds || or braces
 
 
-def head_lines(texts: pl.Series) -> pl.DataFrame:
-    """``doc, line, text``: the first ``TITLE_LINES`` lines with words of every text, stripped."""
+def head_lines(texts: pl.Series, chars: int = HEAD_CHARS, *, whole_lines: bool = False) -> pl.DataFrame:
+    """``doc, line, text``: the first ``TITLE_LINES`` lines with words of every text's first ``chars``, stripped.
+
+    ``whole_lines``: leave out a last line the cut may have split (what a longer head would read differently).
+    """
+    frame = pl.DataFrame({"text": texts}).select(pl.col("text").str.slice(0, chars).str.split("\n"), pl.col("text").str.len_chars().alias("n"))
+    if whole_lines:
+        frame = frame.select(pl.when(pl.col("n") > chars).then(pl.col("text").list.slice(0, pl.col("text").list.len() - 1)).otherwise("text"))
     return (
-        pl.DataFrame({"text": texts.str.slice(0, HEAD_CHARS)}).with_row_index("doc")
-        .select("doc", pl.col("text").str.split("\n").list.eval(pl.element().filter(pl.element().str.contains(r"\w"))).list.head(TITLE_LINES).alias("text"))
+        frame.with_row_index("doc")
+        .select("doc", pl.col("text").list.eval(pl.element().filter(pl.element().str.contains(r"\w"))).list.head(TITLE_LINES).alias("text"))
         .with_columns(pl.int_ranges(0, pl.col("text").list.len(), dtype=pl.Int32).alias("line"))
         .explode("text", "line")
         .filter(pl.col("text").is_not_null())
@@ -101,9 +109,29 @@ def first_titles(texts: pl.Series, boilerplate: pl.DataFrame | None) -> pl.Serie
     """The title of every text (see the module docstring); ``boilerplate`` holds ``doc, line`` set aside.
 
     Line by line: only the documents whose earlier head lines were all furniture look at the next one, so the
-    cost is about one line per document.
+    cost is about one line per document.  The whole lines of a short head (:data:`QUICK_CHARS`) are the first
+    lines of the full head too, so a title found among them is the title; only the other documents read
+    :data:`HEAD_CHARS`.
     """
-    lines = head_lines(texts)
+    quick = _titles_among(head_lines(texts, QUICK_CHARS, whole_lines=True), boilerplate)
+    frame = pl.DataFrame({"doc": np.arange(len(texts), dtype=np.uint32)}).join(quick, on="doc", how="left", maintain_order="left")
+    rest = frame.filter(pl.col("title").is_null())["doc"]
+    if len(rest):
+        local = None
+        if boilerplate is not None and boilerplate.height:
+            index = pl.DataFrame({"doc": rest, "local": np.arange(len(rest), dtype=np.uint32)})
+            local = boilerplate.with_columns(pl.col("doc").cast(pl.UInt32)).join(index, on="doc").select(pl.col("local").alias("doc"), "line")
+        lines = head_lines(texts.gather(rest))
+        found = _titles_among(lines, local, fallback=True)
+        found = pl.DataFrame({"doc": rest}).with_row_index("local").join(
+            found.rename({"doc": "local"}).with_columns(pl.col("local").cast(pl.UInt32)), on="local", how="left"
+        ).select("doc", pl.col("title").alias("late"))
+        frame = frame.join(found, on="doc", how="left", maintain_order="left").select("doc", pl.coalesce("title", "late").alias("title"))
+    return frame.sort("doc").select(pl.col("title").str.slice(0, TITLE_CHARS))["title"]
+
+
+def _titles_among(lines: pl.DataFrame, boilerplate: pl.DataFrame | None, *, fallback: bool = False) -> pl.DataFrame:
+    """``doc, title`` of the documents whose title is among ``lines`` (with ``fallback``, every document: its first line)."""
     if boilerplate is not None and boilerplate.height:
         drop = boilerplate.select(pl.col("doc").cast(pl.UInt32), pl.col("line").cast(pl.Int32), pl.lit(True).alias("boilerplate"))
         lines = lines.join(drop, on=["doc", "line"], how="left", maintain_order="left")
@@ -119,12 +147,10 @@ def first_titles(texts: pl.Series, boilerplate: pl.DataFrame | None) -> pl.Serie
         found.append(title)
         waiting = waiting.filter((pl.col("line") > k) & ~pl.col("doc").is_in(title["doc"].implode()))
     best = pl.concat(found) if found else pl.DataFrame(schema={"doc": pl.UInt32, "title": pl.String})
-    fallback = lines.filter(pl.col("line") == 0).select("doc", pl.col("text").alias("fallback"))
-    frame = (
-        pl.DataFrame({"doc": np.arange(len(texts), dtype=np.uint32)})
-        .join(best, on="doc", how="left").join(fallback, on="doc", how="left").sort("doc")
-    )
-    return frame.select(pl.coalesce("title", "fallback").str.slice(0, TITLE_CHARS).alias("title"))["title"]
+    if not fallback:
+        return best
+    first = lines.filter(pl.col("line") == 0).select("doc", pl.col("text").alias("fallback"))
+    return first.join(best, on="doc", how="left").select("doc", pl.coalesce("title", "fallback").alias("title"))
 
 
 def with_titles(prepared: Prepared) -> Prepared:
