@@ -40,7 +40,7 @@ from provenance.stage_report import Progress, StageReport, no_progress
 from provenance.outputs import RunResult, conformed, write_tables
 from provenance.tables import Traced
 from provenance.trace import passages
-from provenance.trace.stage import trace_stage
+from provenance.trace.stage import multi_members, trace_stage
 
 T = TypeVar("T")
 
@@ -113,6 +113,9 @@ class FreshPlan:
         return link_stage(prepared, config, progress=progress, release_signatures=True)
 
     def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[Traced, StageReport]:
+        # From here on a fresh run reads the views of multi-document clusters only: the rest go (at 1M, 1.7 GiB).
+        members = multi_members(tables.dense_clusters(linked.roots))
+        prepared.views.update({name: sets.only(members) for name, sets in prepared.views.items()})
         return trace_stage(prepared, linked, config, progress=progress)
 
     def write(self, result: RunResult, out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]:

@@ -229,6 +229,19 @@ def test_take_gathers_rows_in_the_given_order():
     assert empty.n_docs == 0 and len(empty.hashes) == 0
 
 
+@pytest.mark.parametrize("batch", [1, 2, 50_000])
+def test_only_keeps_the_sets_of_some_rows_and_empties_the_others(batch):
+    """Same numbering, the rows' own sets, nothing for the others, gathered batch by batch alike."""
+    s = _sets()
+    kept = s.only(np.array([0, 3]), batch=batch)
+    assert kept.n_docs == 4 and kept.sizes().tolist() == [3, 0, 0, 2]
+    assert [kept.doc(i).tolist() for i in range(4)] == [[1, 4, 9], [], [], [7, 8]]
+    assert kept.hashes.dtype == s.hashes.dtype
+    assert s.only(np.array([], dtype=np.int64)).sizes().tolist() == [0, 0, 0, 0]
+    everything = s.only(np.arange(4), batch=batch)
+    assert everything.offsets.tolist() == s.offsets.tolist() and everything.hashes.tolist() == s.hashes.tolist()
+
+
 def test_concat_round_trips_take():
     s = _sets()
     parts = [s.take(np.array([0, 1])), s.take(np.array([2])), s.take(np.array([3]))]

@@ -61,6 +61,23 @@ class ShingleSets:
         index = np.repeat(starts - offsets[:-1], sizes) + np.arange(offsets[-1], dtype=np.int64)
         return ShingleSets(self.hashes[index], offsets)
 
+    def only(self, rows: np.ndarray, batch: int = 50_000) -> "ShingleSets":
+        """The same documents with every set but those of ``rows`` (ascending) emptied: what is left to read, in less memory.
+
+        Gathered ``batch`` rows at a time into the result, so the gather's index never spans all of them.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        sizes = np.zeros(len(self.offsets) - 1, dtype=np.int64)
+        sizes[rows] = self.sizes()[rows]
+        offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        hashes = np.empty(int(offsets[-1]), dtype=self.hashes.dtype)
+        for lo in range(0, len(rows), batch):
+            part = self.take(rows[lo : lo + batch]).hashes
+            start = int(offsets[rows[lo]])
+            hashes[start : start + len(part)] = part
+        return ShingleSets(hashes, offsets)
+
     @staticmethod
     def concat(parts: list["ShingleSets"]) -> "ShingleSets":
         if not parts:
