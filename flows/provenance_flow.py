@@ -213,6 +213,11 @@ class FlowHooks(chain.Hooks):
                 return stage_task(fn, result, folder, hooks, **kwargs)
         return stage_task(fn, *args, **kwargs)
 
+    def partitioned_stage(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # In the flow itself, not as a stage task: the partitions are the tasks, and a task submitted from inside
+        # another would carry the parent's parameters (the whole corpus) to every worker.
+        return fn(*args, **kwargs)
+
     def map_batches(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
         batch_args = list(zip(*iterables))
         done = BatchProgress(self.progress, fn, batch_args)

@@ -60,6 +60,10 @@ class Hooks:
         """Run one whole stage (``ingest``, ``prepare``, ``link``, ``trace``, ``write``)."""
         return fn(*args, **kwargs)
 
+    def partitioned_stage(self, name: str, fn: Callable[..., tuple[T, StageReport]], *args: Any, **kwargs: Any) -> tuple[T, StageReport]:
+        """Run ``link`` or ``trace`` when its work is partitions on :meth:`map_batches` (the partitions are the tasks)."""
+        return self.stage(name, fn, *args, **kwargs)
+
     def map_batches(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
         """Run one batch function over its batches (prepare's two passes; link's and trace's partitions), each finished batch told to :meth:`progress`."""
         batch_args = list(zip(*iterables))
@@ -141,9 +145,11 @@ def execute(
     plan, hooks = plan or FreshPlan(), hooks or Hooks()
     hooks.begin(plan)
     reports: list[StageReport] = []
+    parts: Partitions | None = None
 
     def step(name: str, fn: Callable[..., tuple[T, StageReport]], *args: Any, **kwargs: Any) -> T:
-        value, report = hooks.stage(name, fn, *args, **kwargs)
+        run_stage = hooks.partitioned_stage if parts is not None and name in ("link", "trace") else hooks.stage
+        value, report = run_stage(name, fn, *args, **kwargs)
         reports.append(report)
         hooks.reported(report)
         return value

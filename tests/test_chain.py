@@ -425,9 +425,10 @@ def test_timed_records_seconds_also_when_the_body_raises(monkeypatch) -> None:
 
 def test_stage_report_dict_and_line() -> None:
     report = StageReport("link", seconds=1.23456, rows_in=10, rows_out=3, stats={"candidates": 12, "clusters": 2})
-    assert report.to_dict() == {"seconds": 1.2346, "rows_in": 10, "rows_out": 3, "candidates": 12, "clusters": 2}
+    assert report.to_dict() == {"seconds": 1.2346, "rows_in": 10, "rows_out": 3, "runner": "process", "partitions": 1,
+                                "candidates": 12, "clusters": 2}
     assert report.line() == "link: 10 -> 3 rows in 1.23 s {'candidates': 12, 'clusters': 2}"
-    assert StageReport("write").to_dict() == {"seconds": 0.0, "rows_in": 0, "rows_out": 0}
+    assert StageReport("write").to_dict() == {"seconds": 0.0, "rows_in": 0, "rows_out": 0, "runner": "process", "partitions": 1}
 
 
 def test_versions_name_the_packages_and_the_library_source() -> None:
