@@ -452,3 +452,28 @@ def test_a_library_run_refuses_an_out_dir_inside_its_input_folder(tmp_path: Path
         provenance.run(folder, out_dir=folder / "out")
     assert not (folder / "out").exists()
     provenance.run(folder, out_dir=folder / ".out")  # a hidden folder is never walked
+
+
+def test_partitions_run_link_and_trace_as_tasks_on_the_hooks_map_and_leave_no_work_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``partitions`` > 1: link's band slices and trace's cluster parts go through ``Hooks.map_batches`` (inline
+    here), meet in a work folder under PROVENANCE_SPILL_DIR that is gone after the run, and change no table."""
+    monkeypatch.setenv("PROVENANCE_SPILL_DIR", str(tmp_path / "spill"))
+    mapped: list[str] = []
+
+    class Counting(Hooks):
+        def map_batches(self, fn, *iterables):
+            mapped.append(fn.__name__)
+            return super().map_batches(fn, *iterables)
+
+    one = chain.run([SEEDS], Config())
+    split = chain.run([SEEDS], Config().replace(partitions=3), hooks=Counting())
+    for name, frame in one.frames().items():
+        assert split.frames()[name].equals(frame), name
+    assert mapped == ["summarize_batch", "shingle_batch", "link_partition", "trace_partition"]
+    stages = split.info["stages"]
+    # 3 asked: 2 slices of each view's bands; the seeds' one cluster with copies is one part.
+    assert (stages["link"]["runner"], stages["link"]["partitions"], stages["trace"]["partitions"]) == ("process", 4, 1)
+    assert (one.info["stages"]["link"]["partitions"], one.info["stages"]["trace"]["partitions"]) == (1, 1)
+    assert list((tmp_path / "spill").iterdir()) == []
