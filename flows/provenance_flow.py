@@ -12,7 +12,7 @@ workers).  Tasks are per stage or per batch, never per document.
   clusters) tasks on the runner, which meet as Parquet files in the run's work
   folder (``provenance.link.parts``, ``provenance.trace.parts``); a partition
   retries alone on a transient error;
-* ``summarize-batch``, ``shingle-batch``, ``link`` and ``trace`` are cached on
+* ``summarize-batch``, ``shingle-batch``, ``link`` and ``trace`` (when not partitioned) are cached on
   what determines their result (``flows.cache.StageInputs``: the config's
   fingerprint, the library's source digest, the inputs' digests), persisted
   under ``PREFECT_LOCAL_STORAGE_PATH`` for a day, so a retried flow run skips

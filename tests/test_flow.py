@@ -216,7 +216,7 @@ def test_link_and_trace_partitioned_on_a_two_worker_dask_cluster_give_the_same_t
         "prepare": ("dask", 3), "link": ("dask", 9), "trace": ("dask", 8)}
     one = json.loads((tmp_path / "local" / "run.json").read_text())["stages"]
     assert (one["link"]["runner"], one["link"]["partitions"], one["trace"]["partitions"]) == ("process", 1, 1)
-    assert stages["link"]["partition_bytes"] > 0 and stages["trace"]["partition_bytes"] > 0
+    assert all(stages[name]["partition_input_bytes"] > 0 and stages[name]["partition_output_bytes"] > 0 for name in ("link", "trace"))
 
 
 def test_flow_with_a_store_runs_incrementally(harness, tmp_path: Path) -> None:

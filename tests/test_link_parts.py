@@ -67,7 +67,7 @@ def test_link_on_parts_gives_the_single_process_link(generated, tmp_path: Path) 
     split, report = parts.link_on_parts(prepared, CONFIG, work)
     assert split.pairs.equals(linked.pairs) and split.rule_pairs.equals(linked.rule_pairs)
     assert np.array_equal(split.roots, linked.roots) and np.array_equal(split.unit_rows, linked.unit_rows)
-    assert (report.runner, report.partitions) == ("process", 7) and report.stats["partition_bytes"] > 0
+    assert (report.runner, report.partitions) == ("process", 7) and report.stats["partition_output_bytes"] > 0
     assert len(list((work.folder / "link").glob("*.parquet"))) == 7
     work.remove()
     assert not work.folder.exists()

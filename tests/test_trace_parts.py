@@ -47,7 +47,7 @@ def test_clusters_traced_by_parts_from_files_equal_one_trace(generated, tmp_path
     key = ["parent", "child"]
     assert one.edges.height > 100 and split.edges.sort(key).equals(one.edges.sort(key))
     assert split.consulted.equals(one.consulted)
-    assert report.partitions == count and report.stats["partition_bytes"] > 0
+    assert report.partitions == count and report.stats["partition_output_bytes"] > 0
     inputs = sorted((work.folder / "trace").glob("part-*-in.parquet"))
     assert len(inputs) == count
     sizes = [pl.read_parquet(p).height for p in inputs]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +165,7 @@ class SliceResult:
     candidates: int
     verified_exactly: int
     bytes: int
+    seconds: float
 
 
 def band_slices(folder: Path, bands: dict[str, int], count: int) -> list[BandSlice]:
@@ -180,6 +182,7 @@ def band_slices(folder: Path, bands: dict[str, int], count: int) -> list[BandSli
 
 def link_partition(part: BandSlice, config: Config) -> SliceResult:
     """Candidates of one band slice, verified, written as a Parquet partition of ``a, b`` (sorted, unique)."""
+    started = time.perf_counter()
     check_visible(part.folder)
     views, signatures = open_views(part.folder), open_signatures(part.folder)
     signed = {view: np.load(part.folder / f"signed_{view}.npy", mmap_mode="r") for view in VIEWS}
@@ -195,7 +198,24 @@ def link_partition(part: BandSlice, config: Config) -> SliceResult:
     tmp = part.path.with_name(f".{part.path.name}.tmp")
     pairs.write_parquet(tmp, compression="zstd", statistics=False)
     tmp.replace(part.path)
-    return SliceResult(part.path, part.view, pairs.height, accept.candidates, accept.verified_exactly, part.path.stat().st_size)
+    return SliceResult(part.path, part.view, pairs.height, accept.candidates, accept.verified_exactly, part.path.stat().st_size,
+                       time.perf_counter() - started)
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files directly in ``folder`` (the work folder's arrays)."""
+    return int(sum(p.stat().st_size for p in folder.iterdir() if p.is_file()))
+
+
+def partition_stats(done: list[Any], inputs: int) -> dict[str, Any]:
+    """``run.json`` figures of a partitioned stage: bytes written for and by its tasks, and the tasks' seconds."""
+    seconds = [d.seconds for d in done]
+    return {
+        "partition_input_bytes": int(inputs),
+        "partition_output_bytes": int(sum(d.bytes for d in done)),
+        "partition_seconds": round(float(sum(seconds)), 4),
+        "partition_seconds_max": round(float(max(seconds, default=0.0)), 4),
+    }
 
 
 def link_on_parts(prepared: Prepared, config: Config, parts: Partitions, *, progress: Progress = no_progress) -> tuple[Linked, StageReport]:
@@ -214,6 +234,6 @@ def link_on_parts(prepared: Prepared, config: Config, parts: Partitions, *, prog
             found[view] = pl.concat(frames).unique().sort("a", "b") if frames else pl.DataFrame(schema=lsh.PAIRS_SCHEMA)
         counted = {"candidates": sum(d.candidates for d in done), "verified_exactly": sum(d.verified_exactly for d in done)}
         linked = linked_from_verified(prepared, config, found, counted, report, progress=progress)
-        report.stats["partition_bytes"] = int(sum(d.bytes for d in done))
+        report.stats.update(partition_stats(done, inputs=folder_bytes(parts.folder)))
         report.runner, report.partitions = parts.runner, len(slices)
     return linked, report

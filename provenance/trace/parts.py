@@ -24,6 +24,7 @@ split at the tree level; its part holds it whole.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import polars as pl
 
 from provenance import tables
 from provenance.config import Config
-from provenance.link.parts import Partitions, check_visible, open_views, save_array
+from provenance.link.parts import Partitions, check_visible, folder_bytes, open_views, partition_stats, save_array
 from provenance.prepare.stage import Prepared
 from provenance.stage_report import Progress, StageReport, no_progress
 from provenance.trace import derivation
@@ -65,6 +66,7 @@ class PartResult:
 
     paths: dict[str, Path]
     bytes: int
+    seconds: float
 
 
 def write_facts(folder: Path, facts: CorpusFacts) -> None:
@@ -115,6 +117,7 @@ def write_trace_inputs(
 
 def trace_partition(part: ClusterPart, config: Config) -> PartResult:
     """Trace one part's clusters from its files; write its placement, edges and consulted substitutions."""
+    started = time.perf_counter()
     check_visible(part.folder)
     folder = part.folder / "trace"
     frame = pl.read_parquet(part.path("in"))
@@ -135,7 +138,7 @@ def trace_partition(part: ClusterPart, config: Config) -> PartResult:
         getattr(traced, name).write_parquet(tmp, compression="zstd", statistics=False)
         tmp.replace(path)
         paths[name] = path
-    return PartResult(paths, int(sum(p.stat().st_size for p in paths.values())))
+    return PartResult(paths, int(sum(p.stat().st_size for p in paths.values())), time.perf_counter() - started)
 
 
 def trace_on_parts(
@@ -144,6 +147,7 @@ def trace_on_parts(
 ) -> ClusterTrace:
     """``stage.trace_in_parts`` with its parts as tasks on ``parts.map`` (a ``stage.TraceAll``): the same tables."""
     todo = write_trace_inputs(parts, prepared, pairs, cluster, facts)
+    inputs = folder_bytes(parts.folder / "trace")
     done: list[PartResult] = parts.map(trace_partition, todo, [config] * len(todo)) if todo else []
     read = {name: [pl.read_parquet(d.paths[name]) for d in done] for name in TABLES}
     placement = pl.concat([singleton_placement(cluster), *read["placement"]], how="vertical_relaxed").sort("row")
@@ -155,7 +159,6 @@ def trace_on_parts(
         edges, consulted = nothing.edges, nothing.consulted
     if report is not None:
         report.runner, report.partitions = parts.runner, len(todo)
-        inputs = sum(p.path("in").stat().st_size for p in todo)
-        report.stats["partition_bytes"] = int(inputs + sum(d.bytes for d in done))
+        report.stats.update(partition_stats(done, inputs=inputs))
     return ClusterTrace(placement, edges, consulted)
 
