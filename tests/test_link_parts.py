@@ -43,32 +43,45 @@ def test_band_slices_cover_each_view_once_in_about_count_slices(tmp_path: Path) 
     assert [(s.view, len(s)) for s in parts.band_slices(tmp_path, {"words": 3, "anchors": 2}, 100)] == [("words", 1)] * 3 + [("anchors", 1)] * 2
 
 
-def test_the_slices_pairs_are_the_whole_bandings_pairs(generated, tmp_path: Path) -> None:
-    """Each view's band slices, run from the memory-mapped work folder, verify exactly the pairs one banding does."""
+def test_slices_find_the_whole_bandings_candidates_and_pair_partitions_verify_them_once(generated, tmp_path: Path) -> None:
+    """Each view's band slices, run from the memory-mapped work folder, find exactly the candidates of one banding;
+    the pair partitions verify each distinct pair once and keep exactly what one process keeps."""
     prepared, _ = generated
     work = on_parts(tmp_path, 5)
     work.write_corpus(prepared, CONFIG)
     rank = -prepared.views["words"].sizes()
+    slices, whole_verified = [], {}
     for view, threshold in (("words", CONFIG.link.words_threshold), ("anchors", CONFIG.link.anchors_threshold)):
-        whole = lsh.candidate_pairs(prepared.signatures[view], rank, threshold=threshold, window=CONFIG.link.bucket_window,
-                                    accept=Verifier(prepared, CONFIG, None))
+        args = dict(threshold=threshold, window=CONFIG.link.bucket_window)
+        everything = lsh.candidate_pairs(prepared.signatures[view], rank, **args)
+        whole_verified[view] = lsh.candidate_pairs(prepared.signatures[view], rank, **args, accept=Verifier(prepared, CONFIG, None))
         bands = lsh.band_params(threshold, CONFIG.prepare.num_perm)[0]
-        slices = [s for s in parts.band_slices(work.folder, {view: bands}, 3)]
-        done = [parts.link_partition(s, CONFIG) for s in slices]
-        assert len(done) == 3 and all(d.path.exists() and d.pairs == pl.read_parquet(d.path).height for d in done)
-        union = pl.concat([pl.read_parquet(d.path) for d in done]).unique().sort("a", "b")
-        assert whole.height > 100 and union.equals(whole), view
-        assert all(0 < d.pairs < whole.height for d in done)  # each slice finds only some of them
+        mine = parts.band_slices(work.folder, {view: bands}, 3, buckets=4)
+        done = [parts.link_partition(s, CONFIG) for s in mine]
+        assert len(done) == 3 and all(0 < d.candidates < everything.height for d in done)  # each slice finds only some
+        files = [pl.read_parquet(s.path(k)) for s in mine for k in range(4)]
+        assert all(f.height for f in files)  # the pair hash spreads them over every partition
+        assert pl.concat(files).unique().sort("a", "b").equals(everything), view
+        slices += mine
+    buckets = [parts.PairBucket(work.folder, k, tuple(slices)) for k in range(4)]
+    verified = pl.concat([pl.read_parquet(parts.verify_partition(b, CONFIG).path) for b in buckets])
+    for view, whole in whole_verified.items():
+        assert whole.height > 100 and verified.filter(pl.col("view") == view).select("a", "b").sort("a", "b").equals(whole), view
 
 
 def test_link_on_parts_gives_the_single_process_link(generated, tmp_path: Path) -> None:
     prepared, linked = generated
+    _, one = link_stage(prepared, CONFIG)
     work = on_parts(tmp_path, 6)
     split, report = parts.link_on_parts(prepared, CONFIG, work)
     assert split.pairs.equals(linked.pairs) and split.rule_pairs.equals(linked.rule_pairs)
     assert np.array_equal(split.roots, linked.roots) and np.array_equal(split.unit_rows, linked.unit_rows)
-    assert (report.runner, report.partitions) == ("process", 7) and report.stats["partition_output_bytes"] > 0
-    assert len(list((work.folder / "link").glob("*.parquet"))) == 7
+    assert (report.runner, report.partitions) == ("process", 7 + 6) and report.stats["partition_output_bytes"] > 0
+    assert (report.stats["band_slices"], report.stats["pair_partitions"]) == (7, 6)
+    assert len(list((work.folder / "link").glob("candidates-*.parquet"))) == 7 * 6
+    assert len(list((work.folder / "link").glob("verified-*.parquet"))) == 6
+    # Each distinct pair is checked once: no more candidates than the single-process stage met.
+    assert report.stats["candidates"] <= one.stats["candidates"]
     work.remove()
     assert not work.folder.exists()
 
@@ -88,3 +101,5 @@ def test_the_work_folder_holds_the_sets_in_the_lookup_index_format(generated, tm
 def test_a_worker_that_cannot_see_the_work_folder_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ProvenanceError, match="PROVENANCE_SPILL_DIR"):
         parts.link_partition(parts.BandSlice(tmp_path / "gone", "words", 0, 4), CONFIG)
+    with pytest.raises(ProvenanceError, match="PROVENANCE_SPILL_DIR"):
+        parts.verify_partition(parts.PairBucket(tmp_path / "gone", 0, ()), CONFIG)

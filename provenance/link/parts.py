@@ -1,26 +1,34 @@
-"""The link stage partitioned by band: tasks that read the corpus from a work folder and write Parquet partitions.
+"""The link stage partitioned by band, then by pair: tasks that read the corpus from a work folder and write Parquet.
 
 When ``partitions`` asks for it (``RunOptions.partitions``; on a Dask runner
 by default), the run writes its signatures and shingle sets once, after
 prepare, as ``.npy`` files in a work folder every worker can read
-(:class:`Partitions`, the format of the store's lookup index:
-:func:`write_views` / :func:`open_views`, and the signatures alike).  Each task is one slice of one
-view's bands (:class:`BandSlice`): it memory-maps the folder, buckets the
-slice's bands over every signature (only the slice's columns are read),
-verifies the candidates with the same :class:`~provenance.link.stage.Verifier`
-and writes the verified pairs as ``link/<view>-<first>-<stop>.parquet``.
+(:class:`Partitions`; the format of the store's lookup index:
+:func:`write_views` / :func:`open_views`, and the signatures alike).  Then two
+waves of tasks run on the chain's map:
 
-A pair's verdict depends on the pair alone, so the union of the slices' pairs
-is exactly what one process finds over all bands; the client reads the
-partitions (verified pairs are few), de-duplicates and sorts them, and goes on
-as the single-process stage does (``link_stage.linked_from_verified``: exact
-duplicates, scores, evidence, clusters).  The only difference is in
-``run.json``: a candidate met in two slices is counted (and checked) twice.
+1. **Band slices** (:class:`BandSlice`, :func:`link_partition`): one slice of
+   one view's bands over every signature, memory-mapped (only the slice's
+   columns are read).  Its candidate pairs are cut by pair hash into
+   ``partitions`` Parquet files, ``link/candidates-<view>-<first>-<stop>-<k>.parquet``.
+2. **Pair partitions** (:class:`PairBucket`, :func:`verify_partition`): every
+   slice's file ``k``, each distinct pair verified once with the same
+   :class:`~provenance.link.stage.Verifier` (prefilter, then the exact rule),
+   the passing pairs of each view written to ``link/verified-<k>.parquet``.
+
+A pair's verdict depends on the pair alone, so each view's verified pairs are
+exactly what one process finds over all its bands; the client reads them
+(verified pairs are few), de-duplicates and sorts them, and goes on as the
+single-process stage does (``link_stage.linked_from_verified``: exact
+duplicates, scores, evidence, clusters).  Only ``run.json``'s counts differ:
+a pair found by both views is one candidate here, two there.
 
 Data moves between the client and the tasks as files, never as pickled
 arrays, so a task can run on any worker and a failed task is retried alone.
-A task's memory is its slice's bucket tables and the pages of the sets its
-candidates touch, not the corpus.
+A band slice holds its bands' columns and bucket tables for every document
+(about 0.4 GiB per million documents for 13 two-row bands), a pair partition
+its share of the candidates and the pages of the sets they touch; neither
+holds the corpus's sets or texts.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import polars as pl
 from provenance import spill
 from provenance.config import Config
 from provenance.errors import ProvenanceError
+from provenance.kernels import GOLDEN, sorted_member, sorted_unique
 from provenance.link import lsh
 from provenance.link.stage import Linked, Verifier, linked_from_verified, signed_sizes, view_thresholds
 from provenance.prepare.minhash import EMPTY
@@ -140,35 +149,62 @@ def check_visible(folder: Path) -> None:
 
 @dataclass(frozen=True)
 class BandSlice:
-    """One link partition: bands ``first:stop`` of ``view``, over every signature in ``folder``."""
+    """One link partition of the first wave: bands ``first:stop`` of ``view``, over every signature in ``folder``."""
 
     folder: Path
     view: str
     first: int
     stop: int
+    #: Pair partitions its candidates are cut into (by pair hash), for the second wave.
+    buckets: int = 1
 
     def __len__(self) -> int:  # what progress counts: bands
         return self.stop - self.first
 
-    @property
-    def path(self) -> Path:
-        return self.folder / "link" / f"{self.view}-{self.first:04d}-{self.stop:04d}.parquet"
+    def path(self, bucket: int) -> Path:
+        """This slice's candidates falling in pair partition ``bucket``."""
+        return self.folder / "link" / f"candidates-{self.view}-{self.first:04d}-{self.stop:04d}-{bucket:04d}.parquet"
 
 
 @dataclass(frozen=True)
 class SliceResult:
-    """What a link partition returns to the client: where its pairs are, and small counts."""
+    """What a band slice returns to the client: its candidates' count and bytes (the files are named by the slice)."""
 
-    path: Path
     view: str
-    pairs: int
     candidates: int
-    verified_exactly: int
     bytes: int
     seconds: float
 
 
-def band_slices(folder: Path, bands: dict[str, int], count: int) -> list[BandSlice]:
+@dataclass(frozen=True)
+class PairBucket:
+    """One link partition of the second wave: every slice's candidates whose pair hash falls in ``number``."""
+
+    folder: Path
+    number: int
+    slices: tuple[BandSlice, ...]
+
+    def __len__(self) -> int:
+        return 1
+
+    @property
+    def path(self) -> Path:
+        return self.folder / "link" / f"verified-{self.number:04d}.parquet"
+
+
+@dataclass(frozen=True)
+class BucketResult:
+    """What a pair partition returns: where its verified pairs are, and small counts."""
+
+    path: Path
+    candidates: int
+    verified_exactly: int
+    pairs: int
+    bytes: int
+    seconds: float
+
+
+def band_slices(folder: Path, bands: dict[str, int], count: int, buckets: int = 1) -> list[BandSlice]:
     """``count`` slices (about; at least one per view) of about equal numbers of bands, view by view."""
     total = sum(bands.values())
     per = max(1, -(-total // max(1, count)))
@@ -176,30 +212,63 @@ def band_slices(folder: Path, bands: dict[str, int], count: int) -> list[BandSli
     for view, n in bands.items():
         k = max(1, -(-n // per))
         cuts = np.linspace(0, n, k + 1).round().astype(int)
-        out.extend(BandSlice(folder, view, int(lo), int(hi)) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo)
+        out.extend(BandSlice(folder, view, int(lo), int(hi), buckets) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo)
     return out
 
 
+def bucket_of(a: np.ndarray, b: np.ndarray, buckets: int) -> np.ndarray:
+    """The pair partition of each pair ``(a, b)``: a multiplicative hash of the packed pair, so rows spread evenly."""
+    packed = (a.astype(np.uint64) << np.uint64(32)) | b.astype(np.uint64)
+    return ((packed * GOLDEN) >> np.uint64(40)) % np.uint64(max(1, buckets))
+
+
+def _write(frame: pl.DataFrame, path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.write_parquet(tmp, compression="zstd", statistics=False)
+    tmp.replace(path)
+    return path.stat().st_size
+
+
 def link_partition(part: BandSlice, config: Config) -> SliceResult:
-    """Candidates of one band slice, verified, written as a Parquet partition of ``a, b`` (sorted, unique)."""
+    """First wave: the candidate pairs of one band slice, written as ``buckets`` Parquet files by pair hash.
+
+    Nothing is verified here: a near-duplicate collides in most bands, so in
+    most slices, and verifying per slice would check it again in each.
+    """
+    started = time.perf_counter()
+    check_visible(part.folder)
+    signatures = open_signatures(part.folder)
+    rank = -open_views(part.folder)["words"].sizes()
+    nonempty = np.load(part.folder / f"present_{part.view}.npy")
+    pairs = lsh.candidate_pairs(
+        signatures[part.view], rank, threshold=view_thresholds(config)[part.view], window=config.link.bucket_window,
+        band_slice=(part.first, part.stop), nonempty=nonempty,
+    )
+    bucket = bucket_of(pairs["a"].to_numpy(), pairs["b"].to_numpy(), part.buckets)
+    written = sum(_write(pairs.filter(pl.Series(bucket == k)), part.path(k)) for k in range(part.buckets))
+    return SliceResult(part.view, pairs.height, written, time.perf_counter() - started)
+
+
+def verify_partition(part: PairBucket, config: Config) -> BucketResult:
+    """Second wave: one pair partition's candidates from every slice, each distinct pair verified once.
+
+    Written: ``view, a, b`` of every candidate of each view that passes the
+    :class:`~provenance.link.stage.Verifier` (its verdict depends on the pair
+    alone, not on the view that found it).
+    """
     started = time.perf_counter()
     check_visible(part.folder)
     views, signatures = open_views(part.folder), open_signatures(part.folder)
     signed = {view: np.load(part.folder / f"signed_{view}.npy", mmap_mode="r") for view in VIEWS}
-    nonempty = np.load(part.folder / f"present_{part.view}.npy")
-    shell = Prepared(pl.DataFrame(), pl.DataFrame(), views, signatures)
-    accept = Verifier(shell, config, None, signed=signed)
-    rank = -views["words"].sizes()
-    pairs = lsh.candidate_pairs(
-        signatures[part.view], rank, threshold=view_thresholds(config)[part.view], window=config.link.bucket_window,
-        accept=accept, band_slice=(part.first, part.stop), nonempty=nonempty,
-    )
-    part.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = part.path.with_name(f".{part.path.name}.tmp")
-    pairs.write_parquet(tmp, compression="zstd", statistics=False)
-    tmp.replace(part.path)
-    return SliceResult(part.path, part.view, pairs.height, accept.candidates, accept.verified_exactly, part.path.stat().st_size,
-                       time.perf_counter() - started)
+    found = pl.concat([pl.read_parquet(s.path(part.number)).with_columns(pl.lit(s.view).alias("view")) for s in part.slices])
+    packed = (found["a"].to_numpy().astype(np.uint64) << np.uint64(32)) | found["b"].to_numpy().astype(np.uint64)
+    distinct = sorted_unique(np.sort(packed))
+    accept = Verifier(Prepared(pl.DataFrame(), pl.DataFrame(), views, signatures), config, None, signed=signed)
+    passed = np.sort(accept(distinct)) if len(distinct) else distinct
+    verified = found.filter(pl.Series(sorted_member(packed, passed))).unique().sort("view", "a", "b").select("view", "a", "b")
+    size = _write(verified, part.path)
+    return BucketResult(part.path, len(distinct), accept.verified_exactly, verified.height, size, time.perf_counter() - started)
 
 
 def folder_bytes(folder: Path) -> int:
@@ -219,21 +288,26 @@ def partition_stats(done: list[Any], inputs: int) -> dict[str, Any]:
 
 
 def link_on_parts(prepared: Prepared, config: Config, parts: Partitions, *, progress: Progress = no_progress) -> tuple[Linked, StageReport]:
-    """The link stage with its candidates and verification as band partitions on ``parts.map`` (same result as ``link_stage``)."""
+    """The link stage with its candidates (band slices) and their verification (pair partitions) as tasks on ``parts.map``.
+
+    The same result as ``link_stage`` (see the module docstring).
+    """
     report = StageReport("link", rows_in=prepared.documents.height)
     with timed(report):
         parts.write_corpus(prepared, config)
+        inputs = folder_bytes(parts.folder)
         thresholds = view_thresholds(config)
         bands = {view: lsh.band_params(thresholds[view], prepared.signatures[view].shape[1])[0] for view in prepared.signatures}
-        slices = band_slices(parts.folder, bands, parts.count)
-        done: list[SliceResult] = parts.map(link_partition, slices, [config] * len(slices))
-        found = {}
-        for view in prepared.signatures:
-            paths = [d.path for d in done if d.view == view]
-            frames = [pl.read_parquet(p) for p in paths]
-            found[view] = pl.concat(frames).unique().sort("a", "b") if frames else pl.DataFrame(schema=lsh.PAIRS_SCHEMA)
+        slices = band_slices(parts.folder, bands, parts.count, buckets=parts.count)
+        cut: list[SliceResult] = parts.map(link_partition, slices, [config] * len(slices))
+        buckets = [PairBucket(parts.folder, k, tuple(slices)) for k in range(parts.count)]
+        done: list[BucketResult] = parts.map(verify_partition, buckets, [config] * len(buckets))
+        verified = pl.concat([pl.read_parquet(d.path) for d in done])
+        found = {view: verified.filter(pl.col("view") == view).select("a", "b").unique().sort("a", "b") for view in prepared.signatures}
         counted = {"candidates": sum(d.candidates for d in done), "verified_exactly": sum(d.verified_exactly for d in done)}
         linked = linked_from_verified(prepared, config, found, counted, report, progress=progress)
-        report.stats.update(partition_stats(done, inputs=folder_bytes(parts.folder)))
-        report.runner, report.partitions = parts.runner, len(slices)
+        report.stats.update(partition_stats([*cut, *done], inputs=inputs))
+        report.stats.update(band_slices=len(slices), pair_partitions=len(buckets),
+                            candidate_bytes=int(sum(c.bytes for c in cut)))
+        report.runner, report.partitions = parts.runner, len(slices) + len(buckets)
     return linked, report
