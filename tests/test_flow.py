@@ -219,6 +219,33 @@ def test_link_and_trace_partitioned_on_a_two_worker_dask_cluster_give_the_same_t
     assert all(stages[name]["partition_input_bytes"] > 0 and stages[name]["partition_output_bytes"] > 0 for name in ("link", "trace"))
 
 
+def test_a_partition_that_fails_transiently_is_retried_alone(harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partitions asked for on the threads runner: one band slice meets an I/O error once and is tried again by
+    itself (the other slices run once), and the tables are the single-process run's."""
+    import errno
+
+    import flows.provenance_flow as module
+    from provenance import chain, schemas
+    from provenance.config import Config
+
+    calls: list[tuple[str, int]] = []
+    real = module.link_partition
+
+    def flaky(part, config):
+        calls.append((part.view, part.first))
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(part, config)
+
+    monkeypatch.setattr(module, "link_partition", flaky)
+    chain.run([SEEDS], Config(), out_dir=tmp_path / "local")
+    module.provenance_flow(inputs=[str(SEEDS)], out=str(tmp_path / "flow"), options={"partitions": 3}, progress=False)
+    first = calls[0]
+    assert calls.count(first) == 2 and len(calls) == len(set(calls)) + 1 == 5  # 4 slices, the failed one twice
+    for name in schemas.TABLES:
+        assert pl.read_parquet(tmp_path / "local" / f"{name}.parquet").equals(pl.read_parquet(tmp_path / "flow" / f"{name}.parquet"))
+
+
 def test_flow_with_a_store_runs_incrementally(harness, tmp_path: Path) -> None:
     import json
 
