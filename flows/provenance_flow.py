@@ -8,8 +8,8 @@ workers).  Tasks are per stage or per batch, never per document.
 * ``ingest``, ``write`` and ``report`` retry on transient errors only (:func:`is_transient`): a
   user's mistake, a full disk or a bug fails at once;
 * with ``partitions`` (by default on a Dask runner) ``link`` and ``trace`` map
-  ``link-partition`` (band slices), ``verify-partition`` (pairs by hash) and
-  ``trace-partition`` (sets of whole clusters) tasks on the runner, which meet as Parquet files in the run's work
+  ``link-partition`` (band slices), ``verify-partition`` (pairs by hash),
+  ``count-partition`` and ``trace-partition`` (sets of whole clusters) tasks on the runner, which meet as Parquet files in the run's work
   folder (``provenance.link.parts``, ``provenance.trace.parts``); a partition
   retries alone on a transient error;
 * ``summarize-batch``, ``shingle-batch``, ``link`` and ``trace`` (when not partitioned) are cached on
@@ -65,7 +65,7 @@ from provenance.link.parts import BandSlice, PairBucket, link_partition, verify_
 from provenance.prepare.stage import BatchProgress, shingle_batch, summarize_batch
 from provenance.stage_report import ProgressLines, StageReport
 from provenance.store.run import run_with_store
-from provenance.trace.parts import ClusterPart, trace_partition
+from provenance.trace.parts import ClusterPart, count_partition, trace_partition
 
 #: How long a cached stage result stays valid.
 CACHE_FOR = timedelta(days=1)
@@ -172,13 +172,19 @@ def verify_partition_task(part: PairBucket, config: Config) -> Any:
     return verify_partition(part, config)
 
 
+@task(name="count-partition", **_retried)
+def count_partition_task(part: ClusterPart, config: Config) -> Any:
+    return count_partition(part, config)
+
+
 @task(name="trace-partition", **_retried)
 def trace_partition_task(part: ClusterPart, config: Config) -> Any:
     return trace_partition(part, config)
 
 
 BATCH_TASKS = {summarize_batch: summarize_batch_task, shingle_batch: shingle_batch_task,
-               link_partition: link_partition_task, verify_partition: verify_partition_task, trace_partition: trace_partition_task}
+               link_partition: link_partition_task, verify_partition: verify_partition_task,
+               count_partition: count_partition_task, trace_partition: trace_partition_task}
 
 
 @task(name="report", **_retried)

@@ -13,6 +13,7 @@ from benchmarks.generate import generate_corpus
 from provenance.chain import Hooks
 from provenance.config import Config
 from provenance.ingest import ingest_stage
+from provenance.kernels import doc_keys
 from provenance.link.parts import Partitions
 from provenance.link.stage import Linked, link_stage
 from provenance.prepare.stage import Prepared, prepare_stage
@@ -42,12 +43,20 @@ def test_clusters_traced_by_parts_from_files_equal_one_trace(generated, tmp_path
     one = ts.trace_clusters(prepared, linked.pairs, cluster, facts, CONFIG)
     work = Partitions.create(count, Hooks().map_batches, under=tmp_path)
     report = ts.StageReport("trace")
-    split = tp.trace_on_parts(prepared, linked.pairs, cluster, facts, CONFIG, parts=work, report=report)
+    keys = doc_keys(prepared.documents["doc_id"])
+    split = tp.trace_on_parts(prepared, linked.pairs, cluster, keys, CONFIG, parts=work, report=report)
     assert split.placement.equals(one.placement)
     key = ["parent", "child"]
     assert one.edges.height > 100 and split.edges.sort(key).equals(one.edges.sort(key))
     assert split.consulted.equals(one.consulted)
-    assert report.partitions == count and report.stats["partition_output_bytes"] > 0
+    # The facts counted by the parts (and the sample) are the single-process ones, the first wave's output.
+    counted, dated = tp.read_facts(work.folder / "trace")
+    assert dated and counted.derivation.n_clusters == facts.derivation.n_clusters
+    for name in tp.COUNTS:
+        mine, theirs = getattr(counted.derivation, name), getattr(facts.derivation, name)
+        assert np.array_equal(mine.keys, theirs.keys) and np.array_equal(mine.counts, theirs.counts) and mine.least == theirs.least
+    assert (report.stats["count_partitions"], report.stats["cluster_sets"]) == (count + 1, count)
+    assert report.partitions == 2 * count + 1 and report.stats["partition_output_bytes"] > 0
     inputs = sorted((work.folder / "trace").glob("part-*-in.parquet"))
     assert len(inputs) == count
     sizes = [pl.read_parquet(p).height for p in inputs]
@@ -78,4 +87,4 @@ def test_trace_stage_on_parts_gives_the_same_tables(generated, tmp_path: Path) -
     out_split, report = ts.trace_stage(prepared, linked, CONFIG, trace_all=functools.partial(tp.trace_on_parts, parts=work))
     for name in ("documents", "clusters", "edges"):
         assert getattr(out_split, name).equals(getattr(out_one, name)), name
-    assert (report.partitions, report.stats["edges"]) == (3, out_one.edges.height)
+    assert (report.partitions, report.stats["edges"]) == (3 + 1 + 3, out_one.edges.height)

@@ -229,7 +229,7 @@ def share_exact_copies(content_hash: pl.Series, views: dict[str, shingle.Shingle
 #: How progress reports name each batch pass (by the batch function's name): prepare's, and link's and trace's partitions.
 PASS_NAMES = {
     "summarize_batch": "prepare 1/2", "shingle_batch": "prepare 2/2",
-    "link_partition": "link 1/2", "verify_partition": "link pairs", "trace_partition": "trace 2/3",
+    "link_partition": "link 1/2", "verify_partition": "link pairs", "count_partition": "trace 1/3", "trace_partition": "trace 2/3",
 }
 #: What a pass counts (the ``len`` of each batch's first argument), when not documents.
 PASS_UNITS = {"link_partition": "bands", "verify_partition": "partitions"}

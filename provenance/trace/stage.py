@@ -457,7 +457,7 @@ def with_trace_texts(prepared: Prepared, cluster: np.ndarray, keys: np.ndarray |
     return replace(prepared, documents=prepared.documents.with_columns(prepared.texts.sparse(rows).alias("text")))
 
 
-#: How every cluster is traced: :func:`trace_in_parts` (threads) by default; ``trace.parts`` runs them as partitions.
+#: How the corpus facts are counted and every cluster traced: in this process by default; ``trace.parts`` runs both as partitions.
 TraceAll = Callable[..., ClusterTrace]
 
 
@@ -469,8 +469,9 @@ def trace_stage(
     With texts on disk (``prepared.texts``) only the rows trace reads are
     loaded, and the documents table comes out with null texts elsewhere: the
     stage chain puts them back before writing.  ``trace_all(prepared, pairs,
-    cluster, facts, config, progress=..., report=...)`` traces the clusters
-    (default :func:`trace_in_parts`); any of them gives the same tables.
+    cluster, keys, config, progress=..., report=...)`` counts the corpus facts
+    and traces the clusters (default: :func:`corpus_facts`, then
+    :func:`trace_in_parts`); any of them gives the same tables.
     """
     docs = prepared.documents
     report = StageReport("trace", rows_in=docs.height)
@@ -479,11 +480,11 @@ def trace_stage(
         keys = doc_keys(docs["doc_id"])
         prepared = with_trace_texts(prepared, cluster, keys, config)
         docs = prepared.documents
-        facts = corpus_facts(docs, cluster, config, keys, progress=progress)
         if trace_all is None:
+            facts = corpus_facts(docs, cluster, config, keys, progress=progress)
             traced = trace_in_parts(prepared, linked.pairs, cluster, facts, config, progress=progress)
         else:
-            traced = trace_all(prepared, linked.pairs, cluster, facts, config, progress=progress, report=report)
+            traced = trace_all(prepared, linked.pairs, cluster, keys, config, progress=progress, report=report)
         is_origin = traced.placement.sort("row")["is_origin"].to_numpy()
         ids = tables.fresh_cluster_ids(docs["doc_id"], cluster, is_origin)
         out = tables.assemble_tables(docs, traced.placement, traced.edges, ids, config.changes.spin_min_rate)
