@@ -7,7 +7,12 @@ workers).  Tasks are per stage or per batch, never per document.
 
 * ``ingest``, ``write`` and ``report`` retry on transient errors only (:func:`is_transient`): a
   user's mistake, a full disk or a bug fails at once;
-* ``summarize-batch``, ``shingle-batch``, ``link`` and ``trace`` are cached on
+* with ``partitions`` (by default on a Dask runner) ``link`` and ``trace`` map
+  ``link-partition`` (band slices), ``verify-partition`` (pairs by hash),
+  ``count-partition`` and ``trace-partition`` (sets of whole clusters) tasks on the runner, which meet as Parquet files in the run's work
+  folder (``provenance.link.parts``, ``provenance.trace.parts``); a partition
+  retries alone on a transient error;
+* ``summarize-batch``, ``shingle-batch``, ``link`` and ``trace`` (when not partitioned) are cached on
   what determines their result (``flows.cache.StageInputs``: the config's
   fingerprint, the library's source digest, the inputs' digests), persisted
   under ``PREFECT_LOCAL_STORAGE_PATH`` for a day, so a retried flow run skips
@@ -45,19 +50,22 @@ from typing import Any, Optional
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.futures import as_completed
 
 from flows import server as temporary_server
 from flows.cache import StageInputs
 from flows.params import Inputs, OutDir, PipelineOptions, StoreDir, WaitSeconds, options_dict
-from flows.runners import default_task_runner
+from flows.runners import default_task_runner, runner_name
 from provenance import chain, outputs, tables
 from provenance import report as html_report
 from provenance.config import Config, parse_assignments
 from provenance.errors import ProvenanceError
+from provenance.link.parts import BandSlice, PairBucket, link_partition, verify_partition
 from provenance.prepare.stage import BatchProgress, shingle_batch, summarize_batch
 from provenance.stage_report import ProgressLines, StageReport
 from provenance.store.run import run_with_store
+from provenance.trace.parts import ClusterPart, count_partition, trace_partition
 
 #: How long a cached stage result stays valid.
 CACHE_FOR = timedelta(days=1)
@@ -152,7 +160,31 @@ def shingle_batch_task(texts: Any, lo: int, keys: Any, options: Any, n_tokens: A
     return shingle_batch(texts, lo, keys, options, n_tokens, frequent_words)
 
 
-BATCH_TASKS = {summarize_batch: summarize_batch_task, shingle_batch: shingle_batch_task}
+# Link's band slices and trace's cluster parts: they read and write files in the run's work folder, so they are
+# not cached (the folder lives for one run); a transient error retries the one partition.
+@task(name="link-partition", **_retried)
+def link_partition_task(part: BandSlice, config: Config) -> Any:
+    return link_partition(part, config)
+
+
+@task(name="verify-partition", **_retried)
+def verify_partition_task(part: PairBucket, config: Config) -> Any:
+    return verify_partition(part, config)
+
+
+@task(name="count-partition", **_retried)
+def count_partition_task(part: ClusterPart, config: Config) -> Any:
+    return count_partition(part, config)
+
+
+@task(name="trace-partition", **_retried)
+def trace_partition_task(part: ClusterPart, config: Config) -> Any:
+    return trace_partition(part, config)
+
+
+BATCH_TASKS = {summarize_batch: summarize_batch_task, shingle_batch: shingle_batch_task,
+               link_partition: link_partition_task, verify_partition: verify_partition_task,
+               count_partition: count_partition_task, trace_partition: trace_partition_task}
 
 
 @task(name="report", **_retried)
@@ -172,6 +204,7 @@ class FlowHooks(chain.Hooks):
         self.out_dir = out_dir  # what the report names: the --out, not the generation behind it
         # The flow run's logger, taken here (in the flow): progress may come from task threads.
         logger = get_run_logger()
+        self.runner = runner_name(FlowRunContext.get().task_runner)
         self.lines = ProgressLines(logger.info, PROGRESS_EVERY_SECONDS) if progress else None
 
     def begin(self, plan: chain.Plan) -> None:
@@ -190,6 +223,11 @@ class FlowHooks(chain.Hooks):
             with outputs.staged(out_dir) as folder:
                 return stage_task(fn, result, folder, hooks, **kwargs)
         return stage_task(fn, *args, **kwargs)
+
+    def partitioned_stage(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # In the flow itself, not as a stage task: the partitions are the tasks, and a task submitted from inside
+        # another would carry the parent's parameters (the whole corpus) to every worker.
+        return fn(*args, **kwargs)
 
     def map_batches(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
         batch_args = list(zip(*iterables))

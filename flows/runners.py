@@ -6,9 +6,12 @@ settings ``PROVENANCE_TASK_RUNNER=dask`` and ``PROVENANCE_DASK_ADDRESS``.
 Without an address a ``distributed.LocalCluster`` of ``--dask-workers``
 single-threaded processes is started for the run and closed after it.
 
-Only the batched stage (``prepare``: tokenise, shingle, sign; one task per
-``batch_size`` documents) is fanned out; the linking and tracing stages work
-on the whole corpus's flat arrays in the flow process.
+Prepare's batches (tokenise, shingle, sign; one task per ``batch_size``
+documents) are fanned out on either runner.  On a Dask runner link and trace
+are too, as ``partitions`` tasks each (``RunOptions.partitions``: band slices
+of the LSH, sets of whole clusters; ``provenance.link.parts``), which read
+and write Parquet and memory-mapped files in the run's work folder; with
+threads they run in the flow process unless ``partitions`` asks otherwise.
 """
 
 from __future__ import annotations
@@ -49,3 +52,8 @@ def task_runner(runner: str | None = None, address: str | None = None, workers: 
 def default_task_runner() -> Any:
     """The flow's default: the environment settings, else threads (so deployments honour them too)."""
     return task_runner(None, None, None)
+
+
+def runner_name(runner: Any) -> str:
+    """``dask`` or ``threads``: what ``run.json`` records of a flow's task runner."""
+    return "dask" if type(runner).__name__ == "DaskTaskRunner" else "threads"

@@ -33,6 +33,7 @@ from provenance import tables, titles
 from provenance.config import Config
 from provenance.digest import library_digest
 from provenance.ingest import Ingested, Source, check_outside_inputs, ingest_stage, source_paths
+from provenance.link.parts import Partitions, link_on_parts
 from provenance.link.stage import Linked, link_stage
 from provenance.prepare.minhash import SignatureScheme
 from provenance.prepare.stage import BatchProgress, MapBatches, Prepared, prepare_stage
@@ -40,6 +41,7 @@ from provenance.stage_report import Progress, StageReport, no_progress
 from provenance.outputs import RunResult, conformed, write_tables
 from provenance.tables import Traced
 from provenance.trace import passages
+from provenance.trace.parts import trace_on_parts
 from provenance.trace.stage import multi_members, trace_stage
 
 T = TypeVar("T")
@@ -48,6 +50,9 @@ T = TypeVar("T")
 class Hooks:
     """How the chain runs its stages.  The defaults run everything in this process."""
 
+    #: Where :meth:`map_batches` runs its batches (``run.json`` records it per stage): this process.
+    runner = "process"
+
     def begin(self, plan: "Plan") -> None:
         """The chain is about to run ``plan`` (e.g. to learn whether its stages may be cached)."""
 
@@ -55,8 +60,12 @@ class Hooks:
         """Run one whole stage (``ingest``, ``prepare``, ``link``, ``trace``, ``write``)."""
         return fn(*args, **kwargs)
 
+    def partitioned_stage(self, name: str, fn: Callable[..., tuple[T, StageReport]], *args: Any, **kwargs: Any) -> tuple[T, StageReport]:
+        """Run ``link`` or ``trace`` when its work is partitions on :meth:`map_batches` (the partitions are the tasks)."""
+        return self.stage(name, fn, *args, **kwargs)
+
     def map_batches(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
-        """Run one batch function over its batches (prepare's two passes), each finished batch told to :meth:`progress`."""
+        """Run one batch function over its batches (prepare's two passes; link's and trace's partitions), each finished batch told to :meth:`progress`."""
         batch_args = list(zip(*iterables))
         done = BatchProgress(self.progress, fn, batch_args)
         out = []
@@ -109,14 +118,22 @@ class FreshPlan:
     def unchanged(self, prepared: Prepared) -> RunResult | None:
         return None
 
-    def link(self, prepared: Prepared, config: Config, *, progress: Progress = no_progress) -> tuple[Linked, StageReport]:
+    #: Whether :meth:`link` and :meth:`trace` take ``parts`` (a store's plan runs them in one process).
+    partitioned = True
+
+    def link(self, prepared: Prepared, config: Config, *, progress: Progress = no_progress,
+             parts: Partitions | None = None) -> tuple[Linked, StageReport]:
+        if parts is not None:
+            return link_on_parts(prepared, config, parts, progress=progress)
         return link_stage(prepared, config, progress=progress, release_signatures=True)
 
-    def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[Traced, StageReport]:
+    def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress,
+              parts: Partitions | None = None) -> tuple[Traced, StageReport]:
         # From here on a fresh run reads the views of multi-document clusters only: the rest go (at 1M, 1.7 GiB).
         members = multi_members(tables.dense_clusters(linked.roots))
         prepared.views.update({name: sets.only(members) for name, sets in prepared.views.items()})
-        return trace_stage(prepared, linked, config, progress=progress)
+        trace_all = functools.partial(trace_on_parts, parts=parts) if parts is not None else None
+        return trace_stage(prepared, linked, config, progress=progress, trace_all=trace_all)
 
     def write(self, result: RunResult, out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]:
         paths, report = write_tables(result, out_dir, progress=hooks.progress)
@@ -131,16 +148,20 @@ def execute(
     plan, hooks = plan or FreshPlan(), hooks or Hooks()
     hooks.begin(plan)
     reports: list[StageReport] = []
+    parts: Partitions | None = None
 
     def step(name: str, fn: Callable[..., tuple[T, StageReport]], *args: Any, **kwargs: Any) -> T:
-        value, report = hooks.stage(name, fn, *args, **kwargs)
+        run_stage = hooks.partitioned_stage if parts is not None and name in ("link", "trace") else hooks.stage
+        value, report = run_stage(name, fn, *args, **kwargs)
         reports.append(report)
         hooks.reported(report)
         return value
 
     ingested = step("ingest", ingest_stage, source, config)
     prepared = step("prepare", plan.prepare, ingested, config, map_batches=hooks.map_batches)
+    reports[-1].runner = hooks.runner
     del ingested
+    parts = partitions(plan, hooks, config)
     try:
         current = plan.unchanged(prepared)
         if current is not None:
@@ -150,19 +171,33 @@ def execute(
             traced = tables.empty_tables(prepared.documents)
         else:
             # Progress is bound into the stage function: hooks and tasks see the same (fn, *inputs) as without it.
-            linked = step("link", functools.partial(plan.link, progress=hooks.progress), prepared, config)
+            on_parts = {"parts": parts} if parts is not None else {}
+            linked = step("link", functools.partial(plan.link, progress=hooks.progress, **on_parts), prepared, config)
             prepared.signatures.clear()  # link was their only reader: free them for trace
-            trace = functools.partial(plan.trace, progress=hooks.progress)
+            trace = functools.partial(plan.trace, progress=hooks.progress, **on_parts)
             traced = step("trace", functools.partial(passages.with_evidence, trace), prepared, linked, config)
             del linked
         traced = ready_for_write(traced, prepared)
     finally:
         if prepared.texts is not None:
             prepared.texts.remove()
+        if parts is not None:
+            parts.remove()
     result = conformed(traced, prepared.rejects, run_info(config, source, prepared, traced, reports))
     if out_dir is not None:
         step("write", plan.write, result, Path(out_dir), hooks)
     return result
+
+
+def partitions(plan: Plan, hooks: Hooks, config: Config) -> Partitions | None:
+    """The work folder and map of a partitioned link and trace (``link.parts``), when the config asks for more than one.
+
+    Only a fresh run's plan is partitioned; a store's runs in one process.
+    """
+    count = config.run.partitions_on(hooks.runner)
+    if count <= 1 or not getattr(plan, "partitioned", False):
+        return None
+    return Partitions.create(count, hooks.map_batches, hooks.runner)
 
 
 def run(source: Source, config: Config | None = None, *, out_dir: Path | str | None = None, hooks: Hooks | None = None) -> RunResult:

@@ -187,6 +187,10 @@ class ChangesOptions(Section):
     )
 
 
+#: Link and trace partitions on a Dask runner when ``partitions`` is 0: a few per worker of a small cluster.
+DASK_PARTITIONS = 8
+
+
 class RunOptions(Section):
     batch_size: int = option(20_000, "Documents per batch of the prepare stage and members per part of trace (bounds memory).", cli=True, results=False, ge=1)
     spill_over_mib: int = option(
@@ -196,6 +200,17 @@ class RunOptions(Section):
     words_batch: int = option(
         5_000, "Documents per batch of trace's word-object steps (~60 KiB each, so a batch stays near 300 MiB).", results=False, ge=1,
     )
+    partitions: int = option(
+        0, "Link (band slices) and trace (sets of whole clusters) as about this many tasks each on the run's task runner, meeting"
+        " as Parquet files (same tables); 0: 8 on a Dask runner, else 1 (in process).",
+        cli=True, results=False, ge=0,
+    )
+
+    def partitions_on(self, runner: str) -> int:
+        """Partitions of link and trace on ``runner`` (``process``, ``threads``, ``dask``): :attr:`partitions`, or its default."""
+        if self.partitions:
+            return self.partitions
+        return DASK_PARTITIONS if runner == "dask" else 1
 
 
 class ReportOptions(Section):

@@ -29,9 +29,14 @@ class StageReport:
     rows_in: int = 0
     rows_out: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    #: Where the stage's tasks ran (``process``: in the calling process; ``threads`` or ``dask``: the flow's task runner)
+    #: and how many there were (prepare's batches, link's band slices, trace's cluster parts; 1: the stage in one piece).
+    runner: str = "process"
+    partitions: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seconds": round(self.seconds, 4), "rows_in": self.rows_in, "rows_out": self.rows_out, **self.stats}
+        return {"seconds": round(self.seconds, 4), "rows_in": self.rows_in, "rows_out": self.rows_out,
+                "runner": self.runner, "partitions": self.partitions, **self.stats}
 
     def line(self) -> str:
         """One log line: ``name: rows_in -> rows_out rows in seconds {stats}``."""

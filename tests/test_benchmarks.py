@@ -216,3 +216,31 @@ def test_accuracy_benchmark_refuses_a_folder_without_labels(tmp_path: Path) -> N
     (tmp_path / "corpus.jsonl").write_text("")
     proc = _run("benchmarks.accuracy", tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: {tmp_path} has no labels.parquet"
+
+
+# ---------------------------------------------------------------------------- partitioned
+
+
+def test_partitioned_benchmark_refuses_bad_sizes(tmp_path: Path) -> None:
+    for args in (["--docs", "50"], ["--docs", "1000", "--workers", "0"]):
+        proc = _run("benchmarks.partitioned", *args, "--work", tmp_path, "--out", tmp_path)
+        assert proc.returncode == 2 and proc.stderr.strip() == "error: --docs must be at least 100 and --workers at least 1"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_partitioned_benchmark_markdown_is_made_from_its_json() -> None:
+    """The committed figures: the markdown is the JSON's, with both runs' stages and the partitioned stages' bytes."""
+    from benchmarks import partitioned
+
+    result = json.loads((ROOT / "benchmarks/results/partitioned-20000.json").read_text())
+    assert (ROOT / "benchmarks/results/partitioned-20000.md").read_text() == partitioned.markdown(result)
+    assert result["same_tables"] and result["dask"]["stages"]["link"]["runner"] == "dask"
+    assert len(result["dask"]["workers_peak_gib"]) == result["workers"] == 2
+
+
+def test_partitioned_benchmark_one_process_child_reports_its_stages(tmp_path: Path) -> None:
+    from benchmarks import partitioned
+
+    got = partitioned.child_one(ROOT / "seeds", tmp_path / "out", {})
+    assert list(got["stages"]) == CHAIN_STAGES and got["client_peak_gib"] > 0 and got["workers_peak_gib"] == []
+    assert set(partitioned.table_digests(tmp_path / "out")) == set(partitioned.TABLES)

@@ -425,9 +425,10 @@ def test_timed_records_seconds_also_when_the_body_raises(monkeypatch) -> None:
 
 def test_stage_report_dict_and_line() -> None:
     report = StageReport("link", seconds=1.23456, rows_in=10, rows_out=3, stats={"candidates": 12, "clusters": 2})
-    assert report.to_dict() == {"seconds": 1.2346, "rows_in": 10, "rows_out": 3, "candidates": 12, "clusters": 2}
+    assert report.to_dict() == {"seconds": 1.2346, "rows_in": 10, "rows_out": 3, "runner": "process", "partitions": 1,
+                                "candidates": 12, "clusters": 2}
     assert report.line() == "link: 10 -> 3 rows in 1.23 s {'candidates': 12, 'clusters': 2}"
-    assert StageReport("write").to_dict() == {"seconds": 0.0, "rows_in": 0, "rows_out": 0}
+    assert StageReport("write").to_dict() == {"seconds": 0.0, "rows_in": 0, "rows_out": 0, "runner": "process", "partitions": 1}
 
 
 def test_versions_name_the_packages_and_the_library_source() -> None:
@@ -451,3 +452,29 @@ def test_a_library_run_refuses_an_out_dir_inside_its_input_folder(tmp_path: Path
         provenance.run(folder, out_dir=folder / "out")
     assert not (folder / "out").exists()
     provenance.run(folder, out_dir=folder / ".out")  # a hidden folder is never walked
+
+
+def test_partitions_run_link_and_trace_as_tasks_on_the_hooks_map_and_leave_no_work_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``partitions`` > 1: link's band slices and trace's cluster parts go through ``Hooks.map_batches`` (inline
+    here), meet in a work folder under PROVENANCE_SPILL_DIR that is gone after the run, and change no table."""
+    monkeypatch.setenv("PROVENANCE_SPILL_DIR", str(tmp_path / "spill"))
+    mapped: list[str] = []
+
+    class Counting(Hooks):
+        def map_batches(self, fn, *iterables):
+            mapped.append(fn.__name__)
+            return super().map_batches(fn, *iterables)
+
+    one = chain.run([SEEDS], Config())
+    split = chain.run([SEEDS], Config().replace(partitions=3), hooks=Counting())
+    for name, frame in one.frames().items():
+        assert split.frames()[name].equals(frame), name
+    assert mapped == ["summarize_batch", "shingle_batch", "link_partition", "verify_partition", "count_partition", "trace_partition"]
+    stages = split.info["stages"]
+    # 3 asked: 2 slices of each view's bands and 3 pair partitions; the seeds' one cluster with copies is one
+    # set, counted (with the singletons' sample) and traced.
+    assert (stages["link"]["runner"], stages["link"]["partitions"], stages["trace"]["partitions"]) == ("process", 4 + 3, 2 + 1)
+    assert (one.info["stages"]["link"]["partitions"], one.info["stages"]["trace"]["partitions"]) == (1, 1)
+    assert list((tmp_path / "spill").iterdir()) == []

@@ -24,7 +24,7 @@ from provenance.errors import ProvenanceError
 
 #: The fields that never change a table (batch sizes, memory limits, report caps): pinned, so that marking a
 #: result-affecting constant ``results=False`` (it would then escape the fingerprint and the store's guard) fails here.
-NOT_RESULTS = {"batch_size", "spill_over_mib", "words_batch", "diff_edges", "diff_edges_per_cluster", "diff_chars", "title_chars", "text_chars", "singleton_limit"}
+NOT_RESULTS = {"batch_size", "spill_over_mib", "words_batch", "partitions", "diff_edges", "diff_edges_per_cluster", "diff_chars", "title_chars", "text_chars", "singleton_limit"}
 
 #: Former module constants that change results: each must be a config field that the fingerprint covers.
 FORMER_CONSTANTS = {

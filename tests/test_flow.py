@@ -192,6 +192,60 @@ def test_flow_on_a_two_worker_dask_cluster_matches_the_single_process_run(harnes
         assert local.equals(dask), name
 
 
+def test_link_and_trace_partitioned_on_a_two_worker_dask_cluster_give_the_same_table_bytes(harness, tmp_path: Path) -> None:
+    """A few thousand generated documents: link as band slices and trace as sets of whole clusters, tasks on a
+    2-worker LocalCluster meeting as Parquet files, write the very Parquet bytes of one process (run.json says how)."""
+    import hashlib
+    import json
+
+    from benchmarks.generate import generate_corpus
+    from flows.provenance_flow import flow_on
+    from provenance import chain, schemas
+    from provenance.config import Config
+
+    corpus = tmp_path / "corpus.parquet"
+    generate_corpus(2_500, corpus, seed=3)
+    chain.run([corpus], Config().replace(batch_size=1_000), out_dir=tmp_path / "local")
+    flow_on("dask", workers=2)(inputs=[str(corpus)], out=str(tmp_path / "dask"), options={"batch_size": 1_000}, progress=False)
+    for name in schemas.TABLES:
+        local, dask = (hashlib.sha256((tmp_path / run / f"{name}.parquet").read_bytes()).hexdigest() for run in ("local", "dask"))
+        assert local == dask, name
+    assert pl.read_parquet(tmp_path / "local" / "edges.parquet").height > 100
+    stages = json.loads((tmp_path / "dask" / "run.json").read_text())["stages"]
+    assert {name: (stages[name]["runner"], stages[name]["partitions"]) for name in ("prepare", "link", "trace")} == {
+        "prepare": ("dask", 3), "link": ("dask", 9 + 8), "trace": ("dask", 9 + 8)}
+    one = json.loads((tmp_path / "local" / "run.json").read_text())["stages"]
+    assert (one["link"]["runner"], one["link"]["partitions"], one["trace"]["partitions"]) == ("process", 1, 1)
+    assert all(stages[name]["partition_input_bytes"] > 0 and stages[name]["partition_output_bytes"] > 0 for name in ("link", "trace"))
+
+
+def test_a_partition_that_fails_transiently_is_retried_alone(harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partitions asked for on the threads runner: one band slice meets an I/O error once and is tried again by
+    itself (the other slices run once), and the tables are the single-process run's."""
+    import errno
+
+    import flows.provenance_flow as module
+    from provenance import chain, schemas
+    from provenance.config import Config
+
+    calls: list[tuple[str, int]] = []
+    real = module.link_partition
+
+    def flaky(part, config):
+        calls.append((part.view, part.first))
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(part, config)
+
+    monkeypatch.setattr(module, "link_partition", flaky)
+    chain.run([SEEDS], Config(), out_dir=tmp_path / "local")
+    module.provenance_flow(inputs=[str(SEEDS)], out=str(tmp_path / "flow"), options={"partitions": 3}, progress=False)
+    first = calls[0]
+    assert calls.count(first) == 2 and len(calls) == len(set(calls)) + 1 == 5  # 4 slices, the failed one twice
+    for name in schemas.TABLES:
+        assert pl.read_parquet(tmp_path / "local" / f"{name}.parquet").equals(pl.read_parquet(tmp_path / "flow" / f"{name}.parquet"))
+
+
 def test_flow_with_a_store_runs_incrementally(harness, tmp_path: Path) -> None:
     import json
 

@@ -42,19 +42,22 @@ def band_params(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """``(n_docs, bands)`` uint64 keys, one hash per band of ``rows`` slots (see :func:`_band_keys`)."""
-    return _band_keys(signatures, 0, bands, rows).T
+    return _band_keys(signatures, 0, bands, rows, 0).T
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _band_keys(sig, first, stop, rows):  # pragma: no cover - compiled
-    """``(stop - first, n)`` keys: band ``b``'s ``rows`` slots chained through ``fmix64``, seeded with ``b + 1``."""
+def _band_keys(sig, first, stop, rows, col0):  # pragma: no cover - compiled
+    """``(stop - first, n)`` keys: band ``b``'s ``rows`` slots chained through ``fmix64``, seeded with ``b + 1``.
+
+    ``sig`` holds the signatures' columns from ``col0`` on (a band slice's columns only, or all of them).
+    """
     n = sig.shape[0]
     keys = np.empty((stop - first, n), dtype=np.uint64)
     for i in numba.prange(n):  # row by row: each signature is read once, contiguously
         for j in range(stop - first):
             band = first + j
             h = np.uint64(band + 1)
-            for col in range(band * rows, (band + 1) * rows):
+            for col in range(band * rows - col0, (band + 1) * rows - col0):
                 h = mix64(h * GOLDEN + np.uint64(sig[i, col]))
             keys[j, i] = h
     return keys
@@ -122,9 +125,11 @@ def _order_buckets(keys, tie, window):  # pragma: no cover - compiled
     return members, same, counts
 
 
-def _bucket_bands(sig: np.ndarray, first: int, stop: int, rows: int, tie: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _bucket_bands(
+    sig: np.ndarray, first: int, stop: int, rows: int, tie: np.ndarray, window: int, col0: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bands ``first:stop``: members in bucket order, which neighbours share a bucket, pair counts."""
-    return _order_buckets(_band_keys(sig, first, stop, rows), tie, window)
+    return _order_buckets(_band_keys(sig, first, stop, rows, col0), tie, window)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -157,6 +162,8 @@ def candidate_pairs(
     threshold: float,
     window: int,
     accept: Callable[[np.ndarray], np.ndarray] | None = None,
+    band_slice: tuple[int, int] | None = None,
+    nonempty: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """Unique candidate pairs ``(a, b)`` with ``a < b`` (row indices, UInt32).
 
@@ -165,22 +172,32 @@ def candidate_pairs(
     given, filters each chunk's distinct pairs (packed ``a << 32 | b``) as they
     are found, so a caller that verifies them keeps only what passes: at a
     million documents the unfiltered candidates would not fit in memory.
+
+    ``band_slice`` ``(first, stop)`` looks at those bands only (default all;
+    ``link.parts``): only their columns of ``signatures`` are read.  A pair's
+    verdict depends on the pair alone, so the union of the slices' accepted
+    pairs is the whole banding's.  ``nonempty`` (which rows have a non-empty
+    signature) saves scanning every column for it.
     """
     n, num_perm = signatures.shape
     bands, rows = band_params(threshold, num_perm)
-    nonempty = ~(signatures == EMPTY).all(axis=1)
+    first_band, stop_band = band_slice if band_slice is not None else (0, bands)
+    if nonempty is None:
+        nonempty = ~(signatures == EMPTY).all(axis=1)
     docs = np.flatnonzero(nonempty).astype(np.uint32)
-    if len(docs) < 2:
+    if len(docs) < 2 or stop_band <= first_band:
         return pl.DataFrame(schema=PAIRS_SCHEMA)
     rank_of = np.asarray(rank)[docs].astype(np.int64)
     # Order inside a bucket: rank, then row, packed into one sortable number.
     tie = ((rank_of - rank_of.min()).astype(np.uint64) << np.uint64(32)) | docs.astype(np.uint64)
-    present = np.ascontiguousarray(signatures if len(docs) == n else signatures[docs])
+    col0 = first_band * rows
+    columns = signatures if band_slice is None else signatures[:, col0 : stop_band * rows]
+    present = np.ascontiguousarray(columns if len(docs) == n else columns[docs])
     found = np.zeros(0, dtype=np.uint64)  # distinct packed pairs so far, sorted
     # A few bands at a time (in parallel) keeps the bucket tables small.
-    for first in range(0, bands, BANDS_PER_CHUNK):
-        stop = min(bands, first + BANDS_PER_CHUNK)
-        members, same, counts = _bucket_bands(present, first, stop, rows, tie, window)
+    for first in range(first_band, stop_band, BANDS_PER_CHUNK):
+        stop = min(stop_band, first + BANDS_PER_CHUNK)
+        members, same, counts = _bucket_bands(present, first, stop, rows, tie, window, col0)
         starts = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
         chunk_pairs = np.empty(int(starts[-1]), dtype=np.uint64)

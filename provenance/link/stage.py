@@ -83,16 +83,14 @@ class Verifier:
     a query and its candidates: the same prefilter and rule as a run.
     """
 
-    def __init__(self, prepared: Prepared, config: Config, known: KnownPairs | None) -> None:
+    def __init__(self, prepared: Prepared, config: Config, known: KnownPairs | None, signed: dict[str, np.ndarray] | None = None) -> None:
         self.views, self.signatures = prepared.views, prepared.signatures
         self.rule = verify.PairRule.of(config.link)
         self.sigmas = config.link.prefilter_sigmas
         self.known = known
-        # What each view's signatures were taken over: the prefilter's estimates refer to these sets.
-        self.signed = {
-            "words": minhash.signed_sizes(self.views["words"], prepared.frequent, min_kept_share=config.prepare.frequent_min_kept_share),
-            "anchors": self.views["anchors"].sizes(),
-        }
+        # What each view's signatures were taken over: the prefilter's estimates refer to these sets
+        # (``signed`` gives them when already known: a link partition reads them from the work folder).
+        self.signed = signed if signed is not None else signed_sizes(prepared, config)
         self.candidates = 0
         self.verified_exactly = 0
 
@@ -113,6 +111,14 @@ class Verifier:
         self.verified_exactly += int(hopeful.sum())
         kept = np.flatnonzero(hopeful)
         return packed[kept[self.rule.passes(self.views, a[kept], b[kept])]]
+
+
+def signed_sizes(prepared: Prepared, config: Config) -> dict[str, np.ndarray]:
+    """Per view, the size of the set each signature was taken over (the words view leaves frequent shingles out)."""
+    return {
+        "words": minhash.signed_sizes(prepared.views["words"], prepared.frequent, min_kept_share=config.prepare.frequent_min_kept_share),
+        "anchors": prepared.views["anchors"].sizes(),
+    }
 
 
 def text_batches(prepared: Prepared, size: int):
@@ -247,9 +253,8 @@ def link_stage(
     options = config.link
     report = StageReport("link", rows_in=prepared.documents.height)
     with timed(report):
-        views = prepared.views
-        rank = -views["words"].sizes()
-        thresholds = {"words": options.words_threshold, "anchors": options.anchors_threshold}
+        rank = -prepared.views["words"].sizes()
+        thresholds = view_thresholds(config)
         names = list(prepared.signatures)
         told = _BandProgress(progress, [lsh.band_params(thresholds[n], prepared.signatures[n].shape[1])[0] for n in names])
         accept = Verifier(prepared, config, known)
@@ -259,42 +264,65 @@ def link_stage(
             told.chunk()
             return kept
 
-        found = []
+        found = {}
         for i, (name, sig) in enumerate(prepared.signatures.items()):
             told.view(i)
-            pairs = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=verified)
-            report.stats[f"{name}_verified"] = pairs.height
-            found.append(pairs)
+            found[name] = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=verified)
         sig = None  # noqa: F841  (the loop's last view: let release free it)
         if release_signatures:
             prepared.signatures.clear()
         told.to(told.total)
-        progress("link 2/2", 0, 3, "steps")  # scores, the evidence of copying, the clusters
-        duplicates = exact_duplicate_pairs(prepared.documents["content_hash"])
-        pairs = pl.concat([*found, duplicates]).unique().sort("a", "b")
-        contained, jaccard = accept.rule.scores(views, pairs["a"].to_numpy(), pairs["b"].to_numpy())
-        scored = pairs.with_columns(pl.Series("containment", contained), pl.Series("jaccard", jaccard))
-        exact = scored.join(duplicates.with_columns(pl.lit(True).alias("exact")), on=["a", "b"], how="left")
-        is_exact = pl.col("exact").fill_null(False)
-        verified = exact.filter(is_exact | accept.rule.clears(pl.col("containment"), pl.col("jaccard"))).with_columns(
-            pl.when(is_exact).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength")
-        )
-        rule_pairs = verified.select("a", "b", "containment", "jaccard")
-        progress("link 2/2", 1, 3, "steps")
-        scored, floating, found, unit_rows = copy_evidence(prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config)
-        progress("link 2/2", 2, 3, "steps")
-        copies = scored.filter("copied").with_columns(pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength"))
-        roots = cluster.grow_clusters(prepared.documents.height, copies, views, accept.rule, options.cluster_founders)
-        report.rows_out = int(len(sorted_unique(roots))) if len(roots) else 0
-        progress("link 2/2", 3, 3, "steps")
-        report.stats.update(
-            candidates=accept.candidates,
-            verified_exactly=accept.verified_exactly,
-            exact_duplicate_pairs=duplicates.height,
-            verified=verified.height,
-            copies=copies.height,
-            floating_lines=len(floating.lines),
-            clusters=report.rows_out,
-        )
+        counted = {"candidates": accept.candidates, "verified_exactly": accept.verified_exactly}
+        linked = linked_from_verified(prepared, config, found, counted, report, progress=progress)
+    return linked, report
+
+
+def view_thresholds(config: Config) -> dict[str, float]:
+    """The LSH threshold of each view."""
+    return {"words": config.link.words_threshold, "anchors": config.link.anchors_threshold}
+
+
+def linked_from_verified(
+    prepared: Prepared, config: Config, found: dict[str, pl.DataFrame], counted: dict[str, int], report: StageReport,
+    *, progress: Progress = no_progress,
+) -> Linked:
+    """The rest of the link stage once each view's verified candidate pairs are ``found`` (unique ``a < b``, sorted).
+
+    Exact duplicates join them, then scores, the evidence of copying and the
+    clusters; ``report`` gets the figures.  Whether the pairs were found in
+    this process or in band partitions on workers (``link.parts``), the same
+    pairs give the same result.  ``counted``: the candidates and exact checks it took (``report``'s figures).
+    """
+    views = prepared.views
+    rule = verify.PairRule.of(config.link)
+    for name, pairs in found.items():
+        report.stats[f"{name}_verified"] = pairs.height
+    report.stats.update(counted)
+    progress("link 2/2", 0, 3, "steps")  # scores, the evidence of copying, the clusters
+    duplicates = exact_duplicate_pairs(prepared.documents["content_hash"])
+    pairs = pl.concat([*found.values(), duplicates]).unique().sort("a", "b")
+    contained, jaccard = rule.scores(views, pairs["a"].to_numpy(), pairs["b"].to_numpy())
+    scored = pairs.with_columns(pl.Series("containment", contained), pl.Series("jaccard", jaccard))
+    exact = scored.join(duplicates.with_columns(pl.lit(True).alias("exact")), on=["a", "b"], how="left")
+    is_exact = pl.col("exact").fill_null(False)
+    verified = exact.filter(is_exact | rule.clears(pl.col("containment"), pl.col("jaccard"))).with_columns(
+        pl.when(is_exact).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength")
+    )
+    rule_pairs = verified.select("a", "b", "containment", "jaccard")
+    progress("link 2/2", 1, 3, "steps")
+    scored, floating, found_units, unit_rows = copy_evidence(
+        prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config)
+    progress("link 2/2", 2, 3, "steps")
+    copies = scored.filter("copied").with_columns(pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength"))
+    roots = cluster.grow_clusters(prepared.documents.height, copies, views, rule, config.link.cluster_founders)
+    report.rows_out = int(len(sorted_unique(roots))) if len(roots) else 0
+    progress("link 2/2", 3, 3, "steps")
+    report.stats.update(
+        exact_duplicate_pairs=duplicates.height,
+        verified=verified.height,
+        copies=copies.height,
+        floating_lines=len(floating.lines),
+        clusters=report.rows_out,
+    )
     pairs = copies.select("a", "b", "containment", "jaccard", "exact", *EVIDENCE_COLUMNS)
-    return Linked(pairs, roots, rule_pairs, floating, found, unit_rows), report
+    return Linked(pairs, roots, rule_pairs, floating, found_units, unit_rows)

@@ -226,8 +226,13 @@ def share_exact_copies(content_hash: pl.Series, views: dict[str, shingle.Shingle
         signatures["anchors"] = signatures["anchors"][first_copy]
 
 
-#: How progress reports name each batch pass of prepare (by the batch function's name).
-PASS_NAMES = {"summarize_batch": "prepare 1/2", "shingle_batch": "prepare 2/2"}
+#: How progress reports name each batch pass (by the batch function's name): prepare's, and link's and trace's partitions.
+PASS_NAMES = {
+    "summarize_batch": "prepare 1/2", "shingle_batch": "prepare 2/2",
+    "link_partition": "link 1/2", "verify_partition": "link pairs", "count_partition": "trace 1/3", "trace_partition": "trace 2/3",
+}
+#: What a pass counts (the ``len`` of each batch's first argument), when not documents.
+PASS_UNITS = {"link_partition": "bands", "verify_partition": "partitions"}
 
 
 class BatchProgress:
@@ -241,17 +246,18 @@ class BatchProgress:
     def __init__(self, progress: Progress, fn: Callable[..., Any], batch_args: list[tuple[Any, ...]]) -> None:
         name = getattr(fn, "__name__", "batches")
         self.stage = PASS_NAMES.get(name, name)
+        self.unit = PASS_UNITS.get(name, "documents")
         self.progress = progress
         self.sizes = [len(args[0]) if args and hasattr(args[0], "__len__") else 1 for args in batch_args]
         self.total, self.done = sum(self.sizes), 0
         self._lock = threading.Lock()
-        progress(self.stage, 0, self.total, "documents")
+        progress(self.stage, 0, self.total, self.unit)
 
     def finished(self, batch: int) -> None:
         """Batch number ``batch`` is done."""
         with self._lock:  # one call at a time, so ``done`` reaches the callback in order
             self.done += self.sizes[batch]
-            self.progress(self.stage, self.done, self.total, "documents")
+            self.progress(self.stage, self.done, self.total, self.unit)
 
 
 def _map_locally(fn: Callable[..., Any], *iterables: Any) -> list[Any]:
@@ -303,6 +309,7 @@ def prepare_stage(
                 spilled.remove()
             raise
         report.rows_out = docs.height
+        report.partitions = len(ranges)
         report.stats = {
             "batches": len(ranges),
             "rejected_too_short": int(ingested.documents.height - docs.height),

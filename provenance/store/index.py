@@ -41,7 +41,7 @@ import polars as pl
 
 from provenance import schemas
 from provenance.config import Config
-from provenance.link import lsh
+from provenance.link import lsh, parts
 from provenance.link.units import Floating
 from provenance.prepare.minhash import EMPTY
 from provenance.prepare.shingle import ShingleSets
@@ -58,12 +58,8 @@ def index_dir(generation_dir: Path) -> Path:
     return generation_dir / "index"
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    """``np.save`` through a temporary name (the manifest commits the generation, this keeps files whole)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array))
-    tmp.replace(path)
+#: ``np.save`` through a temporary name (the manifest commits the generation, this keeps files whole).
+_save = parts.save_array
 
 
 def sorted_bands(signatures: np.ndarray, rank: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -108,10 +104,10 @@ def write_index(
         keys, rows = sorted_bands(signatures[view], rank, thresholds[view])
         _save(out / f"bands_{view}_keys.npy", keys)
         _save(out / f"bands_{view}_rows.npy", rows)
-        _save(out / f"sig_{view}.npy", signatures[view].astype(np.uint32, copy=False))
-        _save(out / f"{view}_hashes.npy", views[view].hashes)
-        _save(out / f"{view}_offsets.npy", views[view].offsets.astype(np.int64, copy=False))
         bands[view] = list(lsh.band_params(thresholds[view], config.prepare.num_perm))
+    # The signatures and sets in the format a run's link and trace partitions read (``link.parts``).
+    parts.write_signatures(out, signatures)
+    parts.write_views(out, views)
     _save(out / "row_cluster.npy", row_cluster)
     # Members in cluster order (then row), so one cluster is one contiguous slice.
     placed = (
@@ -203,11 +199,11 @@ class StoreIndex:
 
     @cached_property
     def signatures(self) -> dict[str, np.ndarray]:
-        return {view: self._array(f"sig_{view}") for view in VIEWS}
+        return parts.open_signatures(self.path)
 
     @cached_property
     def views(self) -> dict[str, ShingleSets]:
-        return {view: ShingleSets(self._array(f"{view}_hashes"), self._array(f"{view}_offsets")) for view in VIEWS}
+        return parts.open_views(self.path)
 
     @cached_property
     def row_cluster(self) -> np.ndarray:

@@ -15,7 +15,7 @@ statistics, edges).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -237,6 +237,16 @@ def lineage_of_members(texts: pl.Series, cluster: np.ndarray, config: Config) ->
     return shingle.ShingleSets(hashes, offsets)
 
 
+def pairs_inside(pairs: pl.DataFrame, local: np.ndarray) -> pl.DataFrame:
+    """``pairs`` with both rows in a sub-corpus, renumbered by ``local`` (corpus row -> sub-corpus row, -1: outside)."""
+    a = local[pairs["a"].to_numpy().astype(np.int64)]
+    b = local[pairs["b"].to_numpy().astype(np.int64)]
+    inside = (a >= 0) & (b >= 0)
+    return pairs.filter(pl.Series(inside)).with_columns(
+        pl.Series("a", a[inside], dtype=pl.UInt32), pl.Series("b", b[inside], dtype=pl.UInt32)
+    )
+
+
 def sub_corpus(prepared: Prepared, pairs: pl.DataFrame, rows: np.ndarray) -> tuple[Prepared, pl.DataFrame]:
     """``prepared`` and ``pairs`` restricted to ``rows`` (sorted), renumbered 0..len(rows)."""
     local = np.full(prepared.documents.height, -1, dtype=np.int64)
@@ -247,12 +257,7 @@ def sub_corpus(prepared: Prepared, pairs: pl.DataFrame, rows: np.ndarray) -> tup
         bp = prepared.boilerplate
         doc = local[bp["doc"].to_numpy().astype(np.int64)]
         boilerplate = bp.with_columns(pl.Series("doc", np.maximum(doc, 0), dtype=pl.UInt32)).filter(pl.Series(doc >= 0))
-    a = local[pairs["a"].to_numpy().astype(np.int64)]
-    b = local[pairs["b"].to_numpy().astype(np.int64)]
-    inside = (a >= 0) & (b >= 0)
-    sub_pairs = pairs.filter(pl.Series(inside)).with_columns(
-        pl.Series("a", a[inside], dtype=pl.UInt32), pl.Series("b", b[inside], dtype=pl.UInt32)
-    )
+    sub_pairs = pairs_inside(pairs, local)
     sub = Prepared(prepared.documents[pl.Series(rows)], prepared.rejects, views, {}, boilerplate)
     return sub, sub_pairs
 
@@ -338,6 +343,19 @@ def derive_part(
 ) -> Derived:
     """Completeness, origin, parents and depths of the clusters made of ``rows`` (sorted; default all): trace's pass 2."""
     sub, sub_pairs, sub_cluster, published, rows = _part(prepared, pairs, cluster, facts, rows)
+    return derive_sub_corpus(sub, sub_pairs, sub_cluster, published, facts, config, rows, progress=progress)
+
+
+def derive_sub_corpus(
+    sub: Prepared, sub_pairs: pl.DataFrame, sub_cluster: np.ndarray, published: np.ndarray | None, facts: CorpusFacts,
+    config: Config, rows: np.ndarray, *, progress: Progress = no_progress,
+) -> Derived:
+    """:func:`derive_part` of a corpus of whole clusters already cut out (``sub_corpus``): its row ``i`` is corpus row ``rows[i]``.
+
+    ``sub`` needs only ``doc_id`` and ``text`` and the views; ``published`` and
+    ``sub_cluster`` (dense) are the sub-corpus's.  A trace partition on a
+    worker builds these from files (``trace.parts``).
+    """
     complete = origin.completeness(sub_cluster, sub.views, config.trace.completeness_anchor_weight)
     parent_of, confidence, consulted = derive_clusters(sub, sub_pairs, sub_cluster, published, facts, config, progress=progress)
     is_origin = parent_of < 0
@@ -365,6 +383,16 @@ def edges_part(prepared: Prepared, derived: Derived, whole: bool = False, *, con
     """Tree edges of ``derived``'s clusters with their statistics: trace's pass 3 (``whole``: ``prepared`` is those clusters already)."""
     sub = prepared if whole else sub_corpus(prepared, pl.DataFrame(schema=lsh.PAIRS_SCHEMA), derived.rows)[0]
     return edge_figures(sub, derived.parents, derived.rows, config, progress=progress)
+
+
+def trace_sub_corpus(
+    sub: Prepared, sub_pairs: pl.DataFrame, sub_cluster: np.ndarray, published: np.ndarray | None, facts: CorpusFacts,
+    config: Config, rows: np.ndarray, *, progress: Progress = no_progress,
+) -> ClusterTrace:
+    """Passes 2 and 3 of a sub-corpus of whole clusters (:func:`derive_sub_corpus`, then its edges)."""
+    derived = derive_sub_corpus(sub, sub_pairs, sub_cluster, published, facts, config, rows, progress=progress)
+    edges = edges_part(sub, derived, True, config=config, progress=progress)
+    return ClusterTrace(derived.placement, edges, derived.consulted)
 
 
 def trace_clusters(
@@ -486,12 +514,21 @@ def with_trace_texts(prepared: Prepared, cluster: np.ndarray, keys: np.ndarray |
     return replace(prepared, documents=prepared.documents.with_columns(prepared.texts.sparse(rows).alias("text")))
 
 
-def trace_stage(prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[tables.Traced, StageReport]:
+#: How the corpus facts are counted and every cluster traced: in this process by default; ``trace.parts`` runs both as partitions.
+TraceAll = Callable[..., ClusterTrace]
+
+
+def trace_stage(
+    prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress, trace_all: TraceAll | None = None,
+) -> tuple[tables.Traced, StageReport]:
     """Trace every cluster and assemble the output tables.
 
     With texts on disk (``prepared.texts``) only the rows trace reads are
     loaded, and the documents table comes out with null texts elsewhere: the
-    stage chain puts them back before writing.
+    stage chain puts them back before writing.  ``trace_all(prepared, pairs,
+    cluster, keys, config, progress=..., report=...)`` counts the corpus facts
+    and traces the clusters (default: :func:`corpus_facts`, then
+    :func:`trace_in_parts`); any of them gives the same tables.
     """
     docs = prepared.documents
     report = StageReport("trace", rows_in=docs.height)
@@ -500,8 +537,11 @@ def trace_stage(prepared: Prepared, linked: Linked, config: Config, *, progress:
         keys = doc_keys(docs["doc_id"])
         prepared = with_trace_texts(prepared, cluster, keys, config)
         docs = prepared.documents
-        facts = corpus_facts(docs, cluster, config, keys, progress=progress)
-        traced = trace_in_parts(prepared, linked.pairs, cluster, facts, config, progress=progress)
+        if trace_all is None:
+            facts = corpus_facts(docs, cluster, config, keys, progress=progress)
+            traced = trace_in_parts(prepared, linked.pairs, cluster, facts, config, progress=progress)
+        else:
+            traced = trace_all(prepared, linked.pairs, cluster, keys, config, progress=progress, report=report)
         is_origin = traced.placement.sort("row")["is_origin"].to_numpy()
         ids = tables.fresh_cluster_ids(docs["doc_id"], cluster, is_origin)
         out = tables.assemble_tables(docs, traced.placement, traced.edges, ids, config.changes.spin_min_rate)
@@ -511,5 +551,6 @@ def trace_stage(prepared: Prepared, linked: Linked, config: Config, *, progress:
             "multi_document_clusters": int((out.clusters["size"] > 1).sum()),
             "largest_cluster": int(out.clusters["size"].max() or 0),
             "edges": out.edges.height,
+            **report.stats,  # what ``trace_all`` told it (a partitioned trace's bytes)
         }
     return out, report

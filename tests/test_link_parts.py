@@ -1,0 +1,105 @@
+"""link.parts: the link stage as band slices over a work folder, whose union is the single-process stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from benchmarks.generate import generate_corpus
+from provenance.chain import Hooks
+from provenance.config import Config
+from provenance.errors import ProvenanceError
+from provenance.ingest import ingest_stage
+from provenance.link import lsh, parts
+from provenance.link.stage import Linked, Verifier, link_stage
+from provenance.prepare.stage import Prepared, prepare_stage
+
+CONFIG = Config()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Prepared, Linked]:
+    path = tmp_path_factory.mktemp("generated") / "corpus.parquet"
+    generate_corpus(2_000, path, seed=5)
+    ingested, _ = ingest_stage([path], CONFIG)
+    prepared, _ = prepare_stage(ingested, CONFIG)
+    linked, _ = link_stage(prepared, CONFIG)
+    return prepared, linked
+
+
+def on_parts(tmp_path: Path, count: int) -> parts.Partitions:
+    return parts.Partitions.create(count, Hooks().map_batches, under=tmp_path)
+
+
+def test_band_slices_cover_each_view_once_in_about_count_slices(tmp_path: Path) -> None:
+    slices = parts.band_slices(tmp_path, {"words": 117, "anchors": 85}, 8)
+    for view, bands in (("words", 117), ("anchors", 85)):
+        mine = [(s.first, s.stop) for s in slices if s.view == view]
+        assert mine[0][0] == 0 and mine[-1][1] == bands and all(a[1] == b[0] for a, b in zip(mine, mine[1:]))
+    assert len(slices) == 9 and sum(len(s) for s in slices) == 202
+    assert [(s.view, len(s)) for s in parts.band_slices(tmp_path, {"words": 3, "anchors": 2}, 100)] == [("words", 1)] * 3 + [("anchors", 1)] * 2
+
+
+def test_slices_find_the_whole_bandings_candidates_and_pair_partitions_verify_them_once(generated, tmp_path: Path) -> None:
+    """Each view's band slices, run from the memory-mapped work folder, find exactly the candidates of one banding;
+    the pair partitions verify each distinct pair once and keep exactly what one process keeps."""
+    prepared, _ = generated
+    work = on_parts(tmp_path, 5)
+    work.write_corpus(prepared, CONFIG)
+    rank = -prepared.views["words"].sizes()
+    slices, whole_verified = [], {}
+    for view, threshold in (("words", CONFIG.link.words_threshold), ("anchors", CONFIG.link.anchors_threshold)):
+        args = dict(threshold=threshold, window=CONFIG.link.bucket_window)
+        everything = lsh.candidate_pairs(prepared.signatures[view], rank, **args)
+        whole_verified[view] = lsh.candidate_pairs(prepared.signatures[view], rank, **args, accept=Verifier(prepared, CONFIG, None))
+        bands = lsh.band_params(threshold, CONFIG.prepare.num_perm)[0]
+        mine = parts.band_slices(work.folder, {view: bands}, 3, buckets=4)
+        done = [parts.link_partition(s, CONFIG) for s in mine]
+        assert len(done) == 3 and all(0 < d.candidates < everything.height for d in done)  # each slice finds only some
+        files = [pl.read_parquet(s.path(k)) for s in mine for k in range(4)]
+        assert all(f.height for f in files)  # the pair hash spreads them over every partition
+        assert pl.concat(files).unique().sort("a", "b").equals(everything), view
+        slices += mine
+    buckets = [parts.PairBucket(work.folder, k, tuple(slices)) for k in range(4)]
+    verified = pl.concat([pl.read_parquet(parts.verify_partition(b, CONFIG).path) for b in buckets])
+    for view, whole in whole_verified.items():
+        assert whole.height > 100 and verified.filter(pl.col("view") == view).select("a", "b").sort("a", "b").equals(whole), view
+
+
+def test_link_on_parts_gives_the_single_process_link(generated, tmp_path: Path) -> None:
+    prepared, linked = generated
+    _, one = link_stage(prepared, CONFIG)
+    work = on_parts(tmp_path, 6)
+    split, report = parts.link_on_parts(prepared, CONFIG, work)
+    assert split.pairs.equals(linked.pairs) and split.rule_pairs.equals(linked.rule_pairs)
+    assert np.array_equal(split.roots, linked.roots) and np.array_equal(split.unit_rows, linked.unit_rows)
+    assert (report.runner, report.partitions) == ("process", 7 + 6) and report.stats["partition_output_bytes"] > 0
+    assert (report.stats["band_slices"], report.stats["pair_partitions"]) == (7, 6)
+    assert len(list((work.folder / "link").glob("candidates-*.parquet"))) == 7 * 6
+    assert len(list((work.folder / "link").glob("verified-*.parquet"))) == 6
+    # Each distinct pair is checked once: no more candidates than the single-process stage met.
+    assert report.stats["candidates"] <= one.stats["candidates"]
+    work.remove()
+    assert not work.folder.exists()
+
+
+def test_the_work_folder_holds_the_sets_in_the_lookup_index_format(generated, tmp_path: Path) -> None:
+    prepared, _ = generated
+    parts.write_views(tmp_path, prepared.views)
+    parts.write_signatures(tmp_path, prepared.signatures)
+    views, signatures = parts.open_views(tmp_path), parts.open_signatures(tmp_path)
+    for view in parts.VIEWS:
+        assert isinstance(views[view].hashes, np.memmap)
+        assert np.array_equal(views[view].offsets, prepared.views[view].offsets)
+        assert np.array_equal(views[view].hashes, prepared.views[view].hashes)
+        assert np.array_equal(signatures[view], prepared.signatures[view])
+
+
+def test_a_worker_that_cannot_see_the_work_folder_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ProvenanceError, match="PROVENANCE_SPILL_DIR"):
+        parts.link_partition(parts.BandSlice(tmp_path / "gone", "words", 0, 4), CONFIG)
+    with pytest.raises(ProvenanceError, match="PROVENANCE_SPILL_DIR"):
+        parts.verify_partition(parts.PairBucket(tmp_path / "gone", 0, ()), CONFIG)

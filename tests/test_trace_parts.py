@@ -1,0 +1,90 @@
+"""trace.parts: whole clusters traced by tasks from files give the single-process trace's tables."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from benchmarks.generate import generate_corpus
+from provenance.chain import Hooks
+from provenance.config import Config
+from provenance.ingest import ingest_stage
+from provenance.kernels import doc_keys
+from provenance.link.parts import Partitions
+from provenance.link.stage import Linked, link_stage
+from provenance.prepare.stage import Prepared, prepare_stage
+from provenance.tables import dense_clusters
+from provenance.trace import parts as tp
+from provenance.trace import stage as ts
+
+CONFIG = Config()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Prepared, Linked]:
+    path = tmp_path_factory.mktemp("generated") / "corpus.parquet"
+    generate_corpus(2_000, path, seed=5)
+    ingested, _ = ingest_stage([path], CONFIG)
+    prepared, _ = prepare_stage(ingested, CONFIG)
+    linked, _ = link_stage(prepared, CONFIG)
+    return prepared, linked
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_clusters_traced_by_parts_from_files_equal_one_trace(generated, tmp_path: Path, count: int) -> None:
+    prepared, linked = generated
+    cluster = dense_clusters(linked.roots)
+    facts = ts.corpus_facts(prepared.documents, cluster, CONFIG)
+    assert facts.published is not None  # the generated corpus is dated: dates travel in the parts' files
+    one = ts.trace_clusters(prepared, linked.pairs, cluster, facts, CONFIG)
+    work = Partitions.create(count, Hooks().map_batches, under=tmp_path)
+    report = ts.StageReport("trace")
+    keys = doc_keys(prepared.documents["doc_id"])
+    split = tp.trace_on_parts(prepared, linked.pairs, cluster, keys, CONFIG, parts=work, report=report)
+    assert split.placement.equals(one.placement)
+    key = ["parent", "child"]
+    assert one.edges.height > 100 and split.edges.sort(key).equals(one.edges.sort(key))
+    assert split.consulted.equals(one.consulted)
+    # The facts counted by the parts (and the sample) are the single-process ones, the first wave's output.
+    counted, dated = tp.read_facts(work.folder / "trace")
+    assert dated and counted.derivation.n_clusters == facts.derivation.n_clusters
+    for name in tp.COUNTS:
+        mine, theirs = getattr(counted.derivation, name), getattr(facts.derivation, name)
+        assert np.array_equal(mine.keys, theirs.keys) and np.array_equal(mine.counts, theirs.counts) and mine.least == theirs.least
+    assert (report.stats["count_partitions"], report.stats["cluster_sets"]) == (count + 1, count)
+    assert report.partitions == 2 * count + 1 and report.stats["partition_output_bytes"] > 0
+    inputs = sorted((work.folder / "trace").glob("part-*-in.parquet"))
+    assert len(inputs) == count
+    sizes = [pl.read_parquet(p).height for p in inputs]
+    assert sum(sizes) == len(ts.multi_members(cluster))
+    # Whole clusters: no cluster is in two parts.
+    owners = [set(cluster[pl.read_parquet(p)["row"].to_numpy()].tolist()) for p in inputs]
+    assert sum(len(o) for o in owners) == len(set().union(*owners))
+
+
+def test_the_corpus_facts_come_back_from_their_files(generated, tmp_path: Path) -> None:
+    prepared, linked = generated
+    cluster = dense_clusters(linked.roots)
+    facts = ts.corpus_facts(prepared.documents, cluster, CONFIG)
+    tp.write_facts(tmp_path, facts)
+    back, dated = tp.read_facts(tmp_path)
+    assert dated and back.derivation.n_clusters == facts.derivation.n_clusters
+    for name in tp.COUNTS:
+        mine, theirs = getattr(back.derivation, name), getattr(facts.derivation, name)
+        assert np.array_equal(mine.keys, theirs.keys) and np.array_equal(mine.counts, theirs.counts) and mine.least == theirs.least
+    words = list(prepared.documents["text"][0].split()[:20])
+    assert np.array_equal(back.frequency.counts_of(words), facts.frequency.counts_of(words))
+
+
+def test_trace_stage_on_parts_gives_the_same_tables(generated, tmp_path: Path) -> None:
+    prepared, linked = generated
+    out_one, _ = ts.trace_stage(prepared, linked, CONFIG)
+    work = Partitions.create(3, Hooks().map_batches, under=tmp_path)
+    out_split, report = ts.trace_stage(prepared, linked, CONFIG, trace_all=functools.partial(tp.trace_on_parts, parts=work))
+    for name in ("documents", "clusters", "edges"):
+        assert getattr(out_split, name).equals(getattr(out_one, name)), name
+    assert (report.partitions, report.stats["edges"]) == (3 + 1 + 3, out_one.edges.height)
