@@ -12,7 +12,9 @@ store has seen:
 * :func:`frequent_resign`: which stored documents hold a word shingle that
   became, or stopped being, frequent (only signed anew, from their views);
 * :func:`relink_rows`: which rows' candidate pairs must be verified afresh;
-* :func:`reusable_clusters`: which clusters keep their stored trace.
+* :func:`reusable_clusters`: which clusters may keep their stored trace;
+* :func:`redecided`: which of those keep it once their stored derivation is
+  decided again under today's word counts, and their parent confidence.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from provenance.prepare import minhash, normalize
 from provenance.prepare.shingle import ShingleSets
 from provenance.prepare.stage import share_exact_copies
 from provenance.store.layout import Segment
+from provenance.config import TraceOptions
+from provenance.trace import derivation
+from provenance.trace.reprice import Priced
 from provenance.trace.stage import ZONE_PATTERN, CorpusFacts
 from provenance.trace.wordfreq import decisions_hold
 
@@ -222,3 +227,60 @@ def reusable_clusters(
         if broken:
             same &= ~np.isin(old_of.astype(str), list(broken))
     return same, old_of
+
+
+def redecided(
+    same: np.ndarray, cluster: np.ndarray, doc_ids: pl.Series, keys: np.ndarray, priced: Priced, old_docs: pl.DataFrame,
+    facts: CorpusFacts, options: TraceOptions,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``same`` narrowed to clusters whose stored derivation gives the stored parents under today's corpus facts; parent confidences.
+
+    A cluster's trace reads the corpus through its foreign marks (which of its
+    short lines and n-grams recur) and through the word counts its acts are
+    priced at (``N`` and every ``f_w``, which any new document moves).  A
+    multi-document cluster stays only if every member's pricing is stored and
+    its line values recur as they did; its pricing is then decided again under
+    today's counts (``trace.reprice``), and it stays if every parent is the
+    stored one.  Returns, per row, the parent confidence so decided (NaN for
+    rows not decided again: singletons and clusters that go).
+    """
+    n = len(cluster)
+    conf = np.full(n, np.nan)
+    size = np.bincount(cluster, minlength=len(same))
+    rows = np.flatnonzero(same[cluster] & (size[cluster] > 1))
+    if len(rows) == 0:
+        return same, conf
+    same = same.copy()
+    dfacts = facts.derivation if facts.derivation is not None else derivation.DerivationFacts.empty()
+
+    def position(p: Priced, ids: pl.Series) -> np.ndarray:
+        """Position in ``ids`` of each of ``p.docs``."""
+        at = pl.DataFrame({"doc_id": ids, "i": np.arange(ids.len(), dtype=np.int64)})
+        return p.docs.select("doc_id").join(at, on="doc_id", how="left", maintain_order="left")["i"].to_numpy()
+
+    ids = doc_ids.gather(rows)
+    p = priced.select(ids)
+    ok = np.zeros(len(rows), dtype=bool)
+    ok[position(p, ids)] = p.lines_hold(dfacts)
+    same[np.unique(cluster[rows[~ok]])] = False
+    rows = rows[same[cluster[rows]]]
+    if len(rows) == 0:
+        return same, conf
+    ids = doc_ids.gather(rows)
+    p = p.select(ids)
+    cost_ab, cost_ba, root_cost = p.costs(dfacts)
+    roots = np.zeros(len(rows))
+    roots[position(p, ids)] = root_cost
+    at = pl.DataFrame({"doc_id": ids, "i": np.arange(len(rows), dtype=np.int64)})
+    ends = p.pairs.join(at.rename({"doc_id": "a_id", "i": "a"}), on="a_id", how="left", maintain_order="left")
+    ends = ends.join(at.rename({"doc_id": "b_id", "i": "b"}), on="b_id", how="left", maintain_order="left")
+    published = facts.published[rows].astype(np.float64) if facts.published is not None else None
+    parent, confidence = derivation.decide(
+        cluster[rows], keys[rows], ends["a"].to_numpy(), ends["b"].to_numpy(), cost_ab, cost_ba, roots, options, published,
+    )
+    stored = at.join(old_docs.select("doc_id", "parent_id"), on="doc_id", how="left", maintain_order="left")
+    now = pl.select(pl.when(pl.Series(parent < 0)).then(None).otherwise(ids.gather(np.maximum(parent, 0)))).to_series()
+    moved = stored["parent_id"].ne_missing(now).to_numpy()
+    same[np.unique(cluster[rows[moved]])] = False
+    conf[rows] = confidence
+    return same, conf

@@ -60,7 +60,8 @@ from provenance.stage_report import Progress, StageReport, no_progress, timed
 from provenance.store import index, layout, plan
 from provenance.store.layout import Manifest, Segment
 from provenance.tables import Traced
-from provenance.trace import wordfreq
+from provenance.trace import reprice, wordfreq
+from provenance.trace.reprice import Priced
 from provenance.trace.stage import CONSULTED_SCHEMA, corpus_facts, trace_clusters
 
 BOILERPLATE_KEYS = pl.Schema({"key": pl.UInt64})
@@ -254,6 +255,7 @@ class StorePlan:
         self.linked: Linked | None = None
         self.doc_ids = pl.Series("doc_id", [], dtype=pl.String)
         self.consulted = pl.DataFrame(schema=plan.CONSULTED)
+        self.priced = Priced.empty()
         self.events = schemas.empty(schemas.CLUSTER_HISTORY)
         self.mode = self.manifest.facts_mode if self.manifest else ""
 
@@ -358,6 +360,8 @@ class StorePlan:
         )
         if self.manifest is None or self.manifest.facts_mode != self.mode:
             same[:] = False
+        old_priced = self.read_priced()
+        same, confidence = plan.redecided(same, cluster, doc_ids, keys, old_priced, old_docs, facts, config.trace)
         reuse_row = same[cluster]
         retrace = np.flatnonzero(~reuse_row)
         parts_placement, parts_edges = [], []
@@ -367,9 +371,14 @@ class StorePlan:
             parts_placement.append(fresh.placement)
             parts_edges.append(fresh.edges)
             new_consulted = fresh.consulted
+        kept_ids = pl.Series(doc_ids.filter(pl.Series(reuse_row)))
+        self.priced = Priced.concat([fresh.priced if len(retrace) and fresh.priced is not None else Priced.empty(), old_priced.select(kept_ids)])
         if reuse_row.any():
             row_of = pl.DataFrame({"doc_id": doc_ids}).with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
-            placed, edges = reused_rows(old_docs, self.read_out("edges", schemas.EDGES), pl.Series(doc_ids.filter(pl.Series(reuse_row))), row_of)
+            placed, edges = reused_rows(old_docs, self.read_out("edges", schemas.EDGES), kept_ids, row_of)
+            # The parents stand; their confidence is today's (the counts moved the costs it is a softmax of).
+            redone = np.round(confidence[edges["child"].to_numpy()], 6)
+            edges = edges.with_columns(pl.Series("parent_confidence", redone), pl.Series("confidence", redone))
             parts_placement.append(placed)
             parts_edges.append(edges.select(parts_edges[0].columns) if parts_edges else edges)
         placement = pl.concat(parts_placement, how="vertical_relaxed").sort("row")
@@ -380,6 +389,10 @@ class StorePlan:
             old_consulted.filter(pl.col("cluster_id").is_in(pl.Series([c for c, s in zip(old_of.tolist(), same.tolist()) if s], dtype=pl.String).implode())),
         ]).sort(pl.all())
         return tables.assemble_tables(docs, placement, edges, ids, config.changes.spin_min_rate), len(retrace)
+
+    def read_priced(self) -> Priced:
+        """The stored derivations' pricing (``trace.reprice``); empty for a store written before it was kept."""
+        return Priced(self.read("priced_docs", reprice.DOCS), self.read("priced_pairs", reprice.PAIRS), self.read("priced_bags", reprice.BAGS))
 
     def write(self, result: RunResult, out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]:
         """The new generation: segment, derived tables, history, outputs; then the commit and the link swap."""
@@ -436,6 +449,8 @@ class StorePlan:
         layout.write_table(self.store_dir, g, "boilerplate_keys", pl.DataFrame({"key": arrived.keys}, schema=BOILERPLATE_KEYS))
         layout.write_table(self.store_dir, g, "frequent_words", pl.DataFrame({"shingle": arrived.frequent_words}, schema=plan.FREQUENT))
         layout.write_table(self.store_dir, g, "consulted", self.consulted)
+        for name, frame in (("priced_docs", self.priced.docs), ("priced_pairs", self.priced.pairs), ("priced_bags", self.priced.bags)):
+            layout.write_table(self.store_dir, g, name, frame)
         self._write_index(config, result)
 
     def _write_index(self, config: Config, result: RunResult) -> None:

@@ -30,7 +30,7 @@ from provenance.link.verify import intersection_sizes
 from provenance.prepare import normalize, shingle
 from provenance.prepare.stage import Prepared, batches
 from provenance.stage_report import Progress, StageReport, no_progress, timed
-from provenance.trace import changes, derivation, origin, tree, wordfreq
+from provenance.trace import changes, derivation, origin, reprice, tree, wordfreq
 
 #: ``consulted``: the substitutions between each origin and its children, with the frequency comparison they rest on.
 CONSULTED_SCHEMA = pl.Schema({"origin_row": pl.Int64, "word_a": pl.String, "word_b": pl.String, "sign": pl.Int8})
@@ -56,12 +56,14 @@ class ClusterTrace:
 
     ``placement``: ``row, is_origin, parent_row (-1: none), depth, completeness``;
     ``edges``: ``parent, child`` rows with similarity and change statistics;
-    ``consulted``: ``origin_row, word_a, word_b, sign`` (:data:`CONSULTED_SCHEMA`).
+    ``consulted``: ``origin_row, word_a, word_b, sign`` (:data:`CONSULTED_SCHEMA`);
+    ``priced``: the derivation with the word counts left out (``trace.reprice``), what a store decides again from.
     """
 
     placement: pl.DataFrame
     edges: pl.DataFrame
     consulted: pl.DataFrame
+    priced: reprice.Priced | None = None
 
 
 def published_times(documents: pl.DataFrame) -> np.ndarray | None:
@@ -133,11 +135,13 @@ def corpus_facts(
 
 
 def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, published: np.ndarray | None, facts: CorpusFacts,
-                    config: Config, *, progress: Progress = no_progress) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, str, int]]]:
+                    config: Config, *, progress: Progress = no_progress,
+                    priced: list[reprice.Priced] | None = None) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, str, int]]]:
     """``(parent row or -1, parent_confidence, consulted)`` of every row of ``sub`` (``trace.derivation``), in batches of whole clusters.
 
     ``consulted``: ``(cluster, word of the origin, word of a child, sign of their frequency difference)``
     for the substitutions between each origin and its children, the comparisons spin direction rests on.
+    ``priced``, when given, receives each batch's :class:`reprice.Priced`.
     """
     n = len(cluster)
     parent = np.full(n, -1, dtype=np.int64)
@@ -180,6 +184,8 @@ def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, pub
         parent[rows[has]] = rows[got.parent[has]]
         confidence[rows] = got.parent_confidence
         consulted.extend(_consulted(got, rows, cluster, frequency))
+        if priced is not None and got.pricing is not None:
+            priced.append(reprice.Priced.of(got.pricing, batch, dfacts, sub.documents["doc_id"].gather(rows), a, b))
         done += len(rows)
         progress("trace 2/3", done, len(members), "documents")
     return parent, confidence, consulted
@@ -324,7 +330,8 @@ def trace_clusters(
         sub_cluster = tables.dense_clusters(cluster[rows])
         published = facts.published[rows] if facts.published is not None else None
     complete = origin.completeness(sub_cluster, sub.views, config.trace.completeness_anchor_weight)
-    parent_of, confidence, consulted = derive_clusters(sub, sub_pairs, sub_cluster, published, facts, config, progress=progress)
+    priced: list[reprice.Priced] = []
+    parent_of, confidence, consulted = derive_clusters(sub, sub_pairs, sub_cluster, published, facts, config, progress=progress, priced=priced)
     is_origin = parent_of < 0
     child = np.flatnonzero(parent_of >= 0)
     lineage = lineage_of_members(sub.documents["text"], sub_cluster, config)
@@ -343,7 +350,8 @@ def trace_clusters(
     )
     origin_row = np.full(len(sub_cluster), -1, dtype=np.int64)
     origin_row[sub_cluster[is_origin]] = rows[np.flatnonzero(is_origin)]
-    return ClusterTrace(placement, edge_figures(sub, parents, rows, config, progress=progress), consulted_frame(consulted, origin_row))
+    return ClusterTrace(placement, edge_figures(sub, parents, rows, config, progress=progress), consulted_frame(consulted, origin_row),
+                        reprice.Priced.concat(priced))
 
 
 #: Fewest members of multi-document clusters for trace to split them over threads (below it, threads cost more than they save).
@@ -422,7 +430,7 @@ def trace_in_parts(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray,
     placement = pl.concat([singleton_placement(cluster), *(d.placement for d in done)], how="vertical_relaxed").sort("row")
     edges = pl.concat([d.edges for d in done], how="vertical_relaxed")
     consulted = pl.concat([d.consulted for d in done]).unique().sort(pl.all())
-    return ClusterTrace(placement, edges, consulted)
+    return ClusterTrace(placement, edges, consulted, reprice.Priced.concat([d.priced for d in done if d.priced is not None]))
 
 
 def with_trace_texts(prepared: Prepared, cluster: np.ndarray, keys: np.ndarray | None, config: Config) -> Prepared:
