@@ -19,8 +19,6 @@ store has seen:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import polars as pl
 import xxhash
@@ -35,7 +33,6 @@ from provenance.config import TraceOptions
 from provenance.trace import derivation
 from provenance.trace.reprice import Priced
 from provenance.trace.stage import ZONE_PATTERN, CorpusFacts
-from provenance.trace.wordfreq import decisions_hold
 
 #: Columns of a stored document that are the pipeline's, not the input's (left out of :func:`fingerprints`).
 OWN_COLUMNS = ("doc_id", "text", "source", "content_hash", "n_tokens", "n_chars")
@@ -44,7 +41,6 @@ OWN_COLUMNS = ("doc_id", "text", "source", "content_hash", "n_tokens", "n_chars"
 PAIRS = pl.Schema({"a_id": pl.String, "b_id": pl.String, "passes": pl.Boolean, "copied": pl.Boolean})
 #: The frequent word shingles a generation's words signatures were taken around (``prepare.frequent``).
 FREQUENT = pl.Schema({"shingle": pl.UInt32})
-CONSULTED = pl.Schema({"cluster_id": pl.String, "word_a": pl.String, "word_b": pl.String, "sign": pl.Int8})
 
 
 def fingerprints(documents: pl.DataFrame) -> pl.Series:
@@ -209,23 +205,17 @@ def same_pairs(
 
 def reusable_clusters(
     cluster: np.ndarray, old_cid: pl.Series, changed: np.ndarray, pairs: pl.DataFrame, keys: np.ndarray,
-    old_docs: pl.DataFrame, old_pairs: pl.DataFrame, old_consulted: pl.DataFrame, frequency: Mapping[str, int] | None,
+    old_docs: pl.DataFrame, old_pairs: pl.DataFrame,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per cluster: whether its stored trace still holds, and its stored id.
+    """Per cluster: whether its stored trace may still hold (:func:`redecided` checks the corpus facts), and its stored id.
 
-    It holds when the cluster has exactly the members of one stored cluster,
-    none of them changed, the same verified pairs inside, and every
-    word-frequency comparison its origin choice consulted comes out the same
-    under today's frequencies.
+    It may when the cluster has exactly the members of one stored cluster,
+    none of them changed, and the same verified pairs inside: the texts and
+    candidate pairs its derivation read are the same.
     """
     same, old_of = same_members(cluster, old_cid, changed, old_docs)
     if same.any():
         same = same_pairs(same, old_of, cluster, pairs, keys, old_pairs, old_docs)
-    if same.any() and frequency is not None and old_consulted.height:
-        holds = decisions_hold(old_consulted.rename({"cluster_id": "key"}), frequency)
-        broken = set(holds.filter(~pl.col("holds"))["key"].to_list())
-        if broken:
-            same &= ~np.isin(old_of.astype(str), list(broken))
     return same, old_of
 
 

@@ -62,7 +62,7 @@ from provenance.store.layout import Manifest, Segment
 from provenance.tables import Traced
 from provenance.trace import reprice, wordfreq
 from provenance.trace.reprice import Priced
-from provenance.trace.stage import CONSULTED_SCHEMA, corpus_facts, trace_clusters
+from provenance.trace.stage import corpus_facts, trace_clusters
 
 BOILERPLATE_KEYS = pl.Schema({"key": pl.UInt64})
 
@@ -254,7 +254,6 @@ class StorePlan:
         # What link and trace leave for the write; an input with nothing accepted into a new store skips both.
         self.linked: Linked | None = None
         self.doc_ids = pl.Series("doc_id", [], dtype=pl.String)
-        self.consulted = pl.DataFrame(schema=plan.CONSULTED)
         self.priced = Priced.empty()
         self.events = schemas.empty(schemas.CLUSTER_HISTORY)
         self.mode = self.manifest.facts_mode if self.manifest else ""
@@ -350,13 +349,11 @@ class StorePlan:
         self.facts, self.sample_rows = facts, wordfreq.frequency_sample(cluster, keys, config.trace.frequency_sample)
         self.mode = plan.facts_mode(docs, facts)
         old_docs = self.read_out("documents", schemas.DOCUMENTS).select("doc_id", "cluster_id", "is_origin", "parent_id", "depth", "completeness")
-        old_consulted = self.read("consulted", plan.CONSULTED)
         old_cid = pl.DataFrame({"doc_id": doc_ids}).join(old_docs.select("doc_id", "cluster_id"), on="doc_id", how="left", maintain_order="left")["cluster_id"]
         # A new version is another text: it does not carry its old cluster (or its id) with it.
         old_cid = pl.select(pl.when(pl.Series(self.new_version)).then(None).otherwise(old_cid).alias("cluster_id")).to_series()
-        same, old_of = plan.reusable_clusters(
+        same, _ = plan.reusable_clusters(
             cluster, old_cid, self.is_fresh | self.group_changed, linked.pairs, keys, old_docs, self.read("pairs", plan.PAIRS),
-            old_consulted, facts.frequency,
         )
         if self.manifest is None or self.manifest.facts_mode != self.mode:
             same[:] = False
@@ -365,29 +362,23 @@ class StorePlan:
         reuse_row = same[cluster]
         retrace = np.flatnonzero(~reuse_row)
         parts_placement, parts_edges = [], []
-        new_consulted = pl.DataFrame(schema=CONSULTED_SCHEMA)
         if len(retrace):
             fresh = trace_clusters(prepared, linked.pairs, cluster, facts, config, rows=retrace, progress=progress)
             parts_placement.append(fresh.placement)
             parts_edges.append(fresh.edges)
-            new_consulted = fresh.consulted
         kept_ids = pl.Series(doc_ids.filter(pl.Series(reuse_row)))
         self.priced = Priced.concat([fresh.priced if len(retrace) and fresh.priced is not None else Priced.empty(), old_priced.select(kept_ids)])
         if reuse_row.any():
             row_of = pl.DataFrame({"doc_id": doc_ids}).with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
             placed, edges = reused_rows(old_docs, self.read_out("edges", schemas.EDGES), kept_ids, row_of)
             # The parents stand; their confidence is today's (the counts moved the costs it is a softmax of).
-            redone = np.round(confidence[edges["child"].to_numpy()], 6)
-            edges = edges.with_columns(pl.Series("parent_confidence", redone), pl.Series("confidence", redone))
+            redone = pl.Series(confidence[edges["child"].to_numpy()]).round(6)  # as trace rounds it (``edge_figures``)
+            edges = edges.with_columns(redone.alias("parent_confidence"), redone.alias("confidence"))
             parts_placement.append(placed)
             parts_edges.append(edges.select(parts_edges[0].columns) if parts_edges else edges)
         placement = pl.concat(parts_placement, how="vertical_relaxed").sort("row")
         edges = pl.concat(parts_edges, how="vertical_relaxed") if parts_edges else pl.DataFrame()
         ids, self.events = tables.stable_ids(doc_ids, cluster, placement["is_origin"].to_numpy(), old_cid, old_docs, self.generation)
-        self.consulted = pl.concat([
-            new_consulted.select(pl.Series("cluster_id", ids[new_consulted["origin_row"].to_numpy()], dtype=pl.String), "word_a", "word_b", "sign"),
-            old_consulted.filter(pl.col("cluster_id").is_in(pl.Series([c for c, s in zip(old_of.tolist(), same.tolist()) if s], dtype=pl.String).implode())),
-        ]).sort(pl.all())
         return tables.assemble_tables(docs, placement, edges, ids, config.changes.spin_min_rate), len(retrace)
 
     def read_priced(self) -> Priced:
@@ -448,7 +439,6 @@ class StorePlan:
         layout.write_table(self.store_dir, g, "pairs", pairs)
         layout.write_table(self.store_dir, g, "boilerplate_keys", pl.DataFrame({"key": arrived.keys}, schema=BOILERPLATE_KEYS))
         layout.write_table(self.store_dir, g, "frequent_words", pl.DataFrame({"shingle": arrived.frequent_words}, schema=plan.FREQUENT))
-        layout.write_table(self.store_dir, g, "consulted", self.consulted)
         for name, frame in (("priced_docs", self.priced.docs), ("priced_pairs", self.priced.pairs), ("priced_bags", self.priced.bags)):
             layout.write_table(self.store_dir, g, name, frame)
         self._write_index(config, result)
