@@ -755,3 +755,40 @@ def test_new_documents_that_make_the_spun_words_common_move_a_stored_clusters_or
 
     assert origin(first) == ["source"] and origin(second) == ["spun"]  # no new member, yet another origin
     assert second.clusters.height == first.clusters.height + len(b)  # the notices are singletons
+
+
+def stored_facts(store_dir: Path) -> derivation.DerivationFacts:
+    """The trace's corpus counts a store's current generation was traced under (its lookup index keeps them)."""
+    from provenance.store import index
+
+    gen = layout.read_manifest(store_dir, layout_config(store_dir)).generation
+    return index.StoreIndex.open(index.index_dir(layout.generation_dir(store_dir, gen))).facts
+
+
+def layout_config(store_dir: Path) -> Config:
+    return Config.from_options(manifest(store_dir)["options"])
+
+
+@pytest.mark.parametrize("sample", [20_000, 3])
+def test_the_counts_a_store_updates_are_the_counts_of_the_whole_corpus(tmp_path: Path, sample: int) -> None:
+    """Counts carried over from the last run, minus the counted units gone, plus the new ones, are a fresh count.
+
+    With a sample of 3 singletons, the new documents also move singletons into and out of the sample.
+    """
+    config = Config.from_options({"frequency_sample": sample})
+    a = edited_story()
+    b = {"new-4": make_article(4), "new-5": make_article(5), "new-unrelated": UNRELATED, "plus-more": a["plus"] + "\nMore to follow.\n",
+         "other-1-copy": noisy_copy(a["other-1"])}  # joins a stored cluster, makes a singleton a cluster
+    run_with_store(frame(a), tmp_path / "out", tmp_path / "store", config)
+    second = run_with_store(frame(b), tmp_path / "out", tmp_path / "store", config)
+    run_with_store(frame({**a, **b}), tmp_path / "once", tmp_path / "once-store", config)
+    got, want = stored_facts(tmp_path / "store"), stored_facts(tmp_path / "once-store")
+    assert got.n_clusters == want.n_clusters
+    for name in ("words", "lines", "grams"):
+        g, w = getattr(got, name), getattr(want, name)
+        np.testing.assert_array_equal(g.keys, w.keys)
+        np.testing.assert_array_equal(g.counts, w.counts)
+        assert g.least == w.least, name
+    assert_equal_to_a_full_run(tmp_path / "out", {**a, **b}, tmp_path, config)
+    if sample == 20_000:  # read: the story's 8 then 9 members, other-1 alone then with its copy, 3 new stories; not other-2, other-3
+        assert second.info["stages"]["trace"]["counted_documents"] == 8 + 9 + 1 + 2 + 3

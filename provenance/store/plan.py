@@ -14,7 +14,9 @@ store has seen:
 * :func:`relink_rows`: which rows' candidate pairs must be verified afresh;
 * :func:`reusable_clusters`: which clusters may keep their stored trace;
 * :func:`redecided`: which of those keep it once their stored derivation is
-  decided again under today's word counts, and their parent confidence.
+  decided again under today's word counts, and their parent confidence;
+* :func:`updated_facts`: the trace's corpus counts from the last run's, by
+  the counted clusters that are gone and those that are new.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from provenance.prepare.shingle import ShingleSets
 from provenance.prepare.stage import share_exact_copies
 from provenance.store.layout import Segment
 from provenance.config import TraceOptions
-from provenance.trace import derivation
+from provenance.trace import derivation, wordfreq
 from provenance.trace.reprice import Priced
-from provenance.trace.stage import ZONE_PATTERN, CorpusFacts
+from provenance.trace.stage import ZONE_PATTERN, CorpusFacts, cluster_batches
 
 #: Columns of a stored document that are the pipeline's, not the input's (left out of :func:`fingerprints`).
 OWN_COLUMNS = ("doc_id", "text", "source", "content_hash", "n_tokens", "n_chars")
@@ -274,3 +276,65 @@ def redecided(
     same[np.unique(cluster[rows[moved]])] = False
     conf[rows] = confidence
     return same, conf
+
+
+def counted_units(cluster: np.ndarray, keys: np.ndarray, sample_size: int) -> np.ndarray:
+    """Per row: the unit the trace's counts count it in (its cluster when it has copies, or itself when sampled), or -1.
+
+    As ``trace.stage.derivation_facts`` counts: every multi-document cluster, and
+    the bottom-k sample of singletons (``wordfreq.frequency_sample``).
+    """
+    unit = np.where(np.bincount(cluster, minlength=len(cluster))[cluster] > 1, cluster, -1).astype(np.int64)
+    sample = wordfreq.frequency_sample(cluster, keys, sample_size)
+    unit[sample] = cluster[sample]
+    return unit
+
+
+def unit_table(unit: np.ndarray, keys: np.ndarray, changed: np.ndarray) -> pl.DataFrame:
+    """Per unit: an order-free digest of its members (sum of a mixed hash of each id), its size, and whether a member's text changed."""
+    held = np.flatnonzero(unit >= 0)
+    ids, dense = np.unique(unit[held], return_inverse=True)
+    digest = np.zeros(len(ids), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        np.add.at(digest, dense, fmix64(keys[held].astype(np.uint64)))
+    return pl.DataFrame({
+        "unit": ids.astype(np.int64), "digest": digest, "size": np.bincount(dense, minlength=len(ids)).astype(np.int64),
+        "changed": np.bincount(dense, weights=changed[held].astype(np.float64), minlength=len(ids)) > 0,
+    })
+
+
+def updated_facts(
+    old: derivation.DerivationFacts, old_unit: np.ndarray, unit: np.ndarray, texts: pl.Series, keys: np.ndarray, changed: np.ndarray,
+    options: TraceOptions, batch_size: int,
+) -> tuple[derivation.DerivationFacts, int] | None:
+    """Today's counts from the last run's ``old``: minus the units that are gone, plus the units that are new; and the rows read.
+
+    Every count counts units (clusters with copies, sampled singletons), each
+    a function of its members' texts, so a unit with the same members and no
+    changed text (``changed``) adds what it added last time.  ``old_unit`` and
+    ``unit`` are each row's unit then and now (:func:`counted_units`; -1: not
+    counted).  ``None`` when a unit that is gone held a text that changed: its
+    old text is not at hand, the caller counts afresh.
+    """
+    now, then = unit_table(unit, keys, changed), unit_table(old_unit, keys, changed)
+    same = now.filter(~pl.col("changed")).join(then.filter(~pl.col("changed")).select("digest", "size"), on=["digest", "size"], how="semi")
+    gone = then.join(same.select("digest", "size"), on=["digest", "size"], how="anti")
+    if gone["changed"].any():
+        return None
+    added = now.join(same.select("unit"), on="unit", how="anti")
+
+    def parts(labels: np.ndarray, chosen: pl.Series) -> list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]]:
+        rows = np.flatnonzero(np.isin(labels, chosen.to_numpy()))
+        return [derivation.fact_parts(texts.gather(r), labels[r], options) for r in cluster_batches(labels, rows, batch_size)]
+
+    plus, minus = parts(unit, added["unit"]), parts(old_unit, gone["unit"])
+
+    def merged(counts: derivation.Counts, i: int, column: str) -> derivation.Counts:
+        base = pl.DataFrame({column: counts.keys.astype(np.uint64), "n": counts.counts.astype(np.int64)})
+        frames = [base, *(p[i] for p in plus), *(p[i].with_columns(-pl.col("n")) for p in minus)]
+        return derivation.Counts.of(pl.concat(frames, how="vertical_relaxed"), column)
+
+    facts = derivation.DerivationFacts(
+        merged(old.words, 0, "token"), old.n_clusters - gone.height + added.height, merged(old.lines, 1, "key"), merged(old.grams, 2, "gram"),
+    )
+    return facts, int(added["size"].sum() + gone["size"].sum())

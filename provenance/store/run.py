@@ -62,7 +62,8 @@ from provenance.store.layout import Manifest, Segment
 from provenance.tables import Traced
 from provenance.trace import reprice, wordfreq
 from provenance.trace.reprice import Priced
-from provenance.trace.stage import corpus_facts, trace_clusters
+from provenance.trace import derivation
+from provenance.trace.stage import CorpusFacts, corpus_facts, published_times, trace_clusters
 
 BOILERPLATE_KEYS = pl.Schema({"key": pl.UInt64})
 
@@ -255,6 +256,7 @@ class StorePlan:
         self.linked: Linked | None = None
         self.doc_ids = pl.Series("doc_id", [], dtype=pl.String)
         self.priced = Priced.empty()
+        self.counted_documents = 0
         self.events = schemas.empty(schemas.CLUSTER_HISTORY)
         self.mode = self.manifest.facts_mode if self.manifest else ""
 
@@ -337,7 +339,10 @@ class StorePlan:
         with timed(report):
             traced, retraced = self._trace(prepared, linked, config, progress)
             report.rows_out = traced.edges.height
-            report.stats = {"clusters": traced.clusters.height, "retraced_documents": retraced, "edges": traced.edges.height}
+            report.stats = {
+                "clusters": traced.clusters.height, "retraced_documents": retraced, "counted_documents": self.counted_documents,
+                "edges": traced.edges.height,
+            }
         return traced, report
 
     def _trace(self, prepared: Prepared, linked: Linked, config: Config, progress: Progress = no_progress) -> tuple[Traced, int]:
@@ -345,7 +350,7 @@ class StorePlan:
         docs, doc_ids = prepared.documents, prepared.documents["doc_id"]
         keys = doc_keys(doc_ids)
         cluster = tables.dense_clusters(linked.roots)
-        facts = corpus_facts(docs, cluster, config, keys, progress=progress)
+        facts = self._corpus_facts(docs, cluster, keys, config, progress)
         self.facts, self.sample_rows = facts, wordfreq.frequency_sample(cluster, keys, config.trace.frequency_sample)
         self.mode = plan.facts_mode(docs, facts)
         old_docs = self.read_out("documents", schemas.DOCUMENTS).select("doc_id", "cluster_id", "is_origin", "parent_id", "depth", "completeness")
@@ -380,6 +385,40 @@ class StorePlan:
         edges = pl.concat(parts_edges, how="vertical_relaxed") if parts_edges else pl.DataFrame()
         ids, self.events = tables.stable_ids(doc_ids, cluster, placement["is_origin"].to_numpy(), old_cid, old_docs, self.generation)
         return tables.assemble_tables(docs, placement, edges, ids, config.changes.spin_min_rate), len(retrace)
+
+    def _corpus_facts(self, docs: pl.DataFrame, cluster: np.ndarray, keys: np.ndarray, config: Config, progress: Progress) -> CorpusFacts:
+        """The trace's corpus facts: the last run's counts updated by the counted units that changed, else counted afresh."""
+        updated = self._updated_facts(docs, cluster, keys, config)
+        if updated is None:
+            self.counted_documents = int((plan.counted_units(cluster, keys, config.trace.frequency_sample) >= 0).sum())
+            return corpus_facts(docs, cluster, config, keys, progress=progress)
+        facts, read = updated
+        self.counted_documents = read
+        progress("trace 1/3", read, read, "documents")
+        return CorpusFacts(derivation.WordCounts(facts.words), published_times(docs), facts)
+
+    def _updated_facts(self, docs: pl.DataFrame, cluster: np.ndarray, keys: np.ndarray, config: Config) -> tuple[derivation.DerivationFacts, int] | None:
+        if self.manifest is None:
+            return None
+        path = index.index_dir(layout.generation_dir(self.store_dir, self.manifest.generation))
+        if not (path / "meta.json").exists():
+            return None
+        stored = index.StoreIndex.open(path)
+        if stored.meta.get("index_version") != index.INDEX_VERSION:
+            return None
+        old_ids = stored.doc_ids
+        row_cluster = np.asarray(stored.row_cluster)
+        old_unit_of_old = np.where(np.bincount(row_cluster, minlength=len(row_cluster))[row_cluster] > 1, row_cluster, -1)
+        in_sample = stored.corpus["in_sample"]
+        old_unit_of_old[in_sample] = row_cluster[in_sample]
+        at = pl.DataFrame({"doc_id": docs["doc_id"]}).with_row_index("row").join(
+            pl.DataFrame({"doc_id": old_ids, "u": old_unit_of_old}), on="doc_id", how="right", maintain_order="right")
+        if at["row"].null_count():
+            return None  # a stored document is missing: count afresh
+        old_unit = np.full(docs.height, -1, dtype=np.int64)
+        old_unit[at["row"].to_numpy().astype(np.int64)] = at["u"].to_numpy()
+        unit = plan.counted_units(cluster, keys, config.trace.frequency_sample)
+        return plan.updated_facts(stored.facts, old_unit, unit, docs["text"], keys, self.new_version, config.trace, config.run.batch_size)
 
     def read_priced(self) -> Priced:
         """The stored derivations' pricing (``trace.reprice``); empty for a store written before it was kept."""

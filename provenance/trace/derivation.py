@@ -287,8 +287,12 @@ class Counts:
 
     @staticmethod
     def of(parts: pl.DataFrame, column: str) -> Counts:
-        """Counts of ``column, n`` rows from batches of whole clusters (a value's counts summed over the batches)."""
-        table = parts.group_by(column).agg(pl.col("n").sum()).sort(column)
+        """Counts of ``column, n`` rows from batches of whole clusters (a value's counts summed over the batches).
+
+        Rows may take clusters away (negative ``n``, a store's clusters that are
+        gone): a value no cluster holds any more is left out.
+        """
+        table = parts.group_by(column).agg(pl.col("n").sum()).filter(pl.col("n") > 0).sort(column)
         counts = table["n"].to_numpy().astype(np.int64)
         return Counts(table[column].to_numpy().astype(np.uint64), counts, exceptional(counts))
 
