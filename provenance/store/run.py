@@ -18,9 +18,12 @@ changed (each decision is a function of ``provenance.store.plan``):
   other candidate pair was a candidate last time, on the same sets, so it
   passes exactly when it is among the stored verified pairs.
 * **trace** -- a cluster keeps its stored rows when its members, their pairs
-  and the frequency comparisons behind its origin are unchanged; the others
-  are re-traced.  Cluster ids are stable (``tables.stable_ids``); the events
-  go to ``cluster_history``.
+  and the recurring short lines its foreign marks rest on are unchanged, and
+  its stored derivation, priced at today's word counts (``trace.reprice``),
+  gives the same parents (their confidence is today's); the others are
+  re-traced.  The counts are the last run's, updated by the counted units
+  that are gone and new.  Cluster ids are stable (``tables.stable_ids``); the
+  events go to ``cluster_history``.
 * **write** -- the new generation's segment and tables are written, then the
   manifest is replaced (the commit), then the output link is swapped.
 
