@@ -371,7 +371,7 @@ class StorePlan:
         retrace = np.flatnonzero(~reuse_row)
         parts_placement, parts_edges = [], []
         if len(retrace):
-            fresh = trace_clusters(prepared, linked.pairs, cluster, facts, config, rows=retrace, progress=progress)
+            fresh = trace_clusters(prepared, linked.pairs, cluster, facts, config, rows=retrace, progress=progress, keep_priced=True)
             parts_placement.append(fresh.placement)
             parts_edges.append(fresh.edges)
         kept_ids = pl.Series(doc_ids.filter(pl.Series(reuse_row)))

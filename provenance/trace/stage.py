@@ -319,9 +319,12 @@ def consulted_frame(consulted: list[tuple[int, str, str, int]], origin_row: np.n
 
 def trace_clusters(
     prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, config: Config, rows: np.ndarray | None = None,
-    *, progress: Progress = no_progress,
+    *, progress: Progress = no_progress, keep_priced: bool = False,
 ) -> ClusterTrace:
-    """Completeness, origin, parents, depths and edge statistics of the clusters made of ``rows`` (sorted; default all)."""
+    """Completeness, origin, parents, depths and edge statistics of the clusters made of ``rows`` (sorted; default all).
+
+    ``keep_priced``: also the derivation with the counts left out (``ClusterTrace.priced``, what a store keeps).
+    """
     if rows is None:
         sub, sub_pairs, sub_cluster, published = prepared, pairs, cluster, facts.published
         rows = np.arange(prepared.documents.height)
@@ -330,7 +333,7 @@ def trace_clusters(
         sub_cluster = tables.dense_clusters(cluster[rows])
         published = facts.published[rows] if facts.published is not None else None
     complete = origin.completeness(sub_cluster, sub.views, config.trace.completeness_anchor_weight)
-    priced: list[reprice.Priced] = []
+    priced: list[reprice.Priced] | None = [] if keep_priced else None
     parent_of, confidence, consulted = derive_clusters(sub, sub_pairs, sub_cluster, published, facts, config, progress=progress, priced=priced)
     is_origin = parent_of < 0
     child = np.flatnonzero(parent_of >= 0)
@@ -351,7 +354,7 @@ def trace_clusters(
     origin_row = np.full(len(sub_cluster), -1, dtype=np.int64)
     origin_row[sub_cluster[is_origin]] = rows[np.flatnonzero(is_origin)]
     return ClusterTrace(placement, edge_figures(sub, parents, rows, config, progress=progress), consulted_frame(consulted, origin_row),
-                        reprice.Priced.concat(priced))
+                        reprice.Priced.concat(priced) if priced is not None else None)
 
 
 #: Fewest members of multi-document clusters for trace to split them over threads (below it, threads cost more than they save).
@@ -430,7 +433,7 @@ def trace_in_parts(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray,
     placement = pl.concat([singleton_placement(cluster), *(d.placement for d in done)], how="vertical_relaxed").sort("row")
     edges = pl.concat([d.edges for d in done], how="vertical_relaxed")
     consulted = pl.concat([d.consulted for d in done]).unique().sort(pl.all())
-    return ClusterTrace(placement, edges, consulted, reprice.Priced.concat([d.priced for d in done if d.priced is not None]))
+    return ClusterTrace(placement, edges, consulted)
 
 
 def with_trace_texts(prepared: Prepared, cluster: np.ndarray, keys: np.ndarray | None, config: Config) -> Prepared:
