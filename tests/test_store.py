@@ -31,10 +31,13 @@ from provenance.kernels import doc_keys
 from provenance.prepare.shingle import ShingleSets
 from provenance.prepare.stage import prepare_stage
 from provenance.store import layout, plan
-from provenance.store.plan import CONSULTED, PAIRS
+from provenance.store.plan import PAIRS
 from provenance.store.run import run_with_store
 from provenance.tables import cluster_id_of
-from tests.fixtures import UNRELATED, make_article, make_sets, noisy_copy, spin, store_corpus, truncate
+from provenance.prepare import normalize
+from provenance.trace import derivation, reprice
+from provenance.trace.stage import CorpusFacts
+from tests.fixtures import UNRELATED, light_edits, make_article, make_sets, near_copy, noisy_copy, spin, store_corpus, truncate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -661,12 +664,11 @@ def test_a_cluster_is_reused_only_with_the_same_members_unchanged_and_the_same_p
     keys = doc_keys(doc_ids)
     old_docs = pl.DataFrame({"doc_id": ["x", "y", "z", "u"], "cluster_id": ["cX", "cX", "cX", "cU"]})
     old_pairs = pl.DataFrame({"a_id": ["x", "y"], "b_id": ["y", "z"], "passes": [True, True], "copied": [True, True]}, schema=PAIRS)
-    consulted = pl.DataFrame(schema=CONSULTED)
 
     def reuse(cluster, old_cid, changed, pairs):
         frame = pl.DataFrame({"a": [p[0] for p in pairs], "b": [p[1] for p in pairs]}, schema={"a": pl.UInt32, "b": pl.UInt32})
         same, old_of = plan.reusable_clusters(np.array(cluster), pl.Series(old_cid, dtype=pl.String), np.array(changed), frame, keys,
-                                         old_docs, old_pairs, consulted, None)
+                                              old_docs, old_pairs)
         return same.tolist(), old_of.tolist()
 
     unchanged = [False] * 5
@@ -681,18 +683,112 @@ def test_a_cluster_is_reused_only_with_the_same_members_unchanged_and_the_same_p
     assert reuse([0, 0, 0, 0, 1], ["cX", "cX", "cX", "cU", None], unchanged, [(0, 1), (1, 2)])[0][0] is False
 
 
-def test_a_cluster_whose_origin_decision_would_now_come_out_otherwise_is_re_traced() -> None:
+def word_hash(word: str) -> int:
+    """The derivation model's hash of a one-token word (what its counts are keyed by)."""
+    return int(normalize.tokenize(pl.Series([word]), derivation.HASH_SEED).hash[0])
 
-    doc_ids = pl.Series(["x", "y"])
-    old_docs = pl.DataFrame({"doc_id": ["x", "y"], "cluster_id": ["cX", "cX"]})
-    old_pairs = pl.DataFrame({"a_id": ["x"], "b_id": ["y"], "passes": [True], "copied": [True]}, schema=PAIRS)
-    pairs = pl.DataFrame({"a": [0], "b": [1]}, schema={"a": pl.UInt32, "b": pl.UInt32})
-    consulted = pl.DataFrame({"cluster_id": ["cX"], "word_a": ["shut"], "word_b": ["closed"], "sign": [-1]}, schema=CONSULTED)
 
-    def reuse(frequency):
-        return plan.reusable_clusters(np.array([0, 0]), pl.Series(["cX", "cX"]), np.array([False, False]), pairs, doc_keys(doc_ids),
-                                 old_docs, old_pairs, consulted, frequency)[0].tolist()
+def test_a_stored_derivation_is_decided_again_under_todays_counts() -> None:
+    """x and y differ in one word each: the one whose word more clusters use is the origin, whatever the counts were."""
+    harbour, haven, line = word_hash("harbour"), word_hash("haven"), 0xABC
+    bags = pl.DataFrame({
+        "kind": [reprice.ROOT, reprice.ROOT, reprice.KEY], "owner": [0, 1, 0], "value": [harbour, haven, line], "flag": [False, False, True],
+    }, schema=reprice.BAGS)
+    priced = reprice.Priced(
+        pl.DataFrame({"doc_id": ["x", "y"], "root_fixed": [0.0, 0.0]}, schema=reprice.DOCS),
+        pl.DataFrame({"a_id": ["x"], "b_id": ["y"], "fixed_ab": [1.0], "fixed_ba": [1.0], "near": [0.1]}, schema=reprice.PAIRS), bags,
+    )
+    old_docs = pl.DataFrame({"doc_id": ["x", "y"], "parent_id": [None, "x"]}, schema={"doc_id": pl.String, "parent_id": pl.String})
+    doc_ids = pl.Series(["x", "y", "z"])
+    none = derivation.Counts(np.zeros(0, np.uint64), np.zeros(0, np.int64), 2)
 
-    assert reuse({"shut": 2, "closed": 9}) == [True]  # "shut" is still the rarer word
-    assert reuse({"shut": 9, "closed": 2}) == [False]
-    assert reuse(None) == [True]  # dates decide origins: no word frequency was consulted
+    def redecide(n_harbour: int, n_haven: int, line_count: int = 3, stored: reprice.Priced = priced):
+        keys, counts = zip(*sorted([(harbour, n_harbour), (haven, n_haven)]))
+        words = derivation.Counts(np.array(keys, dtype=np.uint64), np.array(counts, dtype=np.int64), 2)
+        lines = derivation.Counts(np.array([line], dtype=np.uint64), np.array([line_count], dtype=np.int64), 2)
+        facts = CorpusFacts(None, None, derivation.DerivationFacts(words, 40, lines, none))
+        same, conf = plan.redecided(np.array([True, True]), np.array([0, 0, 1]), doc_ids, doc_keys(doc_ids), stored, old_docs, facts, Config().trace)
+        return same.tolist(), conf
+
+    same, conf = redecide(9, 2)
+    assert same == [True, True] and conf[1] == 1.0 and np.isnan(conf[[0, 2]]).all()  # x stays the origin; z is a singleton
+    assert redecide(2, 9)[0] == [False, True]  # "haven" is now the commoner word: y is the origin, the cluster is re-traced
+    assert redecide(9, 2, line_count=1)[0] == [False, True]  # x's short line no longer recurs: other foreign marks
+    assert redecide(9, 2, stored=reprice.Priced.empty())[0] == [False, True]  # nothing stored (a store from before pricings were kept)
+
+
+def edited_story() -> dict[str, str]:
+    """A cluster of one source, its light edits, a near copy and a version with a sentence more (and its copy), next to three other stories.
+
+    The copy's parent confidence weighs its version (no act) against the source
+    (the sentence written, so its words' description lengths): it moves with the counts.
+    """
+    source = light_edits(0)["source"]
+    plus = source.rstrip() + " Crews worked overnight.\n"
+    docs = {**light_edits(0), "near": near_copy(source), "plus": plus, "plus-copy": noisy_copy(plus)}
+    return {**docs, **{f"other-{s}": make_article(s) for s in range(1, 4)}}
+
+
+def test_a_stored_cluster_no_new_document_joins_gets_the_confidences_of_todays_counts(tmp_path: Path) -> None:
+    """New stories move N and every word count: the stored tree stands, its parent confidences are a full run's."""
+    a, b = edited_story(), {"new-4": make_article(4), "new-5": make_article(5), "new-unrelated": UNRELATED}
+    first = run_with_store(frame(a), tmp_path / "out", tmp_path / "store")
+    second = run_with_store(frame(b), tmp_path / "out", tmp_path / "store")
+    assert_equal_to_a_full_run(tmp_path / "out", {**a, **b}, tmp_path)
+    assert second.info["stages"]["trace"]["retraced_documents"] == len(b)  # the stored cluster was decided again, not traced
+    before = dict(first.edges.select("child_id", "parent_confidence").iter_rows())
+    after = dict(second.edges.select("child_id", "parent_confidence").iter_rows())
+    assert before.keys() == after.keys() and before != after  # the counts did move its confidences
+
+
+def test_new_documents_that_make_the_spun_words_common_move_a_stored_clusters_origin(tmp_path: Path) -> None:
+    """Singletons using the spinner's synonyms make them common words: the spun version becomes the likelier origin."""
+    a = {k: v for k, v in edited_story().items() if not k.startswith("plus")}  # the source is the most complete version
+    spun_words = sorted({w.strip(".,;:").lower() for w in a["spun"].split()} - {w.strip(".,;:").lower() for w in a["source"].split()})
+    b = {f"notice-{i}": f"Notice {i}\n\n" + " ".join(make_article(4 + i).split()[:30]) + " "
+         + ", ".join(spun_words[(8 * i + j) % len(spun_words)] for j in range(8)) + ".\n" for i in range(6)}
+    first = run_with_store(frame(a), tmp_path / "out", tmp_path / "store")
+    second = run_with_store(frame(b), tmp_path / "out", tmp_path / "store")
+    assert_equal_to_a_full_run(tmp_path / "out", {**a, **b}, tmp_path)
+    def origin(result) -> list[str]:
+        return result.documents.filter(pl.col("is_origin") & pl.col("doc_id").is_in(list(light_edits(0))))["doc_id"].to_list()
+
+    assert origin(first) == ["source"] and origin(second) == ["spun"]  # no new member, yet another origin
+    assert second.clusters.height == first.clusters.height + len(b)  # the notices are singletons
+
+
+def stored_facts(store_dir: Path) -> derivation.DerivationFacts:
+    """The trace's corpus counts a store's current generation was traced under (its lookup index keeps them)."""
+    from provenance.store import index
+
+    gen = layout.read_manifest(store_dir, layout_config(store_dir)).generation
+    return index.StoreIndex.open(index.index_dir(layout.generation_dir(store_dir, gen))).facts
+
+
+def layout_config(store_dir: Path) -> Config:
+    return Config.from_options(manifest(store_dir)["options"])
+
+
+@pytest.mark.parametrize("sample", [20_000, 3])
+def test_the_counts_a_store_updates_are_the_counts_of_the_whole_corpus(tmp_path: Path, sample: int) -> None:
+    """Counts carried over from the last run, minus the counted units gone, plus the new ones, are a fresh count.
+
+    With a sample of 3 singletons, the new documents also move singletons into and out of the sample.
+    """
+    config = Config.from_options({"frequency_sample": sample})
+    a = edited_story()
+    b = {"new-4": make_article(4), "new-5": make_article(5), "new-unrelated": UNRELATED, "plus-more": a["plus"] + "\nMore to follow.\n",
+         "other-1-copy": noisy_copy(a["other-1"])}  # joins a stored cluster, makes a singleton a cluster
+    run_with_store(frame(a), tmp_path / "out", tmp_path / "store", config)
+    second = run_with_store(frame(b), tmp_path / "out", tmp_path / "store", config)
+    run_with_store(frame({**a, **b}), tmp_path / "once", tmp_path / "once-store", config)
+    got, want = stored_facts(tmp_path / "store"), stored_facts(tmp_path / "once-store")
+    assert got.n_clusters == want.n_clusters
+    for name in ("words", "lines", "grams"):
+        g, w = getattr(got, name), getattr(want, name)
+        np.testing.assert_array_equal(g.keys, w.keys)
+        np.testing.assert_array_equal(g.counts, w.counts)
+        assert g.least == w.least, name
+    assert_equal_to_a_full_run(tmp_path / "out", {**a, **b}, tmp_path, config)
+    if sample == 20_000:  # read: the story's 8 then 9 members, other-1 alone then with its copy, 3 new stories; not other-2, other-3
+        assert second.info["stages"]["trace"]["counted_documents"] == 8 + 9 + 1 + 2 + 3

@@ -1,4 +1,4 @@
-"""trace.wordfreq: a bottom-k sample of singletons, word counts per cluster, whether consulted decisions still hold."""
+"""trace.wordfreq: a bottom-k sample of singletons, word counts per cluster."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from provenance.kernels import doc_keys
-from provenance.trace.wordfreq import decisions_hold, frequency_sample
+from provenance.trace.wordfreq import frequency_sample
 
 
 def counts(frame: pl.DataFrame) -> dict[str, int]:
@@ -47,31 +47,6 @@ def test_sample_does_not_depend_on_row_order_and_is_stable_as_the_corpus_grows(r
 
 
 # ---------------------------------------------------------------------------- cluster_frequency
-
-
-def test_decisions_hold_while_every_consulted_sign_is_unchanged():
-    consulted = pl.DataFrame(
-        {
-            "key": [7, 7, 9, 9, 11, 13],
-            "word_a": ["climate", "cracks", "bridge", "closed", "ferry", "rare"],
-            "word_b": ["clime", "fissures", "span", "shut", "boat", "unseen"],
-            "sign": [1, 1, 1, -1, 0, 1],
-        },
-        schema={"key": pl.Int64, "word_a": pl.String, "word_b": pl.String, "sign": pl.Int8},
-    )
-    frequency = {"climate": 9, "clime": 1, "cracks": 4, "fissures": 2, "bridge": 5, "span": 3, "closed": 1, "shut": 2, "ferry": 3, "boat": 3,
-                 "rare": 1}  # "unseen" is in no sampled cluster: 0
-    held = dict(decisions_hold(consulted, frequency).iter_rows())
-    assert held == {7: True, 9: True, 11: True, 13: True}
-    # "fissures" now as common as "cracks": key 7's comparison is a draw, no longer +1.
-    moved = dict(decisions_hold(consulted, {**frequency, "fissures": 4}).iter_rows())
-    assert moved == {7: False, 9: True, 11: True, 13: True}
-    assert dict(decisions_hold(consulted, {**frequency, "unseen": 1}).iter_rows())[13] is False
-    # A word missing from the frequencies counts 0: "span" gone keeps +1, "bridge" gone flips it.
-    assert dict(decisions_hold(consulted, {k: v for k, v in frequency.items() if k != "span"}).iter_rows())[9] is True
-    assert dict(decisions_hold(consulted, {k: v for k, v in frequency.items() if k != "bridge"}).iter_rows())[9] is False
-    # The draw of key 11 breaks when one side becomes commoner.
-    assert dict(decisions_hold(consulted, {**frequency, "boat": 4}).iter_rows())[11] is False
 
 
 def test_counts_of_reads_word_counts_by_spelling_and_plain_dicts_alike():

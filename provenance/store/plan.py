@@ -12,12 +12,14 @@ store has seen:
 * :func:`frequent_resign`: which stored documents hold a word shingle that
   became, or stopped being, frequent (only signed anew, from their views);
 * :func:`relink_rows`: which rows' candidate pairs must be verified afresh;
-* :func:`reusable_clusters`: which clusters keep their stored trace.
+* :func:`reusable_clusters`: which clusters may keep their stored trace;
+* :func:`redecided`: which of those keep it once their stored derivation is
+  decided again under today's word counts, and their parent confidence;
+* :func:`updated_facts`: the trace's corpus counts from the last run's, by
+  the counted clusters that are gone and those that are new.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
@@ -29,8 +31,10 @@ from provenance.prepare import minhash, normalize
 from provenance.prepare.shingle import ShingleSets
 from provenance.prepare.stage import share_exact_copies
 from provenance.store.layout import Segment
-from provenance.trace.stage import ZONE_PATTERN, CorpusFacts
-from provenance.trace.wordfreq import decisions_hold
+from provenance.config import TraceOptions
+from provenance.trace import derivation, wordfreq
+from provenance.trace.reprice import Priced
+from provenance.trace.stage import ZONE_PATTERN, CorpusFacts, cluster_batches
 
 #: Columns of a stored document that are the pipeline's, not the input's (left out of :func:`fingerprints`).
 OWN_COLUMNS = ("doc_id", "text", "source", "content_hash", "n_tokens", "n_chars")
@@ -39,7 +43,6 @@ OWN_COLUMNS = ("doc_id", "text", "source", "content_hash", "n_tokens", "n_chars"
 PAIRS = pl.Schema({"a_id": pl.String, "b_id": pl.String, "passes": pl.Boolean, "copied": pl.Boolean})
 #: The frequent word shingles a generation's words signatures were taken around (``prepare.frequent``).
 FREQUENT = pl.Schema({"shingle": pl.UInt32})
-CONSULTED = pl.Schema({"cluster_id": pl.String, "word_a": pl.String, "word_b": pl.String, "sign": pl.Int8})
 
 
 def fingerprints(documents: pl.DataFrame) -> pl.Series:
@@ -204,21 +207,134 @@ def same_pairs(
 
 def reusable_clusters(
     cluster: np.ndarray, old_cid: pl.Series, changed: np.ndarray, pairs: pl.DataFrame, keys: np.ndarray,
-    old_docs: pl.DataFrame, old_pairs: pl.DataFrame, old_consulted: pl.DataFrame, frequency: Mapping[str, int] | None,
+    old_docs: pl.DataFrame, old_pairs: pl.DataFrame,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per cluster: whether its stored trace still holds, and its stored id.
+    """Per cluster: whether its stored trace may still hold (:func:`redecided` checks the corpus facts), and its stored id.
 
-    It holds when the cluster has exactly the members of one stored cluster,
-    none of them changed, the same verified pairs inside, and every
-    word-frequency comparison its origin choice consulted comes out the same
-    under today's frequencies.
+    It may when the cluster has exactly the members of one stored cluster,
+    none of them changed, and the same verified pairs inside: the texts and
+    candidate pairs its derivation read are the same.
     """
     same, old_of = same_members(cluster, old_cid, changed, old_docs)
     if same.any():
         same = same_pairs(same, old_of, cluster, pairs, keys, old_pairs, old_docs)
-    if same.any() and frequency is not None and old_consulted.height:
-        holds = decisions_hold(old_consulted.rename({"cluster_id": "key"}), frequency)
-        broken = set(holds.filter(~pl.col("holds"))["key"].to_list())
-        if broken:
-            same &= ~np.isin(old_of.astype(str), list(broken))
     return same, old_of
+
+
+def redecided(
+    same: np.ndarray, cluster: np.ndarray, doc_ids: pl.Series, keys: np.ndarray, priced: Priced, old_docs: pl.DataFrame,
+    facts: CorpusFacts, options: TraceOptions,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``same`` narrowed to clusters whose stored derivation gives the stored parents under today's corpus facts; parent confidences.
+
+    A cluster's trace reads the corpus through its foreign marks (which of its
+    short lines and n-grams recur) and through the word counts its acts are
+    priced at (``N`` and every ``f_w``, which any new document moves).  A
+    multi-document cluster stays only if every member's pricing is stored and
+    its line values recur as they did; its pricing is then decided again under
+    today's counts (``trace.reprice``), and it stays if every parent is the
+    stored one.  Returns, per row, the parent confidence so decided (NaN for
+    rows not decided again: singletons and clusters that go).
+    """
+    n = len(cluster)
+    conf = np.full(n, np.nan)
+    size = np.bincount(cluster, minlength=len(same))
+    rows = np.flatnonzero(same[cluster] & (size[cluster] > 1))
+    if len(rows) == 0:
+        return same, conf
+    same = same.copy()
+    dfacts = facts.derivation if facts.derivation is not None else derivation.DerivationFacts.empty()
+
+    def position(p: Priced, ids: pl.Series) -> np.ndarray:
+        """Position in ``ids`` of each of ``p.docs``."""
+        at = pl.DataFrame({"doc_id": ids, "i": np.arange(ids.len(), dtype=np.int64)})
+        return p.docs.select("doc_id").join(at, on="doc_id", how="left", maintain_order="left")["i"].to_numpy()
+
+    ids = doc_ids.gather(rows)
+    p = priced.select(ids)
+    ok = np.zeros(len(rows), dtype=bool)
+    ok[position(p, ids)] = p.lines_hold(dfacts)
+    same[np.unique(cluster[rows[~ok]])] = False
+    rows = rows[same[cluster[rows]]]
+    if len(rows) == 0:
+        return same, conf
+    ids = doc_ids.gather(rows)
+    p = p.select(ids)
+    cost_ab, cost_ba, root_cost = p.costs(dfacts)
+    roots = np.zeros(len(rows))
+    roots[position(p, ids)] = root_cost
+    at = pl.DataFrame({"doc_id": ids, "i": np.arange(len(rows), dtype=np.int64)})
+    ends = p.pairs.join(at.rename({"doc_id": "a_id", "i": "a"}), on="a_id", how="left", maintain_order="left")
+    ends = ends.join(at.rename({"doc_id": "b_id", "i": "b"}), on="b_id", how="left", maintain_order="left")
+    published = facts.published[rows].astype(np.float64) if facts.published is not None else None
+    parent, confidence = derivation.decide(
+        cluster[rows], keys[rows], ends["a"].to_numpy(), ends["b"].to_numpy(), cost_ab, cost_ba, roots, options, published,
+    )
+    stored = at.join(old_docs.select("doc_id", "parent_id"), on="doc_id", how="left", maintain_order="left")
+    now = pl.select(pl.when(pl.Series(parent < 0)).then(None).otherwise(ids.gather(np.maximum(parent, 0)))).to_series()
+    moved = stored["parent_id"].ne_missing(now).to_numpy()
+    same[np.unique(cluster[rows[moved]])] = False
+    conf[rows] = confidence
+    return same, conf
+
+
+def counted_units(cluster: np.ndarray, keys: np.ndarray, sample_size: int) -> np.ndarray:
+    """Per row: the unit the trace's counts count it in (its cluster when it has copies, or itself when sampled), or -1.
+
+    As ``trace.stage.derivation_facts`` counts: every multi-document cluster, and
+    the bottom-k sample of singletons (``wordfreq.frequency_sample``).
+    """
+    unit = np.where(np.bincount(cluster, minlength=len(cluster))[cluster] > 1, cluster, -1).astype(np.int64)
+    sample = wordfreq.frequency_sample(cluster, keys, sample_size)
+    unit[sample] = cluster[sample]
+    return unit
+
+
+def unit_table(unit: np.ndarray, keys: np.ndarray, changed: np.ndarray) -> pl.DataFrame:
+    """Per unit: an order-free digest of its members (sum of a mixed hash of each id), its size, and whether a member's text changed."""
+    held = np.flatnonzero(unit >= 0)
+    ids, dense = np.unique(unit[held], return_inverse=True)
+    digest = np.zeros(len(ids), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        np.add.at(digest, dense, fmix64(keys[held].astype(np.uint64)))
+    return pl.DataFrame({
+        "unit": ids.astype(np.int64), "digest": digest, "size": np.bincount(dense, minlength=len(ids)).astype(np.int64),
+        "changed": np.bincount(dense, weights=changed[held].astype(np.float64), minlength=len(ids)) > 0,
+    })
+
+
+def updated_facts(
+    old: derivation.DerivationFacts, old_unit: np.ndarray, unit: np.ndarray, texts: pl.Series, keys: np.ndarray, changed: np.ndarray,
+    options: TraceOptions, batch_size: int,
+) -> tuple[derivation.DerivationFacts, int] | None:
+    """Today's counts from the last run's ``old``: minus the units that are gone, plus the units that are new; and the rows read.
+
+    Every count counts units (clusters with copies, sampled singletons), each
+    a function of its members' texts, so a unit with the same members and no
+    changed text (``changed``) adds what it added last time.  ``old_unit`` and
+    ``unit`` are each row's unit then and now (:func:`counted_units`; -1: not
+    counted).  ``None`` when a unit that is gone held a text that changed: its
+    old text is not at hand, the caller counts afresh.
+    """
+    now, then = unit_table(unit, keys, changed), unit_table(old_unit, keys, changed)
+    same = now.filter(~pl.col("changed")).join(then.filter(~pl.col("changed")).select("digest", "size"), on=["digest", "size"], how="semi")
+    gone = then.join(same.select("digest", "size"), on=["digest", "size"], how="anti")
+    if gone["changed"].any():
+        return None
+    added = now.join(same.select("unit"), on="unit", how="anti")
+
+    def parts(labels: np.ndarray, chosen: pl.Series) -> list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]]:
+        rows = np.flatnonzero(np.isin(labels, chosen.to_numpy()))
+        return [derivation.fact_parts(texts.gather(r), labels[r], options) for r in cluster_batches(labels, rows, batch_size)]
+
+    plus, minus = parts(unit, added["unit"]), parts(old_unit, gone["unit"])
+
+    def merged(counts: derivation.Counts, i: int, column: str) -> derivation.Counts:
+        base = pl.DataFrame({column: counts.keys.astype(np.uint64), "n": counts.counts.astype(np.int64)})
+        frames = [base, *(p[i] for p in plus), *(p[i].with_columns(-pl.col("n")) for p in minus)]
+        return derivation.Counts.of(pl.concat(frames, how="vertical_relaxed"), column)
+
+    facts = derivation.DerivationFacts(
+        merged(old.words, 0, "token"), old.n_clusters - gone.height + added.height, merged(old.lines, 1, "key"), merged(old.grams, 2, "gram"),
+    )
+    return facts, int(added["size"].sum() + gone["size"].sum())

@@ -18,9 +18,12 @@ changed (each decision is a function of ``provenance.store.plan``):
   other candidate pair was a candidate last time, on the same sets, so it
   passes exactly when it is among the stored verified pairs.
 * **trace** -- a cluster keeps its stored rows when its members, their pairs
-  and the frequency comparisons behind its origin are unchanged; the others
-  are re-traced.  Cluster ids are stable (``tables.stable_ids``); the events
-  go to ``cluster_history``.
+  and the recurring short lines its foreign marks rest on are unchanged, and
+  its stored derivation, priced at today's word counts (``trace.reprice``),
+  gives the same parents (their confidence is today's); the others are
+  re-traced.  The counts are the last run's, updated by the counted units
+  that are gone and new.  Cluster ids are stable (``tables.stable_ids``); the
+  events go to ``cluster_history``.
 * **write** -- the new generation's segment and tables are written, then the
   manifest is replaced (the commit), then the output link is swapped.
 
@@ -60,8 +63,10 @@ from provenance.stage_report import Progress, StageReport, no_progress, timed
 from provenance.store import index, layout, plan
 from provenance.store.layout import Manifest, Segment
 from provenance.tables import Traced
-from provenance.trace import wordfreq
-from provenance.trace.stage import CONSULTED_SCHEMA, corpus_facts, trace_clusters
+from provenance.trace import reprice, wordfreq
+from provenance.trace.reprice import Priced
+from provenance.trace import derivation
+from provenance.trace.stage import CorpusFacts, corpus_facts, published_times, trace_clusters
 
 BOILERPLATE_KEYS = pl.Schema({"key": pl.UInt64})
 
@@ -253,7 +258,8 @@ class StorePlan:
         # What link and trace leave for the write; an input with nothing accepted into a new store skips both.
         self.linked: Linked | None = None
         self.doc_ids = pl.Series("doc_id", [], dtype=pl.String)
-        self.consulted = pl.DataFrame(schema=plan.CONSULTED)
+        self.priced = Priced.empty()
+        self.counted_documents = 0
         self.events = schemas.empty(schemas.CLUSTER_HISTORY)
         self.mode = self.manifest.facts_mode if self.manifest else ""
 
@@ -336,7 +342,10 @@ class StorePlan:
         with timed(report):
             traced, retraced = self._trace(prepared, linked, config, progress)
             report.rows_out = traced.edges.height
-            report.stats = {"clusters": traced.clusters.height, "retraced_documents": retraced, "edges": traced.edges.height}
+            report.stats = {
+                "clusters": traced.clusters.height, "retraced_documents": retraced, "counted_documents": self.counted_documents,
+                "edges": traced.edges.height,
+            }
         return traced, report
 
     def _trace(self, prepared: Prepared, linked: Linked, config: Config, progress: Progress = no_progress) -> tuple[Traced, int]:
@@ -344,42 +353,79 @@ class StorePlan:
         docs, doc_ids = prepared.documents, prepared.documents["doc_id"]
         keys = doc_keys(doc_ids)
         cluster = tables.dense_clusters(linked.roots)
-        facts = corpus_facts(docs, cluster, config, keys, progress=progress)
+        facts = self._corpus_facts(docs, cluster, keys, config, progress)
         self.facts, self.sample_rows = facts, wordfreq.frequency_sample(cluster, keys, config.trace.frequency_sample)
         self.mode = plan.facts_mode(docs, facts)
         old_docs = self.read_out("documents", schemas.DOCUMENTS).select("doc_id", "cluster_id", "is_origin", "parent_id", "depth", "completeness")
-        old_consulted = self.read("consulted", plan.CONSULTED)
         old_cid = pl.DataFrame({"doc_id": doc_ids}).join(old_docs.select("doc_id", "cluster_id"), on="doc_id", how="left", maintain_order="left")["cluster_id"]
         # A new version is another text: it does not carry its old cluster (or its id) with it.
         old_cid = pl.select(pl.when(pl.Series(self.new_version)).then(None).otherwise(old_cid).alias("cluster_id")).to_series()
-        same, old_of = plan.reusable_clusters(
+        same, _ = plan.reusable_clusters(
             cluster, old_cid, self.is_fresh | self.group_changed, linked.pairs, keys, old_docs, self.read("pairs", plan.PAIRS),
-            old_consulted, facts.frequency,
         )
         if self.manifest is None or self.manifest.facts_mode != self.mode:
             same[:] = False
+        old_priced = self.read_priced()
+        same, confidence = plan.redecided(same, cluster, doc_ids, keys, old_priced, old_docs, facts, config.trace)
         reuse_row = same[cluster]
         retrace = np.flatnonzero(~reuse_row)
         parts_placement, parts_edges = [], []
-        new_consulted = pl.DataFrame(schema=CONSULTED_SCHEMA)
         if len(retrace):
-            fresh = trace_clusters(prepared, linked.pairs, cluster, facts, config, rows=retrace, progress=progress)
+            fresh = trace_clusters(prepared, linked.pairs, cluster, facts, config, rows=retrace, progress=progress, keep_priced=True)
             parts_placement.append(fresh.placement)
             parts_edges.append(fresh.edges)
-            new_consulted = fresh.consulted
+        kept_ids = pl.Series(doc_ids.filter(pl.Series(reuse_row)))
+        self.priced = Priced.concat([fresh.priced if len(retrace) and fresh.priced is not None else Priced.empty(), old_priced.select(kept_ids)])
         if reuse_row.any():
             row_of = pl.DataFrame({"doc_id": doc_ids}).with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
-            placed, edges = reused_rows(old_docs, self.read_out("edges", schemas.EDGES), pl.Series(doc_ids.filter(pl.Series(reuse_row))), row_of)
+            placed, edges = reused_rows(old_docs, self.read_out("edges", schemas.EDGES), kept_ids, row_of)
+            # The parents stand; their confidence is today's (the counts moved the costs it is a softmax of).
+            redone = pl.Series(confidence[edges["child"].to_numpy()]).round(6)  # as trace rounds it (``edge_figures``)
+            edges = edges.with_columns(redone.alias("parent_confidence"), redone.alias("confidence"))
             parts_placement.append(placed)
             parts_edges.append(edges.select(parts_edges[0].columns) if parts_edges else edges)
         placement = pl.concat(parts_placement, how="vertical_relaxed").sort("row")
         edges = pl.concat(parts_edges, how="vertical_relaxed") if parts_edges else pl.DataFrame()
         ids, self.events = tables.stable_ids(doc_ids, cluster, placement["is_origin"].to_numpy(), old_cid, old_docs, self.generation)
-        self.consulted = pl.concat([
-            new_consulted.select(pl.Series("cluster_id", ids[new_consulted["origin_row"].to_numpy()], dtype=pl.String), "word_a", "word_b", "sign"),
-            old_consulted.filter(pl.col("cluster_id").is_in(pl.Series([c for c, s in zip(old_of.tolist(), same.tolist()) if s], dtype=pl.String).implode())),
-        ]).sort(pl.all())
         return tables.assemble_tables(docs, placement, edges, ids, config.changes.spin_min_rate), len(retrace)
+
+    def _corpus_facts(self, docs: pl.DataFrame, cluster: np.ndarray, keys: np.ndarray, config: Config, progress: Progress) -> CorpusFacts:
+        """The trace's corpus facts: the last run's counts updated by the counted units that changed, else counted afresh."""
+        updated = self._updated_facts(docs, cluster, keys, config)
+        if updated is None:
+            self.counted_documents = int((plan.counted_units(cluster, keys, config.trace.frequency_sample) >= 0).sum())
+            return corpus_facts(docs, cluster, config, keys, progress=progress)
+        facts, read = updated
+        self.counted_documents = read
+        progress("trace 1/3", read, read, "documents")
+        return CorpusFacts(derivation.WordCounts(facts.words), published_times(docs), facts)
+
+    def _updated_facts(self, docs: pl.DataFrame, cluster: np.ndarray, keys: np.ndarray, config: Config) -> tuple[derivation.DerivationFacts, int] | None:
+        if self.manifest is None:
+            return None
+        path = index.index_dir(layout.generation_dir(self.store_dir, self.manifest.generation))
+        if not (path / "meta.json").exists():
+            return None
+        stored = index.StoreIndex.open(path)
+        if stored.meta.get("index_version") != index.INDEX_VERSION:
+            return None
+        old_ids = stored.doc_ids
+        row_cluster = np.asarray(stored.row_cluster)
+        old_unit_of_old = np.where(np.bincount(row_cluster, minlength=len(row_cluster))[row_cluster] > 1, row_cluster, -1)
+        in_sample = stored.corpus["in_sample"]
+        old_unit_of_old[in_sample] = row_cluster[in_sample]
+        at = pl.DataFrame({"doc_id": docs["doc_id"]}).with_row_index("row").join(
+            pl.DataFrame({"doc_id": old_ids, "u": old_unit_of_old}), on="doc_id", how="right", maintain_order="right")
+        if at["row"].null_count():
+            return None  # a stored document is missing: count afresh
+        old_unit = np.full(docs.height, -1, dtype=np.int64)
+        old_unit[at["row"].to_numpy().astype(np.int64)] = at["u"].to_numpy()
+        unit = plan.counted_units(cluster, keys, config.trace.frequency_sample)
+        return plan.updated_facts(stored.facts, old_unit, unit, docs["text"], keys, self.new_version, config.trace, config.run.batch_size)
+
+    def read_priced(self) -> Priced:
+        """The stored derivations' pricing (``trace.reprice``); empty for a store written before it was kept."""
+        return Priced(self.read("priced_docs", reprice.DOCS), self.read("priced_pairs", reprice.PAIRS), self.read("priced_bags", reprice.BAGS))
 
     def write(self, result: RunResult, out_dir: Path, hooks: Hooks) -> tuple[dict[str, str], StageReport]:
         """The new generation: segment, derived tables, history, outputs; then the commit and the link swap."""
@@ -435,7 +481,8 @@ class StorePlan:
         layout.write_table(self.store_dir, g, "pairs", pairs)
         layout.write_table(self.store_dir, g, "boilerplate_keys", pl.DataFrame({"key": arrived.keys}, schema=BOILERPLATE_KEYS))
         layout.write_table(self.store_dir, g, "frequent_words", pl.DataFrame({"shingle": arrived.frequent_words}, schema=plan.FREQUENT))
-        layout.write_table(self.store_dir, g, "consulted", self.consulted)
+        for name, frame in (("priced_docs", self.priced.docs), ("priced_pairs", self.priced.pairs), ("priced_bags", self.priced.bags)):
+            layout.write_table(self.store_dir, g, name, frame)
         self._write_index(config, result)
 
     def _write_index(self, config: Config, result: RunResult) -> None:

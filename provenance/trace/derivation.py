@@ -287,8 +287,12 @@ class Counts:
 
     @staticmethod
     def of(parts: pl.DataFrame, column: str) -> Counts:
-        """Counts of ``column, n`` rows from batches of whole clusters (a value's counts summed over the batches)."""
-        table = parts.group_by(column).agg(pl.col("n").sum()).sort(column)
+        """Counts of ``column, n`` rows from batches of whole clusters (a value's counts summed over the batches).
+
+        Rows may take clusters away (negative ``n``, a store's clusters that are
+        gone): a value no cluster holds any more is left out.
+        """
+        table = parts.group_by(column).agg(pl.col("n").sum()).filter(pl.col("n") > 0).sort(column)
         counts = table["n"].to_numpy().astype(np.int64)
         return Counts(table[column].to_numpy().astype(np.uint64), counts, exceptional(counts))
 
@@ -382,9 +386,10 @@ class Batch:
     unit_term: np.ndarray  # bool: the unit closes a sentence
     unit_line: np.ndarray  # int64: line of each unit
     foreign: np.ndarray  # bool per token
-    dl: np.ndarray  # float64 per token: description length idf(w)
     first: np.ndarray  # int64 per token id: a token holding it (to spell it)
     scan: Scan
+    words: Counts  # clusters using each word (the corpus's): what description lengths are priced with
+    n_clusters: int  # clusters counted (the ``N`` of ``idf``)
 
     def spell(self, ids: np.ndarray) -> list[str]:
         """The words of token ids ``ids``."""
@@ -405,8 +410,6 @@ def batch_arrays(texts: pl.Series, facts: DerivationFacts, options: TraceOptions
     lengths = np.diff(np.r_[starts, n])
     share = np.add.reduceat(covered.astype(np.float64), starts) / np.maximum(lengths, 1) if n else np.zeros(0)
     foreign = got.short & (line_hit | np.repeat(share > 0.5, lengths))
-    # idf: log((N + 1) / (f_w + 1)), f_w = 0 for a word no counted cluster uses.
-    dl = math.log(facts.n_clusters + 1.0) - np.log(facts.words.count(got.hash).astype(np.float64) + 1.0)
     _, first, tid = np.unique(got.hash, return_index=True, return_inverse=True)
     # A unit starts a line or follows a token that closes a sentence.
     start = np.ones(n, dtype=bool)
@@ -418,8 +421,93 @@ def batch_arrays(texts: pl.Series, facts: DerivationFacts, options: TraceOptions
     unit_term = got.end[unit_lo[1:] - 1] if len(unit_first) else np.zeros(0, dtype=bool)
     return Batch(
         tid.astype(np.int32).reshape(-1), got.doc_lo, unit_lo, doc_units, unit_term.astype(bool),
-        got.line[unit_first].astype(np.int64), foreign.astype(bool), dl.astype(np.float64), first.astype(np.int64), got,
+        got.line[unit_first].astype(np.int64), foreign.astype(bool), first.astype(np.int64), got, facts.words, facts.n_clusters,
     )
+
+
+def line_facts(batch: Batch) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(doc, value)`` of the short-line keys, and of the short-line n-grams, of each document (distinct, sorted).
+
+    A token's foreign mark is a function of whether these values recur
+    (``DerivationFacts.lines``, ``.grams``); the same values recurring or not
+    give the same marks, hence the same acts (:class:`Pricing`).
+    """
+    got = batch.scan
+
+    def distinct(values: np.ndarray) -> pl.DataFrame:
+        held = values != 0
+        frame = pl.DataFrame({"doc": got.doc[held].astype(np.int64), "value": values[held].astype(np.uint64)})
+        return frame.unique().sort("doc", "value")
+
+    return distinct(got.key), distinct(got.gram)
+
+
+def description_lengths(counts: np.ndarray, n_clusters: int) -> np.ndarray:
+    """``idf(w) = log((N + 1) / (f_w + 1))`` of each word count: one scalar ``math.log`` per distinct count.
+
+    Scalar logs give the same bits wherever a count is priced (a fresh trace,
+    or a store pricing a stored cluster again), which vectorised logs do not promise.
+    """
+    values, inverse = np.unique(np.asarray(counts, dtype=np.int64), return_inverse=True)
+    top = math.log(n_clusters + 1.0)
+    table = np.array([top - math.log(v + 1.0) for v in values.tolist()], dtype=np.float64)
+    return table[inverse.reshape(-1)] if len(values) else np.zeros(0, dtype=np.float64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_bags(fixed, lo, values, out):  # pragma: no cover - compiled
+    for i in range(len(fixed)):
+        total = fixed[i]
+        for j in range(lo[i], lo[i + 1]):
+            total += values[j]
+        out[i] = total
+
+
+def add_bags(fixed: np.ndarray, lo: np.ndarray, hashes: np.ndarray, words: Counts, n_clusters: int) -> np.ndarray:
+    """``fixed[i]`` plus the description lengths of the words ``hashes[lo[i]:lo[i + 1]]``, summed in order."""
+    dl = description_lengths(words.count(hashes), n_clusters)
+    out = np.zeros(len(fixed), dtype=np.float64)
+    _add_bags(np.ascontiguousarray(fixed, dtype=np.float64), np.ascontiguousarray(lo, dtype=np.int64), dl, out)
+    return out
+
+
+@dataclass
+class Pricing:
+    """The model's costs with the corpus's word counts left out, so they can be priced under any counts.
+
+    Given a cluster's texts and foreign marks, ``cost(p -> c) = max(fixed + sum
+    idf(w), 1) + near`` over the content words the insert writes (the *bag*),
+    and ``root(d) = fixed + sum idf(w)`` over ``d``'s non-foreign tokens: the
+    alignment, the acts and the bags are facts of the two texts alone, the
+    counts (``N`` and each ``f_w``) enter only through :func:`add_bags`.  Per
+    pair (of ``Derivation.edges``): ``fixed_ab``, ``fixed_ba``, ``near`` and the
+    bags ``ab`` (tokens of ``b`` written by ``a -> b``) and ``ba`` as offsets
+    into token hashes; per document: ``root_fixed`` and its bag.
+    """
+
+    fixed_ab: np.ndarray
+    fixed_ba: np.ndarray
+    near: np.ndarray
+    ab_lo: np.ndarray
+    ab: np.ndarray
+    ba_lo: np.ndarray
+    ba: np.ndarray
+    root_fixed: np.ndarray
+    root_lo: np.ndarray
+    root: np.ndarray
+
+    def costs(self, words: Counts, n_clusters: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(cost(a -> b), cost(b -> a), root cost)`` under the counts ``words`` of ``n_clusters`` clusters."""
+        cost_ab = np.maximum(add_bags(self.fixed_ab, self.ab_lo, self.ab, words, n_clusters), 1.0) + self.near
+        cost_ba = np.maximum(add_bags(self.fixed_ba, self.ba_lo, self.ba, words, n_clusters), 1.0) + self.near
+        return cost_ab, cost_ba, add_bags(self.root_fixed, self.root_lo, self.root, words, n_clusters)
+
+
+def bag_offsets(owner: np.ndarray, n: int) -> np.ndarray:
+    """Offsets of ``n`` bags from the (ascending) owner of each item."""
+    lo = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=n), out=lo[1:])
+    return lo
 
 
 # ---------------------------------------------------------------------------- compiled kernels
@@ -572,21 +660,25 @@ def _reorder(tok, doc_lo, unit_lo, doc_units, hashes, by_tok, tok_unit, pa, pb, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_cost(pos, n_run, u_base, tok_unit, unit_lo, is_end, foreign, dl, unit_count):  # pragma: no cover - compiled
-    """``(insert acts, delete acts)`` of a run (token positions ``pos[:n_run]``)."""
+def _run_cost(pos, n_run, u_base, tok_unit, unit_lo, is_end, foreign, unit_count, mark, base):  # pragma: no cover - compiled
+    """``(insert acts, delete acts)`` of a run (token positions ``pos[:n_run]``), the description lengths left out.
+
+    The run's content tokens (what an insert writes word by word, each also
+    paying its description length) are marked in ``mark[base + position]``.
+    """
     closes = False
     for i in range(n_run):
         if is_end[pos[i]]:
             closes = True
             break
-    content, written = 0, 0.0
+    content = 0
     if closes:
         for i in range(n_run):
             t = pos[i]
             if not foreign[t]:
                 content += 1
-                written += 1.0 + dl[t]
-    insert = 1.0 + written
+                mark[base + t] = True
+    insert = 1.0 + content
     delete = 1.0
     if content == 0:
         whole = False
@@ -604,8 +696,8 @@ def _run_cost(pos, n_run, u_base, tok_unit, unit_lo, is_end, foreign, dl, unit_c
 
 
 @numba.njit(cache=True, nogil=True)
-def _side_runs(state, positions, chance, u_base, tok_unit, unit_lo, is_end, foreign, dl, unit_count, buf):  # pragma: no cover - compiled
-    """``(insert acts, delete acts)`` summed over the runs of ``state == 2`` (merged across <= ``chance`` other tokens)."""
+def _side_runs(state, positions, chance, u_base, tok_unit, unit_lo, is_end, foreign, unit_count, buf, mark, base):  # pragma: no cover - compiled
+    """``(insert acts, delete acts)`` summed over the runs of ``state == 2`` (merged across <= ``chance`` other tokens); content marked."""
     n = len(state)
     ins, dele = 0.0, 0.0
     i = 0
@@ -624,7 +716,7 @@ def _side_runs(state, positions, chance, u_base, tok_unit, unit_lo, is_end, fore
             elif j - last > chance:
                 break
             j += 1
-        a, d = _run_cost(buf, n_run, u_base, tok_unit, unit_lo, is_end, foreign, dl, unit_count)
+        a, d = _run_cost(buf, n_run, u_base, tok_unit, unit_lo, is_end, foreign, unit_count, mark, base)
         ins += a
         dele += d
         i = last + 1
@@ -632,9 +724,16 @@ def _side_runs(state, positions, chance, u_base, tok_unit, unit_lo, is_end, fore
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _costs(tok, doc_lo, doc_units, tok_unit, unit_lo, unit_line, is_end, foreign, dl, pa, pb, pos_lo, p_pos, breaks,
-           blk_lo, blocks, max_lemma, chance, move_per_break, cost_ab, cost_ba, n_subs, subs):  # pragma: no cover - compiled
-    """Both directed costs of every pair from its alignment's matching blocks (``a'', ``b``, size; ``a`` in reordered order)."""
+def _costs(tok, doc_lo, doc_units, tok_unit, unit_lo, unit_line, is_end, foreign, pa, pb, pos_lo, p_pos, breaks,
+           blk_lo, blocks, max_lemma, chance, move_per_break, fixed_ab, fixed_ba, near_of, n_subs, subs, mark_a, mark_b, posb_lo):  # pragma: no cover - compiled
+    """Both directed costs of every pair from its alignment's matching blocks (``a'', ``b``, size; ``a`` in reordered order).
+
+    The description lengths are left out: ``fixed_ab`` counts the acts of
+    ``a -> b`` without them, the content tokens whose description lengths it
+    also pays are marked in ``mark_b`` (``b``'s tokens, from ``posb_lo[k]``),
+    those of ``b -> a`` in ``mark_a`` (``a``'s, from ``pos_lo[k]``);
+    ``near_of``: the proximity term.  :func:`price` adds the rest.
+    """
     for k in numba.prange(len(pa)):
         a, b = pa[k], pb[k]
         na = doc_lo[a + 1] - doc_lo[a]
@@ -682,21 +781,21 @@ def _costs(tok, doc_lo, doc_units, tok_unit, unit_lo, unit_line, is_end, foreign
         unit_count = np.zeros(max(doc_units[a + 1] - doc_units[a], doc_units[b + 1] - doc_units[b], 1), dtype=np.int32)
         buf = np.empty(max(na, nb, 1), dtype=np.int64)
         b_pos = np.arange(doc_lo[b], doc_lo[b + 1])
-        ins_a, del_a = _side_runs(sa, pp, chance, doc_units[a], tok_unit, unit_lo, is_end, foreign, dl, unit_count, buf)
-        ins_b, del_b = _side_runs(sb, b_pos, chance, doc_units[b], tok_unit, unit_lo, is_end, foreign, dl, unit_count, buf)
+        ins_a, del_a = _side_runs(sa, pp, chance, doc_units[a], tok_unit, unit_lo, is_end, foreign, unit_count, buf,
+                                  mark_a, pos_lo[k] - doc_lo[a])
+        ins_b, del_b = _side_runs(sb, b_pos, chance, doc_units[b], tok_unit, unit_lo, is_end, foreign, unit_count, buf,
+                                  mark_b, posb_lo[k] - doc_lo[b])
         move = move_per_break * breaks[k]
-        cost_ab[k] = max(ins_b + del_a + n_sub + move, 1.0) + near
-        cost_ba[k] = max(ins_a + del_b + n_sub + move, 1.0) + near
+        fixed_ab[k] = ins_b + del_a + n_sub + move
+        fixed_ba[k] = ins_a + del_b + n_sub + move
+        near_of[k] = near
 
 
 @numba.njit(cache=True, nogil=True)
-def _roots(doc_lo, doc_units, unit_lo, unit_term, foreign, dl, out):  # pragma: no cover - compiled
-    """Root cost of every document: description length of its non-foreign tokens + 1 act per run of non-content units past its first."""
+def _roots(doc_lo, doc_units, unit_lo, unit_term, foreign, out):  # pragma: no cover - compiled
+    """Root acts of every document but its description lengths: 1 act per run of non-content units past its first."""
     for d in range(len(doc_lo) - 1):
         total = 0.0
-        for t in range(doc_lo[d], doc_lo[d + 1]):
-            if not foreign[t]:
-                total += dl[t]
         prev = False
         for u in range(doc_units[d] + 1, doc_units[d + 1]):
             f = 0
@@ -948,10 +1047,19 @@ class Derivation:
     edges: pl.DataFrame
     subs: pl.DataFrame
     spell: Callable[[np.ndarray], list[str]]
+    #: The costs with the counts left out (what a store keeps to decide again under new counts).
+    pricing: Pricing | None = None
 
 
 def pair_costs(batch: Batch, a: np.ndarray, b: np.ndarray, options: TraceOptions) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
     """``(cost(a -> b), cost(b -> a), substitutions)`` of every pair of batch documents (the module's cost model)."""
+    pricing, subs = pair_acts(batch, a, b, options)
+    cost_ab, cost_ba, _ = pricing.costs(batch.words, batch.n_clusters)
+    return cost_ab, cost_ba, subs
+
+
+def pair_acts(batch: Batch, a: np.ndarray, b: np.ndarray, options: TraceOptions) -> tuple[Pricing, pl.DataFrame]:
+    """The :class:`Pricing` of every pair of batch documents (and of every document's root), and the substitutions."""
     a = np.ascontiguousarray(a, dtype=np.int64)
     b = np.ascontiguousarray(b, dtype=np.int64)
     n_units = len(batch.unit_lo) - 1
@@ -987,20 +1095,37 @@ def pair_costs(batch: Batch, a: np.ndarray, b: np.ndarray, options: TraceOptions
     blk_lo = np.zeros(len(a) + 1, dtype=np.int64)
     np.cumsum(counts, out=blk_lo[1:])
     flat = np.concatenate(blocks) if blocks else np.zeros((0, 3), dtype=np.int64)
-    cost_ab = np.zeros(len(a))
-    cost_ba = np.zeros(len(a))
+    fixed_ab = np.zeros(len(a))
+    fixed_ba = np.zeros(len(a))
+    near = np.zeros(len(a))
     n_subs = np.zeros(len(a), dtype=np.int64)
     subs = np.zeros((max(int(pos_lo[-1]), 1), 2), dtype=np.int32)
+    posb_lo = np.zeros(len(a) + 1, dtype=np.int64)
+    np.cumsum(batch.doc_lo[b + 1] - batch.doc_lo[b], out=posb_lo[1:])
+    mark_a = np.zeros(int(pos_lo[-1]), dtype=np.bool_)
+    mark_b = np.zeros(int(posb_lo[-1]), dtype=np.bool_)
     if len(a):
-        _costs(batch.tok, batch.doc_lo, batch.doc_units, tok_unit, batch.unit_lo, batch.unit_line, is_end, batch.foreign, batch.dl, a, b, pos_lo, p_pos,
+        _costs(batch.tok, batch.doc_lo, batch.doc_units, tok_unit, batch.unit_lo, batch.unit_line, is_end, batch.foreign, a, b, pos_lo, p_pos,
                breaks, blk_lo, np.ascontiguousarray(flat), options.max_lemma, options.chance_match, options.move_per_break,
-               cost_ab, cost_ba, n_subs, subs)
+               fixed_ab, fixed_ba, near, n_subs, subs, mark_a, mark_b, posb_lo)
+    # Bags in token order: a -> b writes b's marked tokens, b -> a writes a's.
+    at_b = np.flatnonzero(mark_b)
+    pair_b = np.searchsorted(posb_lo, at_b, side="right") - 1
+    at_a = np.flatnonzero(mark_a)
+    pair_a = np.searchsorted(pos_lo, at_a, side="right") - 1
+    hashes_of = batch.scan.hash
+    ab = hashes_of[batch.doc_lo[b[pair_b]] + at_b - posb_lo[pair_b]] if len(at_b) else np.zeros(0, dtype=np.uint64)
+    ba = hashes_of[batch.doc_lo[a[pair_a]] + at_a - pos_lo[pair_a]] if len(at_a) else np.zeros(0, dtype=np.uint64)
+    pricing = Pricing(
+        fixed_ab, fixed_ba, near, bag_offsets(pair_b, len(a)), ab.astype(np.uint64), bag_offsets(pair_a, len(a)), ba.astype(np.uint64),
+        *root_acts(batch),
+    )
     which = np.repeat(np.arange(len(a)), n_subs)
     rows = (pos_lo[:-1][which] + (np.arange(len(which)) - np.repeat(np.cumsum(n_subs) - n_subs, n_subs))).astype(np.int64)
     sub_frame = pl.DataFrame({
         "pair": which.astype(np.int64), "tok_a": subs[rows, 0], "tok_b": subs[rows, 1],
     }, schema={"pair": pl.Int64, "tok_a": pl.Int32, "tok_b": pl.Int32})
-    return cost_ab, cost_ba, sub_frame
+    return pricing, sub_frame
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1011,10 +1136,20 @@ def _hashes(tok, unit_lo):  # pragma: no cover - compiled
     return out
 
 
+def root_acts(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(fixed acts, bag offsets, bag)`` of every document's root: its non-foreign tokens are the bag (:class:`Pricing`)."""
+    n_docs = len(batch.doc_lo) - 1
+    root_fixed = np.zeros(n_docs)
+    _roots(batch.doc_lo, batch.doc_units, batch.unit_lo, batch.unit_term, batch.foreign, root_fixed)
+    own = np.flatnonzero(~batch.foreign)
+    owner = np.repeat(np.arange(n_docs), np.diff(batch.doc_lo))[own]
+    return root_fixed, bag_offsets(owner, n_docs), batch.scan.hash[own].astype(np.uint64)
+
+
 def root_costs(batch: Batch) -> np.ndarray:
-    out = np.zeros(len(batch.doc_lo) - 1)
-    _roots(batch.doc_lo, batch.doc_units, batch.unit_lo, batch.unit_term, batch.foreign, batch.dl, out)
-    return out
+    """Root cost of every document: description length of its non-foreign tokens + 1 act per run of non-content units past its first."""
+    fixed, lo, bag = root_acts(batch)
+    return add_bags(fixed, lo, bag, batch.words, batch.n_clusters)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1091,9 +1226,19 @@ def derive(batch: Batch, cluster: np.ndarray, order_key: np.ndarray, a: np.ndarr
     the tie order), ``a, b``: candidate pairs (batch positions, same cluster),
     ``published``: publication time per document (``None``: no dates; NaN: unknown).
     """
+    pricing, subs = pair_acts(batch, a, b, options)
+    cost_ab, cost_ba, roots = pricing.costs(batch.words, batch.n_clusters)
+    par, conf = decide(cluster, order_key, a, b, cost_ab, cost_ba, roots, options, published)
+    edges = pl.DataFrame({"a": a, "b": b, "cost_ab": cost_ab, "cost_ba": cost_ba})
+    return Derivation(par, conf, roots, edges, subs, batch.spell, pricing)
+
+
+def decide(cluster: np.ndarray, order_key: np.ndarray, a: np.ndarray, b: np.ndarray, cost_ab: np.ndarray, cost_ba: np.ndarray,
+           roots: np.ndarray, options: TraceOptions, published: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(parent position or -1, parent confidence)`` of every document from the costs: the tree, the date rule, the softmax."""
     n = len(cluster)
-    cost_ab, cost_ba, subs = pair_costs(batch, a, b, options)
-    roots = root_costs(batch)
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
     # Nodes grouped by cluster, in hash order inside: ties never follow row order.
     order = np.lexsort((np.arange(n), order_key, cluster))
     local = np.empty(n, dtype=np.int64)
@@ -1125,8 +1270,7 @@ def derive(batch: Batch, cluster: np.ndarray, order_key: np.ndarray, a: np.ndarr
     _confidence(node_lo, parent_sorted, edge_lo, local[src], local[dst], weight, options.temperature, conf_sorted)
     conf = np.empty(n)
     conf[order] = conf_sorted
-    edges = pl.DataFrame({"a": a, "b": b, "cost_ab": cost_ab, "cost_ba": cost_ba})
-    return Derivation(par, conf, roots, edges, subs, batch.spell)
+    return par, conf
 
 
 def _single_origin(par: np.ndarray, cluster: np.ndarray, roots: np.ndarray, order_key: np.ndarray) -> np.ndarray:

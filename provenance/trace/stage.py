@@ -31,7 +31,7 @@ from provenance.link.verify import intersection_sizes
 from provenance.prepare import normalize, shingle
 from provenance.prepare.stage import Prepared, batches
 from provenance.stage_report import Progress, StageReport, no_progress, timed
-from provenance.trace import changes, derivation, origin, tree, wordfreq
+from provenance.trace import changes, derivation, origin, reprice, tree, wordfreq
 
 #: ``consulted``: the substitutions between each origin and its children, with the frequency comparison they rest on.
 CONSULTED_SCHEMA = pl.Schema({"origin_row": pl.Int64, "word_a": pl.String, "word_b": pl.String, "sign": pl.Int8})
@@ -57,12 +57,14 @@ class ClusterTrace:
 
     ``placement``: ``row, is_origin, parent_row (-1: none), depth, completeness``;
     ``edges``: ``parent, child`` rows with similarity and change statistics;
-    ``consulted``: ``origin_row, word_a, word_b, sign`` (:data:`CONSULTED_SCHEMA`).
+    ``consulted``: ``origin_row, word_a, word_b, sign`` (:data:`CONSULTED_SCHEMA`);
+    ``priced``: the derivation with the word counts left out (``trace.reprice``), what a store decides again from.
     """
 
     placement: pl.DataFrame
     edges: pl.DataFrame
     consulted: pl.DataFrame
+    priced: reprice.Priced | None = None
 
 
 def published_times(documents: pl.DataFrame) -> np.ndarray | None:
@@ -134,11 +136,13 @@ def corpus_facts(
 
 
 def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, published: np.ndarray | None, facts: CorpusFacts,
-                    config: Config, *, progress: Progress = no_progress) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, str, int]]]:
+                    config: Config, *, progress: Progress = no_progress,
+                    priced: list[reprice.Priced] | None = None) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, str, int]]]:
     """``(parent row or -1, parent_confidence, consulted)`` of every row of ``sub`` (``trace.derivation``), in batches of whole clusters.
 
     ``consulted``: ``(cluster, word of the origin, word of a child, sign of their frequency difference)``
     for the substitutions between each origin and its children, the comparisons spin direction rests on.
+    ``priced``, when given, receives each batch's :class:`reprice.Priced`.
     """
     n = len(cluster)
     parent = np.full(n, -1, dtype=np.int64)
@@ -181,6 +185,8 @@ def derive_clusters(sub: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, pub
         parent[rows[has]] = rows[got.parent[has]]
         confidence[rows] = got.parent_confidence
         consulted.extend(_consulted(got, rows, cluster, frequency))
+        if priced is not None and got.pricing is not None:
+            priced.append(reprice.Priced.of(got.pricing, batch, dfacts, sub.documents["doc_id"].gather(rows), a, b))
         done += len(rows)
         progress("trace 2/3", done, len(members), "documents")
     return parent, confidence, consulted
@@ -326,6 +332,8 @@ class Derived:
     consulted: pl.DataFrame
     #: ``child, parent`` (positions in ``rows``), ``score``, ``parent_confidence``: what pass 3 makes edges of.
     parents: pl.DataFrame
+    #: The derivation with the word counts left out (``trace.reprice``), when asked for.
+    priced: reprice.Priced | None = None
 
 
 def _part(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, rows: np.ndarray | None):
@@ -339,16 +347,19 @@ def _part(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: C
 
 def derive_part(
     prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, config: Config, rows: np.ndarray | None = None,
-    *, progress: Progress = no_progress,
+    *, progress: Progress = no_progress, keep_priced: bool = False,
 ) -> Derived:
-    """Completeness, origin, parents and depths of the clusters made of ``rows`` (sorted; default all): trace's pass 2."""
+    """Completeness, origin, parents and depths of the clusters made of ``rows`` (sorted; default all): trace's pass 2.
+
+    ``keep_priced``: also the derivation with the counts left out (``Derived.priced``, what a store keeps).
+    """
     sub, sub_pairs, sub_cluster, published, rows = _part(prepared, pairs, cluster, facts, rows)
-    return derive_sub_corpus(sub, sub_pairs, sub_cluster, published, facts, config, rows, progress=progress)
+    return derive_sub_corpus(sub, sub_pairs, sub_cluster, published, facts, config, rows, progress=progress, keep_priced=keep_priced)
 
 
 def derive_sub_corpus(
     sub: Prepared, sub_pairs: pl.DataFrame, sub_cluster: np.ndarray, published: np.ndarray | None, facts: CorpusFacts,
-    config: Config, rows: np.ndarray, *, progress: Progress = no_progress,
+    config: Config, rows: np.ndarray, *, progress: Progress = no_progress, keep_priced: bool = False,
 ) -> Derived:
     """:func:`derive_part` of a corpus of whole clusters already cut out (``sub_corpus``): its row ``i`` is corpus row ``rows[i]``.
 
@@ -357,7 +368,8 @@ def derive_sub_corpus(
     worker builds these from files (``trace.parts``).
     """
     complete = origin.completeness(sub_cluster, sub.views, config.trace.completeness_anchor_weight)
-    parent_of, confidence, consulted = derive_clusters(sub, sub_pairs, sub_cluster, published, facts, config, progress=progress)
+    priced: list[reprice.Priced] | None = [] if keep_priced else None
+    parent_of, confidence, consulted = derive_clusters(sub, sub_pairs, sub_cluster, published, facts, config, progress=progress, priced=priced)
     is_origin = parent_of < 0
     child = np.flatnonzero(parent_of >= 0)
     lineage = lineage_of_members(sub.documents["text"], sub_cluster, config)
@@ -376,7 +388,8 @@ def derive_sub_corpus(
     )
     origin_row = np.full(len(sub_cluster), -1, dtype=np.int64)
     origin_row[sub_cluster[is_origin]] = rows[np.flatnonzero(is_origin)]
-    return Derived(rows, placement, consulted_frame(consulted, origin_row), parents)
+    return Derived(rows, placement, consulted_frame(consulted, origin_row), parents,
+                   reprice.Priced.concat(priced) if priced is not None else None)
 
 
 def edges_part(prepared: Prepared, derived: Derived, whole: bool = False, *, config: Config, progress: Progress = no_progress) -> pl.DataFrame:
@@ -397,12 +410,15 @@ def trace_sub_corpus(
 
 def trace_clusters(
     prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, config: Config, rows: np.ndarray | None = None,
-    *, progress: Progress = no_progress,
+    *, progress: Progress = no_progress, keep_priced: bool = False,
 ) -> ClusterTrace:
-    """Completeness, origin, parents, depths and edge statistics of the clusters made of ``rows`` (sorted; default all)."""
-    derived = derive_part(prepared, pairs, cluster, facts, config, rows, progress=progress)
+    """Completeness, origin, parents, depths and edge statistics of the clusters made of ``rows`` (sorted; default all).
+
+    ``keep_priced``: also the derivation with the counts left out (``ClusterTrace.priced``, what a store keeps).
+    """
+    derived = derive_part(prepared, pairs, cluster, facts, config, rows, progress=progress, keep_priced=keep_priced)
     edges = edges_part(prepared, derived, rows is None, config=config, progress=progress)
-    return ClusterTrace(derived.placement, edges, derived.consulted)
+    return ClusterTrace(derived.placement, edges, derived.consulted, derived.priced)
 
 
 #: Fewest members of multi-document clusters for trace to split them over threads (below it, threads cost more than they save).

@@ -9,10 +9,6 @@ over the corpus's words; instead every member of a multi-document cluster is
 counted plus a bottom-k sample of singletons by id hash (the corpus's ordinary
 word use), so the cost is bounded and an incremental run samples what a full
 run would.
-
-An origin chosen under one corpus's frequencies records the comparisons it
-made (``consulted``); :func:`decisions_hold` tells a later run whether they
-still come out the same.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import polars as pl
 
 
 def frequency_sample(cluster: np.ndarray, doc_keys: np.ndarray, size: int) -> np.ndarray:
@@ -43,22 +38,3 @@ def counts_of(frequency: Mapping[str, int], words: list[str]) -> np.ndarray:
     if hasattr(frequency, "counts_of"):
         return frequency.counts_of(words)
     return np.array([frequency.get(w, 0) for w in words], dtype=np.int64)
-
-
-def decisions_hold(consulted: pl.DataFrame, frequency: Mapping[str, int]) -> pl.DataFrame:
-    """Per ``key`` of ``consulted`` (``key, word_a, word_b, sign``): whether every sign is unchanged under ``frequency``.
-
-    An origin chosen under an older corpus's frequencies still stands if no
-    frequency comparison it consulted would come out differently now.
-    ``frequency`` maps a word to the clusters using it (:func:`counts_of`).
-    """
-    words = pl.concat([consulted["word_a"], consulted["word_b"]]).unique().sort().to_list()
-    counts = counts_of(frequency, words)
-    table = pl.DataFrame({"word": words, "n": counts}, schema={"word": pl.String, "n": pl.Int64})
-    return (
-        consulted.join(table.rename({"word": "word_a", "n": "n_a"}), on="word_a", how="left")
-        .join(table.rename({"word": "word_b", "n": "n_b"}), on="word_b", how="left")
-        .with_columns((pl.col("n_a").fill_null(0) - pl.col("n_b").fill_null(0)).sign().cast(pl.Int8).alias("now"))
-        .group_by("key")
-        .agg((pl.col("now") == pl.col("sign")).all().alias("holds"))
-    )
