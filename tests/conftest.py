@@ -78,3 +78,21 @@ def seeds_out(tmp_path_factory: pytest.TempPathFactory):
     provenance.run([SEEDS], out_dir=out)
     report.write_report(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def generated_linked(tmp_path_factory: pytest.TempPathFactory):
+    """2,000 generated documents (seed 5), prepared and linked in one process: what the partitioned stages are checked against."""
+    from benchmarks.generate import generate_corpus
+    from provenance.config import Config
+    from provenance.ingest import ingest_stage
+    from provenance.link.stage import link_stage
+    from provenance.prepare.stage import prepare_stage
+
+    path = tmp_path_factory.mktemp("generated") / "corpus.parquet"
+    generate_corpus(2_000, path, seed=5)
+    config = Config()
+    ingested, _ = ingest_stage([path], config)
+    prepared, _ = prepare_stage(ingested, config)
+    linked, _ = link_stage(prepared, config)
+    return prepared, linked

@@ -8,26 +8,19 @@ import numpy as np
 import polars as pl
 import pytest
 
-from benchmarks.generate import generate_corpus
 from provenance.chain import Hooks
 from provenance.config import Config
 from provenance.errors import ProvenanceError
-from provenance.ingest import ingest_stage
 from provenance.link import lsh, parts
 from provenance.link.stage import Linked, Verifier, link_stage
-from provenance.prepare.stage import Prepared, prepare_stage
+from provenance.prepare.stage import Prepared
 
 CONFIG = Config()
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Prepared, Linked]:
-    path = tmp_path_factory.mktemp("generated") / "corpus.parquet"
-    generate_corpus(2_000, path, seed=5)
-    ingested, _ = ingest_stage([path], CONFIG)
-    prepared, _ = prepare_stage(ingested, CONFIG)
-    linked, _ = link_stage(prepared, CONFIG)
-    return prepared, linked
+def generated(generated_linked: tuple[Prepared, Linked]) -> tuple[Prepared, Linked]:
+    return generated_linked
 
 
 def on_parts(tmp_path: Path, count: int) -> parts.Partitions:

@@ -9,14 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from benchmarks.generate import generate_corpus
 from provenance.chain import Hooks
 from provenance.config import Config
-from provenance.ingest import ingest_stage
 from provenance.kernels import doc_keys
 from provenance.link.parts import Partitions
-from provenance.link.stage import Linked, link_stage
-from provenance.prepare.stage import Prepared, prepare_stage
+from provenance.link.stage import Linked
+from provenance.prepare.stage import Prepared
 from provenance.tables import dense_clusters
 from provenance.trace import parts as tp
 from provenance.trace import stage as ts
@@ -25,13 +23,8 @@ CONFIG = Config()
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Prepared, Linked]:
-    path = tmp_path_factory.mktemp("generated") / "corpus.parquet"
-    generate_corpus(2_000, path, seed=5)
-    ingested, _ = ingest_stage([path], CONFIG)
-    prepared, _ = prepare_stage(ingested, CONFIG)
-    linked, _ = link_stage(prepared, CONFIG)
-    return prepared, linked
+def generated(generated_linked: tuple[Prepared, Linked]) -> tuple[Prepared, Linked]:
+    return generated_linked
 
 
 @pytest.mark.parametrize("count", [1, 4])
