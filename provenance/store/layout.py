@@ -206,20 +206,36 @@ class Segment:
     signatures: dict[str, np.ndarray]
 
     def take(self, rows: np.ndarray) -> "Segment":
+        """The rows ``rows`` in that order (all of them in order: the same arrays, not a copy of 4 KiB a document)."""
         rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == self.documents.height and bool((rows == np.arange(len(rows))).all()):
+            return self.shallow()
         return Segment(
             self.documents[pl.Series(rows)] if len(rows) else self.documents.clear(),
             {k: v.take(rows) for k, v in self.ragged.items()},
             {k: v[rows] for k, v in self.signatures.items()},
         )
 
+    def shallow(self) -> "Segment":
+        """The same frame and arrays in new dicts (a caller may replace an entry without touching this one)."""
+        return Segment(self.documents, dict(self.ragged), dict(self.signatures))
+
     @staticmethod
     def concat(parts: list["Segment"]) -> "Segment":
+        """The parts one after the other; when only one has rows, that one's arrays (a first run's whole corpus is not copied)."""
+        full = [p for p in parts if p.documents.height]
+        if len(full) == 1 and all(_fits(p.documents.schema, full[0].documents.schema) for p in parts):
+            return full[0].shallow()
         return Segment(
             pl.concat([p.documents for p in parts], how="diagonal_relaxed"),
             {k: ShingleSets.concat([p.ragged[k] for p in parts]) for k in RAGGED},
             {k: np.concatenate([p.signatures[k] for p in parts]) for k in ("words", "anchors")},
         )
+
+
+def _fits(schema: pl.Schema, into: pl.Schema) -> bool:
+    """Whether an empty frame of ``schema`` concatenated to one of ``into`` leaves it as it is (no new column, no cast)."""
+    return all(name in into and into[name] == dtype for name, dtype in schema.items())
 
 
 def _segment_path(store_dir: Path, generation: int, part: str) -> Path:
