@@ -80,34 +80,43 @@ def sorted_bands(signatures: np.ndarray, rank: np.ndarray, threshold: float) -> 
     return out_keys, out_rows
 
 
-def write_index(
-    gen_dir: Path, documents: pl.DataFrame, views: dict[str, ShingleSets], signatures: dict[str, np.ndarray],
-    copies: pl.DataFrame, roots: np.ndarray, floating: Floating | None, facts: derivation.DerivationFacts | None,
-    sample_rows: np.ndarray, boilerplate_keys: np.ndarray, frequent_words: np.ndarray, config: Config,
-    line_keys: ShingleSets | None = None,
-) -> None:
-    """Write ``gen_dir/index`` from a run's corpus (rows sorted by ``doc_id``) and its link and trace results.
+def write_index_sets(gen_dir: Path, views: dict[str, ShingleSets], signatures: dict[str, np.ndarray], config: Config) -> None:
+    """The heavy half of ``gen_dir/index``: band keys, signatures and shingle sets of every corpus row.
 
-    ``documents`` is the run's published documents table (any order); ``views``,
-    ``signatures``, ``roots`` are in corpus rows, ``copies`` the link stage's
-    copy pairs (``a, b`` corpus rows and the evidence columns).
+    Written as soon as link has run, so a store's run need not hold the
+    signatures and sets through trace (at a million documents, about 3 GiB).
+    """
+    out = index_dir(gen_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rank = -views["words"].sizes()
+    thresholds = {"words": config.link.words_threshold, "anchors": config.link.anchors_threshold}
+    for view in VIEWS:
+        keys, rows = sorted_bands(signatures[view], rank, thresholds[view])
+        _save(out / f"bands_{view}_keys.npy", keys)
+        _save(out / f"bands_{view}_rows.npy", rows)
+    # The signatures and sets in the format a run's link and trace partitions read (``link.parts``).
+    parts.write_signatures(out, signatures)
+    parts.write_views(out, views)
+
+
+def write_index(
+    gen_dir: Path, documents: pl.DataFrame, copies: pl.DataFrame, roots: np.ndarray, floating: Floating | None,
+    facts: derivation.DerivationFacts | None, sample_rows: np.ndarray, boilerplate_keys: np.ndarray, frequent_words: np.ndarray,
+    config: Config, line_keys: ShingleSets | None = None,
+) -> None:
+    """Write the rest of ``gen_dir/index`` (after :func:`write_index_sets`) from a run's corpus (rows sorted by ``doc_id``) and its link and trace results.
+
+    ``documents`` is the run's published documents table (any order);
+    ``roots`` is in corpus rows, ``copies`` the link stage's copy pairs
+    (``a, b`` corpus rows and the evidence columns).
     """
     out = index_dir(gen_dir)
     out.mkdir(parents=True, exist_ok=True)
     n = len(roots)
     ids = documents.select("doc_id").sort("doc_id")
     row_cluster = np.unique(roots, return_inverse=True)[1].astype(np.int64) if n else np.zeros(0, np.int64)
-    rank = -views["words"].sizes()
-    thresholds = {"words": config.link.words_threshold, "anchors": config.link.anchors_threshold}
-    bands = {}
-    for view in VIEWS:
-        keys, rows = sorted_bands(signatures[view], rank, thresholds[view])
-        _save(out / f"bands_{view}_keys.npy", keys)
-        _save(out / f"bands_{view}_rows.npy", rows)
-        bands[view] = list(lsh.band_params(thresholds[view], config.prepare.num_perm))
-    # The signatures and sets in the format a run's link and trace partitions read (``link.parts``).
-    parts.write_signatures(out, signatures)
-    parts.write_views(out, views)
+    bands = {view: list(lsh.band_params(threshold, config.prepare.num_perm))
+             for view, threshold in (("words", config.link.words_threshold), ("anchors", config.link.anchors_threshold))}
     _save(out / "row_cluster.npy", row_cluster)
     # Members in cluster order (then row), so one cluster is one contiguous slice.
     placed = (

@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from provenance import outputs, schemas, tables
+from provenance import outputs, schemas, spill, tables
 from provenance.chain import Hooks, execute
 from provenance.outputs import RunResult, write_folder
 from provenance.config import Config
@@ -66,7 +66,7 @@ from provenance.tables import Traced
 from provenance.trace import reprice, wordfreq
 from provenance.trace.reprice import Priced
 from provenance.trace import derivation
-from provenance.trace.stage import CorpusFacts, corpus_facts, published_times, trace_clusters
+from provenance.trace.stage import CorpusFacts, corpus_facts, published_times, trace_clusters_in_batches, with_trace_texts
 
 BOILERPLATE_KEYS = pl.Schema({"key": pl.UInt64})
 
@@ -262,6 +262,9 @@ class StorePlan:
         self.counted_documents = 0
         self.events = schemas.empty(schemas.CLUSTER_HISTORY)
         self.mode = self.manifest.facts_mode if self.manifest else ""
+        #: The segments the commit lists, once this run's segment is written (early when its texts go to disk).
+        self.segments: list[int] | None = None
+        self.has_index_sets = False
 
     def out_of(self, generation: int) -> Path:
         return layout.generation_dir(self.store_dir, generation) / "out"
@@ -291,14 +294,36 @@ class StorePlan:
             previous_frequent = self.read("frequent_words", plan.FREQUENT)["shingle"].to_numpy()
             self.arrived = prepare_arrivals(ingested, self.live, previous_keys, previous_frequent, config, map_batches)
             arrived = self.arrived
+            self.superseded_texts = self._superseded_texts()
+            texts = self._spill_texts(ingested, config)
             report.rows_out = arrived.combined.documents.height
             report.stats = {
                 "stored": self.live.documents.height, "new": arrived.n_new, "changed": len(arrived.changed_ids),
                 "boilerplate_reprepared": arrived.n_boilerplate_dirty, "frequent_resigned": len(arrived.resigned_ids),
                 "frequent_word_shingles": int(len(arrived.frequent_words)), "prepared": arrived.segment.documents.height,
-                "rejected": arrived.rejects.height,
+                "rejected": arrived.rejects.height, "texts_on_disk": texts is not None,
             }
-        return as_prepared(arrived.combined, arrived.rejects, arrived.frequent_words), report
+        return replace(as_prepared(arrived.combined, arrived.rejects, arrived.frequent_words), texts=texts), report
+
+    def _spill_texts(self, ingested: Ingested, config: Config) -> spill.TextSpill | None:
+        """Over ``run.spill_over_mib``: write this run's segment now, then keep the corpus's texts on disk only.
+
+        The segment is the one thing written that needs every new text (and
+        its sets and signatures); it is not live before the commit.  Results are
+        those of a run that keeps the texts (``provenance.spill``).
+        """
+        arrived = self.arrived
+        texts = arrived.combined.documents["text"]
+        if not arrived.segment.documents.height or spill.text_bytes(texts) <= config.run.spill_over_mib * 2**20:
+            return None
+        self.segments = self._write_segment()
+        spilled = spill.spill_texts(texts, config.run.batch_size, spill.default_folder())
+        del texts
+        arrived.combined.documents = arrived.combined.documents.drop("text")
+        arrived.segment.documents = arrived.segment.documents.drop("text")
+        self.live.documents = self.live.documents.drop("text")
+        ingested.documents = ingested.documents.drop("text")
+        return spilled
 
     def unchanged(self, prepared: Prepared) -> RunResult | None:
         """Nothing new: the published tables already describe this corpus (and its rejects this very input's)."""
@@ -333,8 +358,12 @@ class StorePlan:
         linked, report = link_stage(prepared, config, known, progress=progress)
         report.stats["relinked_documents"] = int(relink.sum())
         self.linked, self.doc_ids = linked, doc_ids
-        # The chain frees these after link; the lookup index is written from them (``arrived.combined`` holds them anyway).
-        self.views, self.signatures = dict(prepared.views), dict(prepared.signatures)
+        # The lookup index's sets and signatures: written now, so nothing holds the signatures through trace.
+        index.write_index_sets(layout.generation_dir(self.store_dir, self.generation), prepared.views, prepared.signatures, config)
+        self.has_index_sets = True
+        if self.segments is not None:  # the segment is written: the corpus's copies of the signatures can go
+            self.arrived.combined.signatures.clear()
+            self.arrived.segment.signatures.clear()
         return linked, report
 
     def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[Traced, StageReport]:
@@ -350,9 +379,11 @@ class StorePlan:
 
     def _trace(self, prepared: Prepared, linked: Linked, config: Config, progress: Progress = no_progress) -> tuple[Traced, int]:
         """Tables of the whole corpus, re-tracing only clusters that changed; ids kept stable."""
-        docs, doc_ids = prepared.documents, prepared.documents["doc_id"]
+        doc_ids = prepared.documents["doc_id"]
         keys = doc_keys(doc_ids)
         cluster = tables.dense_clusters(linked.roots)
+        prepared = with_trace_texts(prepared, cluster, keys, config)  # texts on disk: just the rows trace reads
+        docs = prepared.documents
         facts = self._corpus_facts(docs, cluster, keys, config, progress)
         self.facts, self.sample_rows = facts, wordfreq.frequency_sample(cluster, keys, config.trace.frequency_sample)
         self.mode = plan.facts_mode(docs, facts)
@@ -371,7 +402,7 @@ class StorePlan:
         retrace = np.flatnonzero(~reuse_row)
         parts_placement, parts_edges = [], []
         if len(retrace):
-            fresh = trace_clusters(prepared, linked.pairs, cluster, facts, config, rows=retrace, progress=progress, keep_priced=True)
+            fresh = trace_clusters_in_batches(prepared, linked.pairs, cluster, facts, config, retrace, progress=progress, keep_priced=True)
             parts_placement.append(fresh.placement)
             parts_edges.append(fresh.edges)
         kept_ids = pl.Series(doc_ids.filter(pl.Series(reuse_row)))
@@ -440,7 +471,7 @@ class StorePlan:
         report = StageReport("write", rows_in=result.documents.height)
         start = time.perf_counter()
         config = self.config
-        segments = self._write_segment(result)
+        segments = self.segments if self.segments is not None else self._write_segment()
         self.checkpoint("segment")
         self._write_derived(config, result)
         self.checkpoint("tables")
@@ -465,7 +496,7 @@ class StorePlan:
         outputs.sweep(out_dir)
         return paths, report
 
-    def _write_segment(self, result: RunResult) -> list[int]:
+    def _write_segment(self) -> list[int]:
         """This run's segment, or all live rows in one when most stored rows are stale (compaction)."""
         segments = (self.manifest.segments if self.manifest else []) + [self.generation]
         stored_rows = (layout.stored_rows(self.store_dir, self.manifest) if self.manifest else 0) + self.arrived.segment.documents.height
@@ -487,11 +518,11 @@ class StorePlan:
 
     def _write_index(self, config: Config, result: RunResult) -> None:
         """``gen-<g>/index``: what ``provenance lookup`` reads (``provenance.store.index``); none for an empty corpus."""
-        if self.linked is None:
+        if self.linked is None or not self.has_index_sets:
             return
         facts = getattr(self, "facts", None)
         index.write_index(
-            layout.generation_dir(self.store_dir, self.generation), result.documents, self.views, self.signatures,
+            layout.generation_dir(self.store_dir, self.generation), result.documents,
             self.linked.pairs, self.linked.roots, self.linked.floating, facts.derivation if facts else None,
             getattr(self, "sample_rows", np.zeros(0, dtype=np.int64)), self.arrived.keys, self.arrived.frequent_words, config,
             self.arrived.combined.ragged["line_keys"],
@@ -511,16 +542,25 @@ class StorePlan:
         )
         layout.commit(self.store_dir, self.committed)
 
+    def _opened(self, previous: pl.DataFrame) -> pl.DataFrame:
+        """This run's segment rows that open a version (``document_versions`` has no open row of that version)."""
+        arrivals = self.arrived.segment.documents.select("doc_id", "version", "content_hash", "fingerprint")
+        open_rows = previous.filter(pl.col("superseded_generation").is_null())
+        # A re-prepared document (boilerplate changed) arrives with its stored version: not a new version.
+        return arrivals.join(open_rows.select("doc_id", "version"), on=["doc_id", "version"], how="anti")
+
+    def _superseded_texts(self) -> pl.DataFrame:
+        """``doc_id, old_text`` of the stored documents this run gives a new version (their text stays in ``document_versions``)."""
+        superseded = self._opened(self.read_out("document_versions", schemas.DOCUMENT_VERSIONS)).filter(pl.col("version") > 1)["doc_id"]
+        return self.live.documents.filter(pl.col("doc_id").is_in(superseded.implode())).select("doc_id", pl.col("text").alias("old_text"))
+
     def _versions(self, result: RunResult) -> pl.DataFrame:
         """``document_versions``: every version of every document; superseded ones keep their text and last cluster."""
         previous = self.read_out("document_versions", schemas.DOCUMENT_VERSIONS)
         current = result.documents.select("doc_id", pl.col("cluster_id").alias("now"))
-        arrivals = self.arrived.segment.documents.select("doc_id", "version", "content_hash", "fingerprint")
-        open_rows = previous.filter(pl.col("superseded_generation").is_null())
-        # A re-prepared document (boilerplate changed) arrives with its stored version: not a new version.
-        opened = arrivals.join(open_rows.select("doc_id", "version"), on=["doc_id", "version"], how="anti")
-        superseded = opened.filter(pl.col("version") > 1)["doc_id"]
-        old_text = self.live.documents.filter(pl.col("doc_id").is_in(superseded.implode())).select("doc_id", pl.col("text").alias("old_text"))
+        opened = self._opened(previous)
+        old_text = self.superseded_texts
+        superseded = old_text["doc_id"]
         closing = pl.col("superseded_generation").is_null() & pl.col("doc_id").is_in(superseded.implode())
         closed = (
             previous.join(old_text, on="doc_id", how="left")

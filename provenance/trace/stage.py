@@ -421,6 +421,33 @@ def trace_clusters(
     return ClusterTrace(derived.placement, edges, derived.consulted, derived.priced)
 
 
+def trace_clusters_in_batches(
+    prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, facts: CorpusFacts, config: Config, rows: np.ndarray,
+    *, progress: Progress = no_progress, keep_priced: bool = False,
+) -> ClusterTrace:
+    """:func:`trace_clusters` of ``rows`` (whole clusters), a batch of about ``run.batch_size`` rows at a time.
+
+    Each cluster is traced from its own members and the corpus facts alone,
+    so the batches give the tables one call would; memory is one batch's
+    sub-corpus (a store's first run over a million documents traces 200k
+    members: in one call, their alignments alone were several GiB).
+    """
+    groups = cluster_batches(cluster, np.asarray(rows, dtype=np.int64), config.run.batch_size)
+    told = PartsProgress(progress, "trace 2/3", len(rows), "documents")
+    derived = [derive_part(prepared, pairs, cluster, facts, config, g, progress=told.part(k), keep_priced=keep_priced) for k, g in enumerate(groups)]
+    told = PartsProgress(progress, "trace 3/3", sum(d.parents.height for d in derived), "edges")
+    edges = [edges_part(prepared, d, config=config, progress=told.part(k)) for k, d in enumerate(derived)]
+    if not derived:
+        return trace_clusters(prepared, pairs, cluster, facts, config, rows=np.asarray(rows, dtype=np.int64), progress=progress, keep_priced=keep_priced)
+    priced = reprice.Priced.concat([d.priced for d in derived if d.priced is not None]) if keep_priced else None
+    return ClusterTrace(
+        pl.concat([d.placement for d in derived], how="vertical_relaxed").sort("row"),
+        pl.concat(edges, how="vertical_relaxed"),
+        pl.concat([d.consulted for d in derived]).unique().sort(pl.all()),
+        priced,
+    )
+
+
 #: Fewest members of multi-document clusters for trace to split them over threads (below it, threads cost more than they save).
 PARALLEL_MIN_MEMBERS = 2_000
 
