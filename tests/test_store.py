@@ -231,6 +231,23 @@ def test_changed_document_is_a_new_version_with_history(tmp_path: Path, inputs) 
     assert versions.schema == provenance.schemas.DOCUMENT_VERSIONS
 
 
+def test_texts_on_disk_and_trace_in_small_batches_give_the_same_store_and_tables(tmp_path: Path, inputs) -> None:
+    """``spill_over_mib=0`` puts every text on disk (the segment is written first) and ``batch_size=2`` cuts trace into many batches."""
+    a, b, _ = inputs
+    low = Config().replace(spill_over_mib=0, batch_size=2)
+    for name, config in (("memory", Config()), ("disk", low)):
+        run_with_store([a], tmp_path / name, tmp_path / f"store-{name}", config)
+        last = run_with_store([b], tmp_path / name, tmp_path / f"store-{name}", config)
+    assert last.info["stages"]["prepare"]["texts_on_disk"] is True
+    for table in ("documents", "clusters", "edges", "evidence", "document_versions", "cluster_history"):
+        memory, disk = (pl.read_parquet(tmp_path / name / f"{table}.parquet") for name in ("memory", "disk"))
+        assert disk.equals(memory), table
+    assert_live_signatures_are_a_fresh_prepares(tmp_path / "store-disk", {**store_corpus(), **corpus_b()})
+    queried = {name: provenance.open_store(tmp_path / f"store-{name}").lookup_text(truncate(make_article(1), 0.6), "q").status
+               for name in ("memory", "disk")}
+    assert queried["disk"] == queried["memory"] == "matched"
+
+
 def test_ids_of_untouched_clusters_survive(tmp_path: Path, inputs) -> None:
     a, b, _ = inputs
     before = ids(run_with_store([a], tmp_path / "out", tmp_path / "store"))
