@@ -81,11 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work / f"lookup-{args.docs}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    docs = pl.read_parquet(corpus)
-    held = pick_queries(docs, args.queries)
-    queries = docs.filter(pl.col("id").is_in(held.implode())).sort("id")
-    docs.filter(~pl.col("id").is_in(held.implode())).drop(*LABELS).write_parquet(work / "stored.parquet")
-    del docs
+    # Only the ids and labels are read here: at 1M the corpus itself would hold 11 GiB before the store run starts.
+    held = pick_queries(pl.read_parquet(corpus, columns=["id", "true_parent"]), args.queries)
+    queries = pl.scan_parquet(corpus).filter(pl.col("id").is_in(held.implode())).sort("id").collect()
+    pl.scan_parquet(corpus).filter(~pl.col("id").is_in(held.implode())).drop(*LABELS).sink_parquet(work / "stored.parquet")
 
     start = time.perf_counter()
     run_with_store([work / "stored.parquet"], work / "out", work / "store")
