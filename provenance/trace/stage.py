@@ -433,7 +433,9 @@ def trace_clusters_in_batches(
     members: in one call, their alignments alone were several GiB).
     """
     groups = cluster_batches(cluster, np.asarray(rows, dtype=np.int64), config.run.batch_size)
-    told = PartsProgress(progress, "trace 2/3", len(rows), "documents")
+    rows = np.asarray(rows, dtype=np.int64)
+    in_multi = int((np.bincount(cluster, minlength=len(cluster))[cluster[rows]] > 1).sum())  # what pass 2 counts
+    told = PartsProgress(progress, "trace 2/3", in_multi, "documents")
     derived = [derive_part(prepared, pairs, cluster, facts, config, g, progress=told.part(k), keep_priced=keep_priced) for k, g in enumerate(groups)]
     told = PartsProgress(progress, "trace 3/3", sum(d.parents.height for d in derived), "edges")
     edges = [edges_part(prepared, d, config=config, progress=told.part(k)) for k, d in enumerate(derived)]
