@@ -80,6 +80,11 @@ def sorted_bands(signatures: np.ndarray, rank: np.ndarray, threshold: float) -> 
     return out_keys, out_rows
 
 
+def view_thresholds(config: Config) -> dict[str, float]:
+    """The LSH threshold of each view, in :data:`VIEWS` order."""
+    return {"words": config.link.words_threshold, "anchors": config.link.anchors_threshold}
+
+
 def write_index_sets(gen_dir: Path, views: dict[str, ShingleSets], signatures: dict[str, np.ndarray], config: Config) -> None:
     """The heavy half of ``gen_dir/index``: band keys, signatures and shingle sets of every corpus row.
 
@@ -89,7 +94,7 @@ def write_index_sets(gen_dir: Path, views: dict[str, ShingleSets], signatures: d
     out = index_dir(gen_dir)
     out.mkdir(parents=True, exist_ok=True)
     rank = -views["words"].sizes()
-    thresholds = {"words": config.link.words_threshold, "anchors": config.link.anchors_threshold}
+    thresholds = view_thresholds(config)
     for view in VIEWS:
         keys, rows = sorted_bands(signatures[view], rank, thresholds[view])
         _save(out / f"bands_{view}_keys.npy", keys)
@@ -115,8 +120,7 @@ def write_index(
     n = len(roots)
     ids = documents.select("doc_id").sort("doc_id")
     row_cluster = np.unique(roots, return_inverse=True)[1].astype(np.int64) if n else np.zeros(0, np.int64)
-    bands = {view: list(lsh.band_params(threshold, config.prepare.num_perm))
-             for view, threshold in (("words", config.link.words_threshold), ("anchors", config.link.anchors_threshold))}
+    bands = {view: list(lsh.band_params(threshold, config.prepare.num_perm)) for view, threshold in view_thresholds(config).items()}
     _save(out / "row_cluster.npy", row_cluster)
     # Members in cluster order (then row), so one cluster is one contiguous slice.
     placed = (

@@ -352,8 +352,7 @@ class StorePlan:
         relink = plan.relink_rows(doc_ids, hashes, self.is_fresh, resigned, touched)
         self.group_changed = hashes.is_in(touched.implode()).to_numpy() & ~self.is_fresh
         if removed.documents.height:
-            thresholds = {"words": config.link.words_threshold, "anchors": config.link.anchors_threshold}
-            relink |= plan.departed_buckets(prepared.signatures, self.live, arrived.removed_rows, thresholds, config.link.bucket_window)
+            relink |= plan.departed_buckets(prepared.signatures, self.live, arrived.removed_rows, index.view_thresholds(config), config.link.bucket_window)
         known = KnownPairs(relink, plan.known_pairs(self.read("pairs", plan.PAIRS), doc_ids))
         linked, report = link_stage(prepared, config, known, progress=progress)
         report.stats["relinked_documents"] = int(relink.sum())
@@ -551,12 +550,13 @@ class StorePlan:
 
     def _superseded_texts(self) -> pl.DataFrame:
         """``doc_id, old_text`` of the stored documents this run gives a new version (their text stays in ``document_versions``)."""
-        superseded = self._opened(self.read_out("document_versions", schemas.DOCUMENT_VERSIONS)).filter(pl.col("version") > 1)["doc_id"]
+        self.previous_versions = self.read_out("document_versions", schemas.DOCUMENT_VERSIONS)  # read once: ``_versions`` extends it
+        superseded = self._opened(self.previous_versions).filter(pl.col("version") > 1)["doc_id"]
         return self.live.documents.filter(pl.col("doc_id").is_in(superseded.implode())).select("doc_id", pl.col("text").alias("old_text"))
 
     def _versions(self, result: RunResult) -> pl.DataFrame:
         """``document_versions``: every version of every document; superseded ones keep their text and last cluster."""
-        previous = self.read_out("document_versions", schemas.DOCUMENT_VERSIONS)
+        previous = self.previous_versions
         current = result.documents.select("doc_id", pl.col("cluster_id").alias("now"))
         opened = self._opened(previous)
         old_text = self.superseded_texts

@@ -432,22 +432,24 @@ def trace_clusters_in_batches(
     sub-corpus (a store's first run over a million documents traces 200k
     members: in one call, their alignments alone were several GiB).
     """
-    groups = cluster_batches(cluster, np.asarray(rows, dtype=np.int64), config.run.batch_size)
     rows = np.asarray(rows, dtype=np.int64)
+    groups = cluster_batches(cluster, rows, config.run.batch_size)
+    if not groups:
+        return trace_clusters(prepared, pairs, cluster, facts, config, rows=rows, progress=progress, keep_priced=keep_priced)
     in_multi = int((np.bincount(cluster, minlength=len(cluster))[cluster[rows]] > 1).sum())  # what pass 2 counts
     told = PartsProgress(progress, "trace 2/3", in_multi, "documents")
     derived = [derive_part(prepared, pairs, cluster, facts, config, g, progress=told.part(k), keep_priced=keep_priced) for k, g in enumerate(groups)]
     told = PartsProgress(progress, "trace 3/3", sum(d.parents.height for d in derived), "edges")
     edges = [edges_part(prepared, d, config=config, progress=told.part(k)) for k, d in enumerate(derived)]
-    if not derived:
-        return trace_clusters(prepared, pairs, cluster, facts, config, rows=np.asarray(rows, dtype=np.int64), progress=progress, keep_priced=keep_priced)
     priced = reprice.Priced.concat([d.priced for d in derived if d.priced is not None]) if keep_priced else None
-    return ClusterTrace(
-        pl.concat([d.placement for d in derived], how="vertical_relaxed").sort("row"),
-        pl.concat(edges, how="vertical_relaxed"),
-        pl.concat([d.consulted for d in derived]).unique().sort(pl.all()),
-        priced,
-    )
+    return merged_parts(derived, edges, priced=priced)
+
+
+def merged_parts(derived: list[Derived], edges: list[pl.DataFrame], *, first: tuple[pl.DataFrame, ...] | list[pl.DataFrame] = (), priced: reprice.Priced | None = None) -> ClusterTrace:
+    """One :class:`ClusterTrace` of parts of whole clusters (``first``: more placement rows, e.g. the singletons')."""
+    placement = pl.concat([*first, *(d.placement for d in derived)], how="vertical_relaxed").sort("row")
+    consulted = pl.concat([d.consulted for d in derived]).unique().sort(pl.all())
+    return ClusterTrace(placement, pl.concat(edges, how="vertical_relaxed"), consulted, priced)
 
 
 #: Fewest members of multi-document clusters for trace to split them over threads (below it, threads cost more than they save).
@@ -540,9 +542,7 @@ def trace_in_parts(prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray,
         ))
         told = PartsProgress(progress, "trace 3/3", sum(d.parents.height for d in derived), "edges")
         edges = list(pool.map(lambda k: edges_part(prepared, derived[k], config=config, progress=told.part(k)), range(len(groups))))
-    placement = pl.concat([singleton_placement(cluster), *(d.placement for d in derived)], how="vertical_relaxed").sort("row")
-    consulted = pl.concat([d.consulted for d in derived]).unique().sort(pl.all())
-    return ClusterTrace(placement, pl.concat(edges, how="vertical_relaxed"), consulted)
+    return merged_parts(derived, edges, first=[singleton_placement(cluster)])
 
 
 def with_trace_texts(prepared: Prepared, cluster: np.ndarray, keys: np.ndarray | None, config: Config) -> Prepared:
