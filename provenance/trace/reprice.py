@@ -78,18 +78,26 @@ class Priced:
 
     @staticmethod
     def concat(parts: list[Priced]) -> Priced:
-        """One :class:`Priced` of parts holding different documents."""
+        """One :class:`Priced` of parts holding different documents.
+
+        Each part's bags are sorted by kind and owner, so the result is each
+        kind's slices one part after the other, owners shifted: no sort, and a
+        single part is returned as it is (a store's first run keeps one).
+        """
         parts = [p for p in parts if p.docs.height]
         if not parts:
             return Priced.empty()
-        bags, n_docs, n_pairs = [], 0, 0
-        for p in parts:
-            shift = pl.when(pl.col("kind").is_in(list(DOC_KINDS))).then(n_docs).otherwise(n_pairs)
-            bags.append(p.bags.with_columns(pl.col("owner") + shift))
-            n_docs += p.docs.height
-            n_pairs += p.pairs.height
-        return Priced(pl.concat([p.docs for p in parts]), pl.concat([p.pairs for p in parts]),
-                      pl.concat(bags).sort("kind", "owner", maintain_order=True))
+        if len(parts) == 1:
+            return parts[0]
+        kinds = np.arange(BA + 2)
+        bounds = [np.searchsorted(p.bags["kind"].to_numpy(), kinds) for p in parts]
+        n_docs = np.cumsum([0] + [p.docs.height for p in parts])
+        n_pairs = np.cumsum([0] + [p.pairs.height for p in parts])
+        bags = [
+            p.bags.slice(int(lo[k]), int(lo[k + 1] - lo[k])).with_columns(pl.col("owner") + int((n_docs if k in DOC_KINDS else n_pairs)[i]))
+            for k in kinds[:-1].tolist() for i, (p, lo) in enumerate(zip(parts, bounds))
+        ]
+        return Priced(pl.concat([p.docs for p in parts]), pl.concat([p.pairs for p in parts]), pl.concat(bags, rechunk=True))
 
     def select(self, doc_ids: pl.Series) -> Priced:
         """The documents ``doc_ids`` (those it holds) and the pairs between them."""
