@@ -636,6 +636,14 @@ def test_fingerprints_cover_text_and_metadata_but_not_the_pipelines_own_columns(
         pl.DataFrame({"doc_id": ["a"], "text": ["a"], "m": ["bc"]}))[0]
 
 
+def test_fingerprints_in_slices_are_each_documents_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = pl.DataFrame({"doc_id": list("abcde"), "text": ["one", "two", "three", "four", "five"], "title": list("VWXYZ")})
+    whole = plan.fingerprints(docs)
+    monkeypatch.setattr(plan, "FINGERPRINT_BATCH", 2)
+    assert plan.fingerprints(docs).equals(whole)
+    assert [plan.fingerprints(docs[i:i + 1])[0] for i in range(5)] == whole.to_list()
+
+
 def test_arrivals_are_new_ids_and_changed_fingerprints() -> None:
 
     stored = pl.DataFrame({"doc_id": ["a", "b"], "text": ["A", "B"], "source": ["x", "x"]})
@@ -644,6 +652,10 @@ def test_arrivals_are_new_ids_and_changed_fingerprints() -> None:
     out = plan.arrivals(incoming, live)
     assert out.select("doc_id", "old_version").rows() == [("b", 3), ("c", None)]
     assert out["old_fp"][0] == live["fingerprint"][1] and out["fingerprint"][0] != out["old_fp"][0]
+    # All new: every row arrives, in input order, the texts untouched.
+    fresh = plan.arrivals(incoming.with_columns(pl.col("doc_id") + "2"), live)
+    assert fresh["doc_id"].to_list() == ["a2", "b2", "c2"] and fresh["old_version"].null_count() == 3
+    assert fresh["text"].to_list() == incoming["text"].to_list()
 
 
 def test_boilerplate_dirty_and_frequent_resign_flag_documents_holding_a_flipped_key() -> None:

@@ -45,14 +45,18 @@ PAIRS = pl.Schema({"a_id": pl.String, "b_id": pl.String, "passes": pl.Boolean, "
 FREQUENT = pl.Schema({"shingle": pl.UInt32})
 
 
+#: Documents fingerprinted per slice (memory, not results: the fingerprint is of one document).
+FINGERPRINT_BATCH = 16_384
+
+
 def fingerprints(documents: pl.DataFrame) -> pl.Series:
     """xxh3 of every document's text and metadata (every column but the pipeline's own)."""
     meta = [c for c in documents.columns if c not in OWN_COLUMNS]
     encoded = documents.select(pl.struct(meta).struct.json_encode().alias("m"))["m"] if meta else pl.Series([""] * documents.height)
-    values = [
-        xxhash.xxh3_64_hexdigest(text.encode() + b"\x1f" + m.encode())
-        for text, m in zip(documents["text"].to_list(), encoded.to_list())
-    ]
+    values: list[str] = []
+    for lo in range(0, documents.height, FINGERPRINT_BATCH):  # a slice of texts as Python strings at a time, not the corpus
+        texts, metas = documents["text"].slice(lo, FINGERPRINT_BATCH).to_list(), encoded.slice(lo, FINGERPRINT_BATCH).to_list()
+        values.extend(xxhash.xxh3_64_hexdigest(text.encode() + b"\x1f" + m.encode()) for text, m in zip(texts, metas))
     return pl.Series("fingerprint", values, dtype=pl.String)
 
 
@@ -72,8 +76,12 @@ def arrivals(incoming: pl.DataFrame, live: pl.DataFrame) -> pl.DataFrame:
     """
     incoming = incoming.with_columns(fingerprints(incoming))
     stored = live.select("doc_id", pl.col("version").alias("old_version"), pl.col("fingerprint").alias("old_fp"))
-    incoming = incoming.join(stored, on="doc_id", how="left", maintain_order="left")
-    return incoming.filter(pl.col("old_fp").is_null() | (pl.col("old_fp") != pl.col("fingerprint")))
+    # The ids alone are joined and rows are dropped only when some are unchanged: a join or a filter gathers
+    # every text anew (at 1M documents, one more copy of the corpus while prepare runs).
+    old = incoming.select("doc_id").join(stored, on="doc_id", how="left", maintain_order="left")
+    incoming = incoming.with_columns(old["old_version"], old["old_fp"])
+    changed = (incoming["old_fp"].is_null() | (incoming["old_fp"] != incoming["fingerprint"])).fill_null(True)
+    return incoming if changed.all() else incoming.filter(changed)
 
 
 def ragged_from_index(doc: np.ndarray, values: np.ndarray, n_docs: int, dtype: type) -> ShingleSets:

@@ -66,7 +66,7 @@ from provenance.tables import Traced
 from provenance.trace import reprice, wordfreq
 from provenance.trace.reprice import Priced
 from provenance.trace import derivation
-from provenance.trace.stage import CorpusFacts, corpus_facts, published_times, trace_clusters_in_batches, with_trace_texts
+from provenance.trace.stage import CorpusFacts, corpus_facts, multi_members, published_times, trace_clusters_in_batches, with_trace_texts
 
 BOILERPLATE_KEYS = pl.Schema({"key": pl.UInt64})
 
@@ -128,7 +128,7 @@ def _accept(arriving: pl.DataFrame, rejects: pl.DataFrame, config: Config, map_b
     rejects = pl.concat([rejects, too_short_rejects(arriving.filter(pl.Series(too_short)), config.prepare)])
     keep = ~too_short
     kept_index = np.flatnonzero(keep)
-    accepted = arriving.filter(pl.Series(keep)).with_columns(
+    accepted = (arriving if keep.all() else arriving.filter(pl.Series(keep))).with_columns(
         pl.Series("content_hash", hex_hashes(content_hash[keep]), dtype=pl.String),
         pl.Series("n_tokens", n_tokens[keep], dtype=pl.Int32),
         pl.col("text").str.len_chars().cast(pl.Int32).alias("n_chars"),
@@ -258,7 +258,8 @@ class StorePlan:
         # What link and trace leave for the write; an input with nothing accepted into a new store skips both.
         self.linked: Linked | None = None
         self.doc_ids = pl.Series("doc_id", [], dtype=pl.String)
-        self.priced = Priced.empty()
+        #: This run's pricings from trace until they are written (then ``None``).
+        self.priced: Priced | None = Priced.empty()
         self.counted_documents = 0
         self.events = schemas.empty(schemas.CLUSTER_HISTORY)
         self.mode = self.manifest.facts_mode if self.manifest else ""
@@ -360,15 +361,35 @@ class StorePlan:
         # The lookup index's sets and signatures: written now, so nothing holds the signatures through trace.
         index.write_index_sets(layout.generation_dir(self.store_dir, self.generation), prepared.views, prepared.signatures, config)
         self.has_index_sets = True
-        if self.segments is not None:  # the segment is written: the corpus's copies of the signatures can go
-            self.arrived.combined.signatures.clear()
-            self.arrived.segment.signatures.clear()
+        self._release_after_link(prepared)
         return linked, report
+
+    def _release_after_link(self, prepared: Prepared) -> None:
+        """Drop what nothing reads after link (at 1M: 1 GiB of signatures, 4 KiB a document of stored sets).
+
+        The signatures went into the index; the stored segment's sets and
+        signatures served link only; once this run's segment is written, its
+        word and anchor sets live on in ``prepared.views`` alone (which trace
+        cuts to the members of clusters with copies) and its signatures nowhere.
+        """
+        prepared.signatures.clear()
+        self.live.ragged.clear()
+        self.live.signatures.clear()
+        if self.segments is None:  # the write still needs this run's segment whole
+            return
+        for part in (self.arrived.combined, self.arrived.segment):
+            part.signatures.clear()
+            for name in ("words", "anchors"):
+                part.ragged.pop(name, None)
 
     def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[Traced, StageReport]:
         report = StageReport("trace", rows_in=prepared.documents.height)
         with timed(report):
+            # As in a fresh run, trace reads the views of multi-document clusters only.
+            members = multi_members(tables.dense_clusters(linked.roots))
+            prepared.views.update({name: sets.only(members) for name, sets in prepared.views.items()})
             traced, retraced = self._trace(prepared, linked, config, progress)
+            self._write_priced()
             report.rows_out = traced.edges.height
             report.stats = {
                 "clusters": traced.clusters.height, "retraced_documents": retraced, "counted_documents": self.counted_documents,
@@ -511,9 +532,19 @@ class StorePlan:
         layout.write_table(self.store_dir, g, "pairs", pairs)
         layout.write_table(self.store_dir, g, "boilerplate_keys", pl.DataFrame({"key": arrived.keys}, schema=BOILERPLATE_KEYS))
         layout.write_table(self.store_dir, g, "frequent_words", pl.DataFrame({"shingle": arrived.frequent_words}, schema=plan.FREQUENT))
-        for name, frame in (("priced_docs", self.priced.docs), ("priced_pairs", self.priced.pairs), ("priced_bags", self.priced.bags)):
-            layout.write_table(self.store_dir, g, name, frame)
+        self._write_priced()
         self._write_index(config, result)
+
+    def _write_priced(self) -> None:
+        """The pricings (``trace.reprice``) into the new generation, once, as soon as trace has them: nothing holds them to the write.
+
+        Uncommitted like every file of the generation until the manifest lists it (a crashed run's is swept).
+        """
+        if self.priced is None:
+            return
+        for name, frame in (("priced_docs", self.priced.docs), ("priced_pairs", self.priced.pairs), ("priced_bags", self.priced.bags)):
+            layout.write_table(self.store_dir, self.generation, name, frame)
+        self.priced = None
 
     def _write_index(self, config: Config, result: RunResult) -> None:
         """``gen-<g>/index``: what ``provenance lookup`` reads (``provenance.store.index``); none for an empty corpus."""
