@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     run_with_store([work / "stored.parquet"], work / "out", work / "store")
     build = time.perf_counter() - start
+    build_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB; the store run is this process's peak
     index_bytes = sum(folder_bytes(p) for p in (work / "store").glob("gen-*/index"))
 
     rows = list(queries.select("id", "text", "true_parent").iter_rows())
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "queries": len(rows),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
         "store_run_seconds": round(build, 1),
+        "store_run_peak_rss_gib": round(build_peak / 2**30, 2),
         "index_mib": round(index_bytes / 2**20, 1),
         "fresh_process": cold,
         "query_seconds": {"median": round(float(np.median(times)), 4), "p95": round(float(np.quantile(times, 0.95)), 4),
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"Lookup: {len(rows)} queries against a store of {report['docs_in_store']:,} generated documents ({report['machine']})", "",
         "| figure | value |", "|---|---|",
-        f"| store run (writes the index) | {report['store_run_seconds']} s |",
+        f"| store run (writes the index) | {report['store_run_seconds']} s, peak RSS {report['store_run_peak_rss_gib']} GiB |",
         f"| lookup index on disk | {report['index_mib']} MiB |",
         f"| fresh process: import / open + first query | {cold['import_seconds']} / {cold['open_and_first_query_seconds']} s |",
         f"| per query, store open: median / p95 / max | {q['median']} / {q['p95']} / {q['max']} s |",

@@ -221,4 +221,5 @@ def test_lookup_benchmark_holds_its_queries_out_of_the_store(tmp_path: Path) -> 
     stored = pl.read_parquet(tmp_path / "lookup-400" / "stored.parquet")
     assert stored.height == 392 and not {"true_cluster", "true_parent", "edit"} & set(stored.columns)
     assert set(report["query_seconds"]) == {"median", "p95", "max", "mean"}
+    assert report["store_run_peak_rss_gib"] > 0
     assert "per query, store open" in (tmp_path / "results" / "lookup-400.md").read_text()
