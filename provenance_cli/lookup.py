@@ -101,7 +101,7 @@ def _show(result: LookupResult) -> None:
 @app.command("lookup", epilog="\n\n".join(line for line in EXAMPLE.strip().splitlines() if line.strip()))
 def lookup_command(
     file: Annotated[str, typer.Argument(metavar="FILE|-", help="A text file, '-' for standard input, or a .jsonl/.csv/.parquet table of queries (id, text).")],
-    store: Annotated[Path, typer.Option("--store", help="A store written by `provenance run --store DIR` (read only, never changed).")],
+    store: Annotated[Path, typer.Option("--store", help="A store written by `provenance run --store DIR`, or that run's --out folder (read only, never changed).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="'table' (for people) or 'json' (for scripts).")] = "table",
 ) -> None:
     """Is this text a version of something already in the store?  Its cluster, origin, parent, confidences, changes and evidence passages."""

@@ -171,10 +171,18 @@ def test_a_batch_answers_each_query_alone(store: Path, tmp_path: Path) -> None:
     assert got[1].to_dict() == alone.to_dict()
 
 
+def test_a_store_runs_output_folder_looks_up_against_its_store(store: Path) -> None:
+    """``--out`` of a store run links into the store, which keeps the index: the same answer as the store's."""
+    via_out = provenance.lookup(QUERIES["q-spun"], store.parent / "out", doc_id="q")
+    assert via_out.to_dict() == provenance.lookup(QUERIES["q-spun"], store, doc_id="q").to_dict()
+    assert via_out.status == "matched"
+
+
 def test_refuses_what_is_not_a_store_with_an_index(store: Path, tmp_path: Path) -> None:
-    """An output folder, a folder that is no store, and a store written without the index: one-line errors."""
-    with pytest.raises(ProvenanceError, match="output folder"):
-        open_store(store.parent / "out")
+    """A plain run's output folder, a folder that is no store, and a store written without the index: one-line errors."""
+    provenance.run(frame(store_corpus()), out_dir=tmp_path / "plain")
+    with pytest.raises(ProvenanceError, match="output folder of a run without --store"):
+        open_store(tmp_path / "plain")
     with pytest.raises(ProvenanceError, match="not a provenance store"):
         open_store(tmp_path)
     old = tmp_path / "old"

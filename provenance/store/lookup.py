@@ -160,17 +160,32 @@ class Query:
     dirty: dict[int, tuple[dict[str, ShingleSets], dict[str, np.ndarray]]] = field(default_factory=dict)
 
 
+def store_of(folder: Path) -> Path:
+    """The store behind ``folder``: itself, or, for a store run's ``--out`` (a link to ``STORE/gen-N/out``), that store.
+
+    A store run's output folder keeps no signatures itself; the store it links
+    into does, so a lookup over the output folder reads that store's index.
+    """
+    if (folder / layout.MANIFEST).is_file() or not (folder / "documents.parquet").exists():
+        return folder
+    target = folder.resolve()
+    store = target.parent.parent
+    if target.name == "out" and target.parent.name.startswith("gen-") and (store / layout.MANIFEST).is_file():
+        return store
+    return folder
+
+
 class StoreLookup:
     """A store opened for lookups (read only; index arrays memory-mapped, tables read on first use)."""
 
     def __init__(self, store_dir: Path | str) -> None:
-        self.store_dir = Path(store_dir)
+        self.store_dir = store_of(Path(store_dir))
         path = self.store_dir / layout.MANIFEST
         if not path.is_file():
             if (self.store_dir / "documents.parquet").exists():
                 raise ProvenanceError(
-                    f"{self.store_dir} is an output folder, which keeps no signatures: look up against the store "
-                    "it was written from (--store DIR)"
+                    f"{self.store_dir} is the output folder of a run without --store, which keeps no signatures: "
+                    "run with --store DIR and look up against that store"
                 )
             raise ProvenanceError(f"{self.store_dir} is not a provenance store (no {layout.MANIFEST}); pass --store DIR of a store run")
         try:
