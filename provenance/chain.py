@@ -42,7 +42,7 @@ from provenance.outputs import RunResult, conformed, write_tables
 from provenance.tables import Traced
 from provenance.trace import passages
 from provenance.trace.parts import trace_on_parts
-from provenance.trace.stage import multi_members, trace_stage
+from provenance.trace.stage import keep_views_of_copies, trace_stage
 
 T = TypeVar("T")
 
@@ -129,9 +129,7 @@ class FreshPlan:
 
     def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress,
               parts: Partitions | None = None) -> tuple[Traced, StageReport]:
-        # From here on a fresh run reads the views of multi-document clusters only: the rest go (at 1M, 1.7 GiB).
-        members = multi_members(tables.dense_clusters(linked.roots))
-        prepared.views.update({name: sets.only(members) for name, sets in prepared.views.items()})
+        keep_views_of_copies(prepared, tables.dense_clusters(linked.roots))
         trace_all = functools.partial(trace_on_parts, parts=parts) if parts is not None else None
         return trace_stage(prepared, linked, config, progress=progress, trace_all=trace_all)
 

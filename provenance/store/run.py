@@ -66,7 +66,7 @@ from provenance.tables import Traced
 from provenance.trace import reprice, wordfreq
 from provenance.trace.reprice import Priced
 from provenance.trace import derivation
-from provenance.trace.stage import CorpusFacts, corpus_facts, multi_members, published_times, trace_clusters_in_batches, with_trace_texts
+from provenance.trace.stage import CorpusFacts, corpus_facts, keep_views_of_copies, published_times, trace_clusters_in_batches, with_trace_texts
 
 BOILERPLATE_KEYS = pl.Schema({"key": pl.UInt64})
 
@@ -295,7 +295,7 @@ class StorePlan:
             previous_frequent = self.read("frequent_words", plan.FREQUENT)["shingle"].to_numpy()
             self.arrived = prepare_arrivals(ingested, self.live, previous_keys, previous_frequent, config, map_batches)
             arrived = self.arrived
-            self.superseded_texts = self._superseded_texts()
+            self.previous_versions, self.opened, self.superseded_texts = self._version_changes()
             texts = self._spill_texts(ingested, config)
             report.rows_out = arrived.combined.documents.height
             report.stats = {
@@ -385,9 +385,7 @@ class StorePlan:
     def trace(self, prepared: Prepared, linked: Linked, config: Config, *, progress: Progress = no_progress) -> tuple[Traced, StageReport]:
         report = StageReport("trace", rows_in=prepared.documents.height)
         with timed(report):
-            # As in a fresh run, trace reads the views of multi-document clusters only.
-            members = multi_members(tables.dense_clusters(linked.roots))
-            prepared.views.update({name: sets.only(members) for name, sets in prepared.views.items()})
+            keep_views_of_copies(prepared, tables.dense_clusters(linked.roots))  # as in a fresh run
             traced, retraced = self._trace(prepared, linked, config, progress)
             self._write_priced()
             report.rows_out = traced.edges.height
@@ -572,25 +570,25 @@ class StorePlan:
         )
         layout.commit(self.store_dir, self.committed)
 
-    def _opened(self, previous: pl.DataFrame) -> pl.DataFrame:
-        """This run's segment rows that open a version (``document_versions`` has no open row of that version)."""
+    def _version_changes(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """``document_versions`` as stored, this run's segment rows that open a version, and ``doc_id, old_text`` of
+        the stored documents they supersede (their text stays in ``document_versions``).
+
+        Taken at prepare, before the texts may go to disk; :meth:`_versions` extends them at the write.
+        """
+        previous = self.read_out("document_versions", schemas.DOCUMENT_VERSIONS)
         arrivals = self.arrived.segment.documents.select("doc_id", "version", "content_hash", "fingerprint")
         open_rows = previous.filter(pl.col("superseded_generation").is_null())
         # A re-prepared document (boilerplate changed) arrives with its stored version: not a new version.
-        return arrivals.join(open_rows.select("doc_id", "version"), on=["doc_id", "version"], how="anti")
-
-    def _superseded_texts(self) -> pl.DataFrame:
-        """``doc_id, old_text`` of the stored documents this run gives a new version (their text stays in ``document_versions``)."""
-        self.previous_versions = self.read_out("document_versions", schemas.DOCUMENT_VERSIONS)  # read once: ``_versions`` extends it
-        superseded = self._opened(self.previous_versions).filter(pl.col("version") > 1)["doc_id"]
-        return self.live.documents.filter(pl.col("doc_id").is_in(superseded.implode())).select("doc_id", pl.col("text").alias("old_text"))
+        opened = arrivals.join(open_rows.select("doc_id", "version"), on=["doc_id", "version"], how="anti")
+        superseded = opened.filter(pl.col("version") > 1)["doc_id"]
+        old_text = self.live.documents.filter(pl.col("doc_id").is_in(superseded.implode())).select("doc_id", pl.col("text").alias("old_text"))
+        return previous, opened, old_text
 
     def _versions(self, result: RunResult) -> pl.DataFrame:
         """``document_versions``: every version of every document; superseded ones keep their text and last cluster."""
-        previous = self.previous_versions
+        previous, opened, old_text = self.previous_versions, self.opened, self.superseded_texts
         current = result.documents.select("doc_id", pl.col("cluster_id").alias("now"))
-        opened = self._opened(previous)
-        old_text = self.superseded_texts
         superseded = old_text["doc_id"]
         closing = pl.col("superseded_generation").is_null() & pl.col("doc_id").is_in(superseded.implode())
         closed = (
