@@ -173,15 +173,16 @@ def test_seeds_origin_stays_the_complete_version_with_a_near_copy_of_a_shorter_o
     assert len(origins) == 1 and origins[0].startswith("001")
 
 
-def test_parent_confidence_is_a_softmax_over_candidates_outside_the_subtree():
+def test_parent_confidence_is_a_softmax_over_the_trees_one_move_away():
     source = make_article(0, 12)
     short = truncate(source, 0.6)
     got, _ = derive([source, short, short])  # twin copies of the short version
     assert origin_of(got) == 0
-    # One twin hangs from the source, the other from its twin (1 act) or the source (1 act, farther): a near coin toss.
+    # The tree is source -> twin -> twin. The lower twin could hang from the source instead (1 act, farther); the
+    # upper one could swap places with its child (the same cost): neither twin's parent is known, both near a coin toss.
     conf = got.parent_confidence
     assert np.isnan(conf[0])
-    assert 0.5 <= min(conf[1], conf[2]) < 0.7 and max(conf[1], conf[2]) > 0.9  # the chosen parent is the cheapest candidate
+    assert 0.45 <= min(conf[1], conf[2]) and max(conf[1], conf[2]) < 0.7
 
 
 def test_ties_follow_the_id_hash_not_the_row_order():

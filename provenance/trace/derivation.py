@@ -1154,7 +1154,13 @@ def root_costs(batch: Batch) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _confidence(node_lo, parent, edge_lo, src, dst, weight, temperature, out):  # pragma: no cover - compiled
-    """Softmax over each child's candidate parents outside its subtree (``out`` per node; NaN for origins)."""
+    """Softmax over the trees one move from the chosen one (``out`` per node; NaN for origins).
+
+    A child x's rivals are every candidate parent q outside its subtree (the tree with x
+    hanging from q instead, ``w(q->x) - w(p->x)`` more), and each of its own children q
+    whose swap with x keeps a tree (p -> q -> x: the edge's direction is the question).
+    ``P(parent) = 1 / sum over rivals of e^(-extra cost / temperature)``.
+    """
     for c in range(len(node_lo) - 1):
         lo, hi = node_lo[c], node_lo[c + 1]
         k = hi - lo
@@ -1201,12 +1207,29 @@ def _confidence(node_lo, parent, edge_lo, src, dst, weight, temperature, out):  
         for e in range(edge_lo[c], edge_lo[c + 1]):
             if parent[lo + dst[e]] == src[e]:
                 chosen[dst[e]] = min(chosen[dst[e]], weight[e])
+        # Each node's incoming edges (the cluster's edges are sorted by target): where to look up w(p -> q).
+        in_lo = np.zeros(k + 1, dtype=np.int64)
+        for e in range(edge_lo[c], edge_lo[c + 1]):
+            in_lo[dst[e] + 1] += 1
+        for i in range(k):
+            in_lo[i + 1] += in_lo[i]
         z = np.zeros(k)
         for e in range(edge_lo[c], edge_lo[c + 1]):
             x, q = dst[e], src[e]
             if parent[lo + x] < 0 or not np.isfinite(chosen[x]):
                 continue
             if tin[x] <= tin[q] < tout[x]:
+                # Inside x's subtree only x's own child q is a tree-keeping rival: q and x swap places
+                # (p -> q -> x), which costs w(q->x) + w(p->q) - w(p->x) - w(x->q) more.
+                p = parent[lo + x]
+                if parent[lo + q] != x:
+                    continue
+                w_pq = np.inf
+                for f in range(edge_lo[c] + in_lo[q], edge_lo[c] + in_lo[q + 1]):
+                    if src[f] == p:
+                        w_pq = min(w_pq, weight[f])
+                if np.isfinite(w_pq):
+                    z[x] += math.exp(-(weight[e] + w_pq - chosen[x] - chosen[q]) / temperature)
                 continue
             z[x] += math.exp(-(weight[e] - chosen[x]) / temperature)
         for i in range(k):
