@@ -1,6 +1,6 @@
 """One process against link and trace partitioned on a Dask LocalCluster: times, peak memory, bytes moved, same tables.
 
-    python -m benchmarks.partitioned --docs 20000 [--workers 2] [--partitions 0] [--out benchmarks/results]
+    python -m benchmarks.partitioned --docs 20000 [--workers 2] [--memory-limit 4GiB] [--partitions 0] [--out benchmarks/results]
 
 Generates (or reuses) the synthetic corpus of ``--docs`` documents
 (``benchmarks.generate``), then runs it twice, each in a fresh child process:
@@ -11,6 +11,9 @@ Generates (or reuses) the synthetic corpus of ``--docs`` documents
   ``--workers`` single-threaded worker processes the child starts itself, so
   that afterwards it can ask every worker for its peak RSS (``ru_maxrss``);
   the client's (the flow process, which also hosts the scheduler) is sampled.
+  ``--memory-limit`` is each worker's Dask memory limit (default ``auto``:
+  the machine's memory shared out); past 95% of it Dask's nanny restarts the
+  worker, so a run that finishes stayed under it.
   An untimed warm-up run of a small corpus goes first on the same cluster.
 
 Both write their tables; the benchmark checks they are the same bytes and
@@ -60,12 +63,14 @@ def child_one(corpus: Path, out_dir: Path, options: dict[str, Any]) -> dict[str,
             "stages": result.info["stages"]}
 
 
-def child_dask(corpus: Path, out_dir: Path, options: dict[str, Any], workers: int, warm: Path | None) -> dict[str, Any]:
+def child_dask(corpus: Path, out_dir: Path, options: dict[str, Any], workers: int, warm: Path | None,
+               memory_limit: str = "auto") -> dict[str, Any]:
     from distributed import Client, LocalCluster
 
     from flows.provenance_flow import flow_on
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      memory_limit=memory_limit) as cluster, \
             Client(cluster) as client:
         if warm is not None:  # the workers' imports and compiled kernels, once, outside the clock
             flow_on("dask", address=cluster.scheduler_address)(inputs=[str(warm)], out=str(out_dir.with_name(out_dir.name + "-warm")),
@@ -84,9 +89,10 @@ def table_digests(folder: Path) -> dict[str, str]:
     return {name: hashlib.sha256((folder / f"{name}.parquet").read_bytes()).hexdigest() for name in TABLES}
 
 
-def run_child(mode: str, corpus: Path, out_dir: Path, options: dict[str, Any], workers: int, warm: Path | None = None) -> dict[str, Any]:
+def run_child(mode: str, corpus: Path, out_dir: Path, options: dict[str, Any], workers: int, warm: Path | None = None,
+              memory_limit: str = "auto") -> dict[str, Any]:
     args = [sys.executable, "-m", "benchmarks.partitioned", "--child", mode, "--corpus", str(corpus), "--out-dir", str(out_dir),
-            "--workers", str(workers), "--options", json.dumps(options)] + (["--warm", str(warm)] if warm else [])
+            "--workers", str(workers), "--memory-limit", memory_limit, "--options", json.dumps(options)] + (["--warm", str(warm)] if warm else [])
     proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{mode} run failed:\n{proc.stderr[-4000:]}")
@@ -96,7 +102,8 @@ def run_child(mode: str, corpus: Path, out_dir: Path, options: dict[str, Any], w
 def markdown(result: dict[str, Any]) -> str:
     one, dask = result["one"], result["dask"]
     lines = [
-        f"### {result['docs']:,} documents, one process vs {result['workers']} Dask workers ({result['machine']})",
+        f"### {result['docs']:,} documents, one process vs {result['workers']} Dask workers"
+        + (f", memory limit {result['memory_limit']} each" if "memory_limit" in result else "") + f" ({result['machine']})",
         "",
         "| run | wall s | prepare s | link s | trace s | write s | client peak GiB | worker peaks GiB |",
         "|---|---|---|---|---|---|---|---|",
@@ -122,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=0, help="link and trace partitions (0: the Dask default)")
+    parser.add_argument("--memory-limit", default="auto", help="each Dask worker's memory limit, e.g. 4GiB (default: auto)")
     parser.add_argument("--work", type=Path, default=Path("data/bench"), help="folder for the corpus and outputs")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the JSON and markdown")
     parser.add_argument("--seed", type=int, default=0)
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.child == "one":
             got = child_one(args.corpus, args.out_dir, options)
         else:
-            got = child_dask(args.corpus, args.out_dir, options, args.workers, args.warm)
+            got = child_dask(args.corpus, args.out_dir, options, args.workers, args.warm, args.memory_limit)
         print(json.dumps(got))
         return 0
     if args.docs < 100 or args.workers < 1:
@@ -146,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     options = {"partitions": args.partitions} if args.partitions else {}
     outs = {mode: args.work / f"partitioned-{args.docs}-{mode}" for mode in ("one", "dask")}
     one = run_child("one", corpus, outs["one"], {}, args.workers)
-    dask = run_child("dask", corpus, outs["dask"], options, args.workers, cached_corpus(args.work, WARM_DOCS, args.seed + 1))
+    dask = run_child("dask", corpus, outs["dask"], options, args.workers, cached_corpus(args.work, WARM_DOCS, args.seed + 1),
+                     args.memory_limit)
     result = {
-        "docs": args.docs, "workers": args.workers,
+        "docs": args.docs, "workers": args.workers, "memory_limit": args.memory_limit,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
                    f"Python {platform.python_version()}",
         "one": one, "dask": dask, "same_tables": table_digests(outs["one"]) == table_digests(outs["dask"]),

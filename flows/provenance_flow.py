@@ -232,11 +232,16 @@ class FlowHooks(chain.Hooks):
     def map_batches(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
         batch_args = list(zip(*iterables))
         done = BatchProgress(self.progress, fn, batch_args)
-        futures = [BATCH_TASKS[fn].submit(*args) for args in batch_args]
+        futures: list[Any] = [BATCH_TASKS[fn].submit(*args) for args in batch_args]
         number = {id(future): i for i, future in enumerate(futures)}
+        results: list[Any] = [None] * len(futures)
         for future in as_completed(futures):
-            done.finished(number[id(future)])
-        return [future.result() for future in futures]
+            i = number[id(future)]
+            # Taken as each batch ends and its future dropped, so a Dask worker forgets the batch then: it does not
+            # hold every result it made (half the corpus's sets and signatures on two workers) until the pass ends.
+            results[i], futures[i] = future.result(), None
+            done.finished(i)
+        return results
 
     def progress(self, stage: str, done: int, total: int, unit: str) -> None:
         if self.lines is not None:

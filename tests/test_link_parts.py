@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from provenance.config import Config
 from provenance.errors import ProvenanceError
 from provenance.link import lsh, parts
 from provenance.link.stage import Linked, Verifier, link_stage
+from provenance.prepare.shingle import ShingleSets
 from provenance.prepare.stage import Prepared
 
 CONFIG = Config()
@@ -96,3 +98,38 @@ def test_a_worker_that_cannot_see_the_work_folder_says_what_to_do(tmp_path: Path
         parts.link_partition(parts.BandSlice(tmp_path / "gone", "words", 0, 4), CONFIG)
     with pytest.raises(ProvenanceError, match="PROVENANCE_SPILL_DIR"):
         parts.verify_partition(parts.PairBucket(tmp_path / "gone", 0, ()), CONFIG)
+
+
+def test_take_mapped_reads_the_rows_a_chunk_at_a_time_and_gives_take(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(0, 9, size=50)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    sets = ShingleSets(rng.integers(0, 2**32, size=int(offsets[-1]), dtype=np.uint64).astype(np.uint32), offsets)
+    parts.write_views(tmp_path, {"words": sets, "anchors": sets})
+    mapped = parts.open_views(tmp_path)["words"]
+    rows = rng.integers(0, 50, size=23)  # unsorted, with repeats
+    want = sets.take(rows)
+    for every in (1, 3, 100):
+        got = parts.take_mapped(mapped, rows, every=every)
+        assert np.array_equal(got.offsets, want.offsets) and np.array_equal(got.hashes, want.hashes)
+    empty = parts.take_mapped(mapped, np.zeros(0, dtype=np.int64))
+    assert empty.offsets.tolist() == [0] and len(empty.hashes) == 0
+
+
+def _resident_file_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no RssFile line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists() or not hasattr(mmap, "MADV_DONTNEED"), reason="Linux resident-set accounting")
+def test_release_pages_drops_a_mapped_files_pages_from_the_resident_set(tmp_path: Path) -> None:
+    parts.save_array(tmp_path / "big.npy", np.ones(64 * 2**20 // 8, dtype=np.int64))
+    mapped = np.load(tmp_path / "big.npy", mmap_mode="r")
+    assert int(mapped[:: 512].sum()) == len(mapped[:: 512])  # one read per page: all 64 MiB resident
+    before = _resident_file_bytes()
+    parts.release_pages(mapped[10:20])  # a view of the mapping finds its file
+    assert before - _resident_file_bytes() > 48 * 2**20
+    assert int(mapped[:: 512].sum()) == len(mapped[:: 512])  # still readable: the pages come back from the cache
+    parts.release_pages(np.ones(3))  # not mapped: nothing to do

@@ -33,6 +33,7 @@ holds the corpus's sets or texts.
 
 from __future__ import annotations
 
+import mmap
 import shutil
 import tempfile
 import time
@@ -91,6 +92,42 @@ def open_views(folder: Path) -> dict[str, ShingleSets]:
 def open_signatures(folder: Path) -> dict[str, np.ndarray]:
     """The signatures :func:`write_signatures` wrote, memory-mapped."""
     return {view: _mapped(folder, f"sig_{view}") for view in VIEWS}
+
+
+#: Rows (or pairs) a task reads from the memory-mapped work folder between two :func:`release_pages` (bounds its RSS).
+RELEASE_EVERY = 4096
+
+
+def release_pages(*arrays: np.ndarray) -> None:
+    """Unmap the resident pages of memory-mapped ``arrays`` from this process; they stay in the OS page cache.
+
+    Why: a page fault on a mapped file maps up to 16 neighbouring pages too
+    (Linux's fault-around), so a task gathering scattered rows soon holds the
+    whole file in its resident set, a size that grows with the corpus, and the
+    resident set is what a Dask worker's memory limit measures.  Reading in
+    chunks of :data:`RELEASE_EVERY` rows and releasing after each keeps it at
+    one chunk's pages.  Arrays that are not mapped are left alone.
+    """
+    for array in arrays:
+        base: Any = array
+        while base is not None and not isinstance(base, mmap.mmap):
+            base = getattr(base, "base", None)
+        if base is not None and hasattr(mmap, "MADV_DONTNEED"):
+            base.madvise(mmap.MADV_DONTNEED)
+
+
+def take_mapped(sets: ShingleSets, rows: np.ndarray, every: int = RELEASE_EVERY) -> ShingleSets:
+    """``sets.take(rows)`` read ``every`` rows at a time, releasing the mapped pages after each (:func:`release_pages`)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    sizes = np.diff(np.asarray(sets.offsets))[rows] if len(rows) else np.zeros(0, dtype=np.int64)
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    hashes = np.empty(int(offsets[-1]), dtype=sets.hashes.dtype)
+    for lo in range(0, len(rows), every):
+        hi = min(len(rows), lo + every)
+        hashes[offsets[lo] : offsets[hi]] = sets.take(rows[lo:hi]).hashes
+        release_pages(sets.hashes, sets.offsets)
+    return ShingleSets(hashes, offsets)
 
 
 MapParts = Callable[..., list[Any]]
@@ -265,7 +302,12 @@ def verify_partition(part: PairBucket, config: Config) -> BucketResult:
     packed = (found["a"].to_numpy().astype(np.uint64) << np.uint64(32)) | found["b"].to_numpy().astype(np.uint64)
     distinct = sorted_unique(np.sort(packed))
     accept = Verifier(Prepared(pl.DataFrame(), pl.DataFrame(), views, signatures), config, None, signed=signed)
-    passed = np.sort(accept(distinct)) if len(distinct) else distinct
+    mapped = [*(a for v in views.values() for a in (v.hashes, v.offsets)), *signatures.values(), *signed.values()]
+    passed = [distinct[:0]]
+    for lo in range(0, len(distinct), RELEASE_EVERY):  # the pairs' pages a chunk at a time (``release_pages``)
+        passed.append(accept(distinct[lo : lo + RELEASE_EVERY]))
+        release_pages(*mapped)
+    passed = np.sort(np.concatenate(passed))
     verified = found.filter(pl.Series(sorted_member(packed, passed))).unique().sort("view", "a", "b").select("view", "a", "b")
     size = _write(verified, part.path)
     return BucketResult(part.path, len(distinct), accept.verified_exactly, verified.height, size, time.perf_counter() - started)

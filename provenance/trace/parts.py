@@ -41,7 +41,7 @@ import polars as pl
 
 from provenance import tables
 from provenance.config import Config
-from provenance.link.parts import Partitions, check_visible, folder_bytes, open_views, partition_stats, save_array
+from provenance.link.parts import Partitions, check_visible, folder_bytes, open_views, partition_stats, save_array, take_mapped
 from provenance.prepare.stage import Prepared
 from provenance.stage_report import Progress, StageReport, no_progress
 from provenance.trace import derivation, wordfreq
@@ -172,7 +172,7 @@ def trace_partition(part: ClusterPart, config: Config) -> PartResult:
     local = np.full(len(cluster), -1, dtype=np.int64)
     local[rows] = np.arange(len(rows))
     sub_pairs = pairs_inside(pl.read_parquet(folder / "pairs.parquet"), local)
-    sub = Prepared(frame.select("doc_id", "text"), pl.DataFrame(), {name: sets.take(rows) for name, sets in views.items()}, {})
+    sub = Prepared(frame.select("doc_id", "text"), pl.DataFrame(), {name: take_mapped(sets, rows) for name, sets in views.items()}, {})
     published = frame["published"].to_numpy() if dated else None
     traced = trace_sub_corpus(sub, sub_pairs, tables.dense_clusters(np.asarray(cluster[rows])), published, facts, config, rows)
     paths = {}
