@@ -419,7 +419,7 @@ def _display_tokens(texts: pl.Series, tokens: list[Words]) -> list[_Display]:
                     pieces[i], pieces[i + 1] = pieces[i][: cut + 1], pieces[i][cut + 1 :] + pieces[i + 1]
             out.append((lead, pieces, capped))
         else:
-            lines = tok.lines + [tok.lines[-1] if tok.lines else 0]
+            lines = [*tok.lines.tolist(), int(tok.lines[-1]) if len(tok.lines) else 0]
             out.append(("", [w + ("\n" if lines[i + 1] != lines[i] else " ") for i, w in enumerate(tok.tokens)], capped))
     return out
 

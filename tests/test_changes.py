@@ -30,7 +30,7 @@ def head(w: Words, k: int) -> Words:
 
 def plain(tokens: list[str]) -> Words:
     n = len(tokens)
-    return Words(tokens, [0] * n, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+    return Words(tokens, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
 
 
 SENTENCE = "the leader of the harbour party spoke in portvale on monday about the bridge"

@@ -7,6 +7,7 @@ have other clusters to compare with.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import networkx as nx
@@ -209,3 +210,11 @@ def test_exceptional_counts_follow_the_background_sharing():
     background = np.array([3] * 50 + [1] * 10 + [9])
     least = dv.exceptional(background)
     assert 4 < least <= 10
+
+
+@pytest.mark.parametrize("counts", [[0, 3, 3, 1, 250, 0], [5, 10**9, 5, 2]])  # a table over 0..max, and a sort past it
+def test_description_lengths_are_scalar_logs_of_each_count(counts):
+    got = dv.description_lengths(np.array(counts), 1000)
+    want = [math.log(1001.0) - math.log(c + 1.0) for c in counts]
+    assert got.tolist() == want  # the same bits as one scalar log per count
+    assert dv.description_lengths(np.zeros(0, dtype=np.int64), 1000).tolist() == []

@@ -50,12 +50,12 @@ class Words:
     """
 
     tokens: list[str]
-    lines: list[int]
+    lines: np.ndarray
     start: np.ndarray
     end: np.ndarray
 
 
-EMPTY = Words([], [], np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
+EMPTY = Words([], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
 
 
 #: Code points that end a sentence when they follow a token: ``.!?`` and the
@@ -202,11 +202,11 @@ def doc_words(texts: pl.Series, max_tokens: int, drop_lines: pl.DataFrame | None
         lo, hi = int(t_lo[d]), int(t_lo[d + 1])
         tokens = raw[b_lo[d] : b_lo[d + 1]].decode("utf-8").split(" ")
         if keep is None:
-            words[d] = Words(tokens, t_line[lo:hi].tolist(), t_start[lo:hi], t_end[lo:hi])
+            words[d] = Words(tokens, t_line[lo:hi], t_start[lo:hi], t_end[lo:hi])
             continue
         mine = np.flatnonzero(keep[lo:hi])
         if len(mine):
-            words[d] = Words([tokens[k] for k in mine.tolist()], t_line[lo:hi][mine].tolist(), t_start[lo:hi][mine], t_end[lo:hi][mine])
+            words[d] = Words([tokens[k] for k in mine.tolist()], t_line[lo:hi][mine], t_start[lo:hi][mine], t_end[lo:hi][mine])
     return words
 
 

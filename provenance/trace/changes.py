@@ -116,8 +116,10 @@ def _lines_all_inserted(child: Words, inserted: np.ndarray) -> int:
     if len(child.lines) == 0:
         return 0
     lines = np.asarray(child.lines)
-    _, line = np.unique(lines, return_inverse=True)
-    return int((np.bincount(line, weights=inserted[: len(lines)]) == np.bincount(line)).sum())
+    # Tokens come in text order, so each line is one run of equal ordinals: no sort needed.
+    starts = np.flatnonzero(np.r_[True, lines[1:] != lines[:-1]])
+    per_line = np.add.reduceat(np.asarray(inserted[: len(lines)], dtype=np.int64), starts)
+    return int((per_line == np.diff(np.r_[starts, len(lines)])).sum())
 
 
 def _moved(p: list[str], c: list[str], segs: list[Segment], run: int) -> int:

@@ -87,7 +87,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from provenance.config import TraceOptions
-from provenance.kernels import GOLDEN, fmix64
+from provenance.kernels import GOLDEN, counts_at, fmix64
 from provenance.prepare import normalize
 from provenance.prepare.normalize import decode_utf8
 
@@ -298,11 +298,7 @@ class Counts:
 
     def count(self, values: np.ndarray) -> np.ndarray:
         """Clusters holding each value (0: none; the value 0 is never held)."""
-        v = np.asarray(values, dtype=np.uint64)
-        if len(self.keys) == 0:
-            return np.zeros(len(v), dtype=np.int64)
-        at = np.minimum(np.searchsorted(self.keys, v), len(self.keys) - 1)
-        return np.where((self.keys[at] == v) & (v != 0), self.counts[at], 0)
+        return counts_at(self.keys, self.counts, np.asarray(values, dtype=np.uint64).reshape(-1))
 
     def recurring(self, values: np.ndarray) -> np.ndarray:
         """Per value (0: False): held by at least ``least`` clusters."""
@@ -410,7 +406,7 @@ def batch_arrays(texts: pl.Series, facts: DerivationFacts, options: TraceOptions
     lengths = np.diff(np.r_[starts, n])
     share = np.add.reduceat(covered.astype(np.float64), starts) / np.maximum(lengths, 1) if n else np.zeros(0)
     foreign = got.short & (line_hit | np.repeat(share > 0.5, lengths))
-    _, first, tid = np.unique(got.hash, return_index=True, return_inverse=True)
+    first, tid = distinct_ids(got.hash)
     # A unit starts a line or follows a token that closes a sentence.
     start = np.ones(n, dtype=bool)
     if n:
@@ -423,6 +419,15 @@ def batch_arrays(texts: pl.Series, facts: DerivationFacts, options: TraceOptions
         tid.astype(np.int32).reshape(-1), got.doc_lo, unit_lo, doc_units, unit_term.astype(bool),
         got.line[unit_first].astype(np.int64), foreign.astype(bool), first.astype(np.int64), got, facts.words, facts.n_clusters,
     )
+
+
+def distinct_ids(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(hashes, return_index=True, return_inverse=True)[1:]``: each distinct value's first position (in
+    value order) and every position's dense id, by a hash group-by and join (a third of the time of a sort)."""
+    frame = pl.DataFrame({"h": np.asarray(hashes, dtype=np.uint64).reshape(-1)}).with_row_index("i")
+    distinct = frame.group_by("h").agg(pl.col("i").min().alias("first")).sort("h").with_row_index("tid")
+    tid = frame.join(distinct.select("h", "tid"), on="h", how="left", maintain_order="left")["tid"]
+    return distinct["first"].to_numpy().astype(np.int64), tid.to_numpy().astype(np.int64)
 
 
 def line_facts(batch: Batch) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -448,10 +453,21 @@ def description_lengths(counts: np.ndarray, n_clusters: int) -> np.ndarray:
     Scalar logs give the same bits wherever a count is priced (a fresh trace,
     or a store pricing a stored cluster again), which vectorised logs do not promise.
     """
-    values, inverse = np.unique(np.asarray(counts, dtype=np.int64), return_inverse=True)
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    if len(counts) == 0:
+        return np.zeros(0, dtype=np.float64)
     top = math.log(n_clusters + 1.0)
+    low, high = int(counts.min()), int(counts.max())
+    if low >= 0 and high <= 4 * len(counts) + 1024:
+        # Counts are cluster counts, mostly small: a table over 0..max, filled only at the counts present, costs
+        # O(n + max) where sorting them (np.unique) costs O(n log n).
+        values = np.flatnonzero(np.bincount(counts, minlength=high + 1))
+        table = np.zeros(high + 1, dtype=np.float64)
+        table[values] = [top - math.log(v + 1.0) for v in values.tolist()]
+        return table[counts]
+    values, inverse = np.unique(counts, return_inverse=True)
     table = np.array([top - math.log(v + 1.0) for v in values.tolist()], dtype=np.float64)
-    return table[inverse.reshape(-1)] if len(values) else np.zeros(0, dtype=np.float64)
+    return table[inverse.reshape(-1)]
 
 
 @numba.njit(cache=True, nogil=True)
