@@ -303,11 +303,11 @@ def verify_partition(part: PairBucket, config: Config) -> BucketResult:
     distinct = sorted_unique(np.sort(packed))
     accept = Verifier(Prepared(pl.DataFrame(), pl.DataFrame(), views, signatures), config, None, signed=signed)
     mapped = [*(a for v in views.values() for a in (v.hashes, v.offsets)), *signatures.values(), *signed.values()]
-    passed = [distinct[:0]]
+    chunks = [distinct[:0]]
     for lo in range(0, len(distinct), RELEASE_EVERY):  # the pairs' pages a chunk at a time (``release_pages``)
-        passed.append(accept(distinct[lo : lo + RELEASE_EVERY]))
+        chunks.append(accept(distinct[lo : lo + RELEASE_EVERY]))
         release_pages(*mapped)
-    passed = np.sort(np.concatenate(passed))
+    passed = np.sort(np.concatenate(chunks))
     verified = found.filter(pl.Series(sorted_member(packed, passed))).unique().sort("view", "a", "b").select("view", "a", "b")
     size = _write(verified, part.path)
     return BucketResult(part.path, len(distinct), accept.verified_exactly, verified.height, size, time.perf_counter() - started)
