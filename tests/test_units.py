@@ -68,6 +68,61 @@ def test_a_quote_open_at_the_end_of_a_sentence_continues_into_the_next() -> None
     assert [units.KIND_NAMES[k] for k in u.kind.tolist()] == ["quote", "quote"]
 
 
+def test_quotes_are_read_per_line_whatever_stands_in_the_lines_before() -> None:
+    # Line 2's quote opens in its first sentence and closes in its second; a stray control character in line 1
+    # (the marker the quote reader uses inside) must not leak into line 2's reading.
+    text = (
+        "A stray \x02 mark and a \u201cquoted\u201d word sit in this first line here.\n"
+        "\u201cWe will rebuild every house. It will take years,\u201d she said. Then the crowd went home again."
+    )
+    lines = units._lines(pl.Series([text]), OPTIONS)
+    pieces = units._pieces(lines.filter(pl.col("heading") | pl.col("sentence")))
+    assert pieces.select("line", "index", "quoted").rows() == [(0, 0, 1), (1, 0, 5), (1, 1, 4), (1, 2, 0)]
+    text = lines["text"][1]
+    second = pieces.row(2, named=True)
+    assert text[second["start"] - lines["start"][1] : second["end"] - lines["start"][1]] == "It will take years,\u201d she said."
+
+
+#: Texts across Unicode's word characters: combining marks, joiners, other numbers, letters beyond the BMP,
+#: digits of other scripts, the connector "_", look-alike Cyrillic, apostrophes, CJK, emoji.
+TOKEN_TEXTS = [
+    "The harbour reopened on Monday, the officials said.",
+    "Cafe\u0301 na\u00efve \u0928\u092e\u0938\u094d\u0924\u0947 \u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35 snake_case x\u00b2 \u2167 km\u00b3",
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 a\u200db \U0001d400\U0001d401 \U00020000x \u0661\u0662 \U0001f600 end",
+    "ru\u0455\u0455ia's \u201cquote\u201d \u4e2d\u6587\u5b57 don't THE the The",
+    "",
+    "... !!! ???",
+    "the harbour master said",
+    "the harbourmaster said",
+    "because the harbour closed before dawn, ourselves included",
+]
+
+
+def test_piece_tokens_are_the_regex_tokens_hashed() -> None:
+    texts = pl.Series(TOKEN_TEXTS * 2)
+    got = units.piece_tokens(texts, OPTIONS.stem_chars)
+    regex = texts.str.extract_all(units.TOKEN)
+    assert got.n_tokens.tolist() == regex.list.len().to_list()
+    words = regex.explode().drop_nulls().to_list()
+    assert len(got.tok) == len(words)
+
+    def same_classes(strings: list, hashes: np.ndarray) -> bool:
+        """Equal hashes exactly where the strings are equal."""
+        first: dict = {}
+        return all(first.setdefault(x, h) == h for x, h in zip(strings, hashes.tolist())) and len(set(first.values())) == len(first)
+
+    assert same_classes(words, got.tok)
+    assert same_classes([w[: OPTIONS.stem_chars] for w in words], got.stem)
+    assert same_classes([" ".join(t) for t in regex.to_list()], got.key)
+    assert got.stop.tolist() == [w in units.STOPWORDS for w in words]
+
+
+def test_word_characters_are_the_regex_word_characters() -> None:
+    points = np.r_[0:0xD800:7, 0xE000:0x110000:101]
+    chars = pl.Series([chr(c) for c in points.tolist()])
+    assert (units.word_chars()[points] == chars.str.contains(f"^{units.TOKEN}$").to_numpy()).all()
+
+
 def test_line_table_neighbours_skip_headings() -> None:
     table = units.line_table(pl.Series([TEXT, "Only a heading"]), OPTIONS)
     assert table["line"].to_list() == [0, 2, 3, 4, 5, 0]

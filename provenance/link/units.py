@@ -42,19 +42,21 @@ per document in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numba
 import numpy as np
 import polars as pl
 
 from provenance.config import EvidenceOptions
+from provenance.kernels import hash_table, in_table, mix64
 from provenance.prepare.confusables import fold_expr
-from provenance.prepare.normalize import STOPWORDS
+from provenance.prepare.normalize import STOPWORDS, decode_utf8, utf8_buffer
 
 COUNTABLE, QUOTE, HEADING, SHORT = 0, 1, 2, 3
 KIND_NAMES = ("countable", "quote", "heading", "short")
 
-#: Hash seed of tokens, stems and keys (any fixed value: keys are compared within one run only).
+#: Hash seed of line and adjacency keys (any fixed value: keys are compared within one run only).
 SEED = 0x5EED
 _CLOSERS = "\"'\u201d\u2019)\\]"
 _OPENERS = "\"'\u201c\u2018(\\["
@@ -69,7 +71,140 @@ TERMINAL_PATTERN = f"[.!?\u2026:;][{_CLOSERS}]*\\s*$"
 #: apostrophes far more often than quotes.
 QUOTE_PATTERN = '^[^"\u201c\u201e\u00ab\u201d\u00bb]*[\u201d\u00bb]|[\u201c\u201e\u00ab][^\u201d\u00bb]*(?:[\u201d\u00bb]|$)|"[^"]*(?:"|$)'
 _CUT_MARK, _Q_OPEN, _Q_CLOSE = "\x00", "\x01", "\x02"
+#: Every alternative of :data:`QUOTE_PATTERN` needs one of these: a line without them holds no quote.
+_QUOTE_MARKS = '["\u201c\u201e\u00ab\u201d\u00bb]'
 TOKEN = r"\w+"
+
+
+@lru_cache(maxsize=1)
+def word_chars() -> np.ndarray:
+    """Per code point (all of Unicode, surrogates false): is it a :data:`TOKEN` character, as polars' regex reads it.
+
+    Read from the regex itself, one pass over a string of every code point, so
+    :func:`piece_tokens` cuts tokens exactly where ``str.extract_all(TOKEN)``
+    would, whatever Unicode version the regex engine carries.
+    """
+    table = np.zeros(0x110000, dtype=np.bool_)
+    for lo in range(0, 0x110000, 0x10000):  # a plane at a time: a small string, not one of a million characters
+        points = np.arange(lo, lo + 0x10000)
+        points = points[(points < 0xD800) | (points > 0xDFFF)]
+        plane = "".join(map(chr, points.tolist()))
+        marked = pl.select(pl.lit(plane).str.replace_all(r"\W", "\x00").str.replace_all(r"[^\x00]", "\x01")).item()
+        table[points] = np.frombuffer(marked.encode("ascii"), dtype=np.uint8) == 1
+    return table
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_SPACE = np.uint64(0x20)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _code_point(buf, i, end):  # pragma: no cover - compiled
+    """(code point, byte length) at ``buf[i]``, with the ASCII case first (most of any news text)."""
+    b0 = buf[i]
+    if b0 < 0x80:
+        return np.int64(b0), 1
+    return decode_utf8(buf, i, end)
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_pieces(buf, offsets, word, stem_chars, stop_table, fill, n_tok, tok, stem, stop, key):  # pragma: no cover - compiled
+    """Count (and with ``fill``, hash) the ``\\w+`` tokens of every text in ``buf``: returns the total.
+
+    A token's hash is FNV-1a over its UTF-8 bytes, finalised (``mix64``); its
+    stem's is the same hash stopped after ``stem_chars`` code points; a text's
+    key is FNV-1a over its tokens joined by single spaces.  A token is a
+    stopword when its 64-bit hash is in ``stop_table`` (odds of mistaking a
+    content word for one of the few stopwords: about 1 in 1e17).
+    """
+    total = 0
+    for r in range(len(offsets) - 1):
+        i, end = offsets[r], offsets[r + 1]
+        count = 0
+        k = _FNV_OFFSET
+        inside = False
+        h = s = _FNV_OFFSET
+        chars = 0
+        while i <= end:
+            is_word = False
+            size = 1
+            if i < end:
+                cp, size = _code_point(buf, i, end)
+                is_word = word[cp]
+            if is_word:
+                if not inside:
+                    inside = True
+                    h = _FNV_OFFSET
+                    chars = 0
+                    if count > 0:
+                        k = (k ^ _SPACE) * _FNV_PRIME
+                if fill:
+                    for b in range(i, i + size):
+                        byte = np.uint64(buf[b])
+                        h = (h ^ byte) * _FNV_PRIME
+                        k = (k ^ byte) * _FNV_PRIME
+                    chars += 1
+                    if chars == stem_chars:
+                        s = h
+            elif inside:
+                inside = False
+                if fill:
+                    if chars < stem_chars:
+                        s = h
+                    t = total + count
+                    full = mix64(h)
+                    tok[t] = np.int32(np.int64(full & np.uint64(0xFFFFFFFF)) - (np.int64(1) << 31))
+                    stem[t] = np.int32(np.int64(mix64(s) & np.uint64(0xFFFFFFFF)) - (np.int64(1) << 31))
+                    stop[t] = in_table(stop_table, full)
+                count += 1
+            i += size
+        if fill:
+            n_tok[r] = count
+            key[r] = np.int64(mix64(k) >> np.uint64(1)) if count > 0 else np.int64(0)
+        total += count
+    return total
+
+
+@lru_cache(maxsize=1)
+def _stopword_table() -> np.ndarray:
+    """:func:`kernels.hash_table` of :data:`STOPWORDS`' token hashes (:func:`_scan_pieces`'s own hash, finalised)."""
+    words = sorted(STOPWORDS)
+    hashes = np.empty(len(words), dtype=np.uint64)
+    for w, word in enumerate(words):
+        h = int(_FNV_OFFSET)
+        for byte in word.encode("utf-8"):
+            h = ((h ^ byte) * int(_FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
+        hashes[w] = mix64(np.uint64(h))
+    return hash_table(hashes)
+
+
+@dataclass(frozen=True)
+class PieceTokens:
+    """The :data:`TOKEN` runs of some texts, hashed: per text ``n_tokens`` and ``key``; per token ``tok``, ``stem``, ``stop``."""
+
+    n_tokens: np.ndarray
+    key: np.ndarray
+    tok: np.ndarray
+    stem: np.ndarray
+    stop: np.ndarray
+
+
+def piece_tokens(texts: pl.Series, stem_chars: int) -> PieceTokens:
+    """The tokens ``texts.str.extract_all(TOKEN)`` would give, hashed in one compiled pass without making their strings.
+
+    Tokens are compared only by these hashes (within a pair of units, where a
+    32-bit collision has odds of 1 in 4e9), so no token needs its own string.
+    """
+    buf, offsets = utf8_buffer(texts)
+    word, stops = word_chars(), _stopword_table()
+    none_i32, none_i64 = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    total = _scan_pieces(buf, offsets, word, stem_chars, stops, False, none_i32, none_i32, none_i32, np.zeros(0, dtype=np.bool_), none_i64)
+    n = len(offsets) - 1
+    out = PieceTokens(np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int64), np.empty(total, dtype=np.int32),
+                      np.empty(total, dtype=np.int32), np.empty(total, dtype=np.bool_))
+    _scan_pieces(buf, offsets, word, stem_chars, stops, True, out.n_tokens, out.tok, out.stem, out.stop, out.key)
+    return out
 
 
 def _key(text: pl.Expr) -> pl.Expr:
@@ -249,43 +384,59 @@ class Units:
 
 
 def _pieces(lines: pl.DataFrame) -> pl.DataFrame:
-    """Lines cut into sentence pieces: ``doc, line, piece, start, end, tokens, quoted`` (quoted token count)."""
+    """Lines cut into sentence pieces: ``doc, line, index, heading, n_pieces, start, end, folded, quoted``.
+
+    ``folded``: the piece as tokens read it (:func:`fold_expr`); ``quoted``: how many of its tokens are quoted.
+    Per-line positions (a piece's index, its offset in the line) come from
+    cumulative sums over the exploded rows, and quotes are read only on the
+    lines holding a double quotation mark: nothing else can match
+    :data:`QUOTE_PATTERN`.
+    """
     cut = pl.col("text").str.replace_all(CUT_PATTERN, f"${{1}}${{2}}{_CUT_MARK}${{3}}")
-    marked = cut.str.replace_all(QUOTE_PATTERN, f"{_Q_OPEN}$0{_Q_CLOSE}")
-    # Per line, as lists (no window over exploded rows): piece sizes, where each piece starts, quotes open before it.
-    size = pl.element().str.len_chars()
-    opens = pl.element().str.count_matches(_Q_OPEN, literal=True) - pl.element().str.count_matches(_Q_CLOSE, literal=True)
-    listed = lines.select(
-        "doc", "line", "start", "heading",
-        cut.str.split(_CUT_MARK).alias("piece"),
-        marked.str.split(_CUT_MARK).alias("marked"),
-    ).with_columns(
-        pl.col("piece").list.eval(size.cum_sum() - size).alias("offset"),
-        pl.col("marked").list.eval((opens.cum_sum() - opens) > 0).alias("open_before"),
-        pl.int_ranges(0, pl.col("piece").list.len(), dtype=pl.Int32).alias("index"),
-        pl.col("piece").list.len().alias("n_pieces"),
-    )
-    pieces = listed.explode("piece", "marked", "offset", "open_before", "index")
-    length = pl.col("piece").str.len_chars()
-    lead = length - pl.col("piece").str.strip_chars_start().str.len_chars()
-    trail = length - pl.col("piece").str.strip_chars_end().str.len_chars()
-    quoted_text = pl.when(pl.col("open_before")).then(pl.lit(_Q_OPEN) + pl.col("marked")).otherwise(pl.col("marked"))
-    has_quote = pl.col("open_before") | pl.col("marked").str.contains(_Q_OPEN, literal=True)
-    quoted = pl.when(has_quote).then(
-        quoted_text.str.extract_all(f"{_Q_OPEN}[^{_Q_CLOSE}]*(?:{_Q_CLOSE}|$)").list.join(" ").str.count_matches(TOKEN)
-    ).otherwise(0)
-    offset = pl.col("start") + pl.col("offset")
+    listed = lines.select("doc", "line", "start", "heading", cut.str.split(_CUT_MARK).alias("piece"))
+    n_pieces = listed["piece"].list.len().to_numpy().astype(np.int64)
+    pieces = listed.with_columns(pl.Series("n_pieces", n_pieces, dtype=pl.UInt32)).explode("piece")
+    first = _offsets(n_pieces)[:-1]  # each line's first exploded row
+    within = np.arange(pieces.height, dtype=np.int64) - np.repeat(first, n_pieces)
+    length = pieces["piece"].str.len_chars().to_numpy().astype(np.int64)
+    before = np.cumsum(length) - length  # characters of the pieces before, over all lines
+    offset = before - np.repeat(before[first], n_pieces)
+
+    quoted = np.zeros(pieces.height, dtype=np.int32)
+    quoting = np.flatnonzero(lines["text"].str.contains(_QUOTE_MARKS).to_numpy())
+    if len(quoting):
+        rows = np.repeat(first[quoting], n_pieces[quoting]) + (
+            np.arange(int(n_pieces[quoting].sum())) - np.repeat(_offsets(n_pieces[quoting])[:-1], n_pieces[quoting]))
+        marked = lines[quoting].select(
+            cut.str.replace_all(QUOTE_PATTERN, f"{_Q_OPEN}$0{_Q_CLOSE}").str.split(_CUT_MARK).alias("marked")
+        ).with_columns(pl.Series("n", n_pieces[quoting])).explode("marked")
+        opens = (marked["marked"].str.count_matches(_Q_OPEN, literal=True).to_numpy().astype(np.int64)
+                 - marked["marked"].str.count_matches(_Q_CLOSE, literal=True).to_numpy().astype(np.int64))
+        cum = np.cumsum(opens) - opens
+        sub_first = _offsets(n_pieces[quoting])[:-1]
+        open_before = (cum - np.repeat(cum[sub_first], n_pieces[quoting])) > 0
+        has_quote = open_before | marked["marked"].str.contains(_Q_OPEN, literal=True).to_numpy()
+        text = marked.filter(pl.Series(has_quote)).select(
+            pl.when(pl.Series(open_before[has_quote])).then(pl.lit(_Q_OPEN) + pl.col("marked")).otherwise(pl.col("marked"))
+            .str.extract_all(f"{_Q_OPEN}[^{_Q_CLOSE}]*(?:{_Q_CLOSE}|$)").list.join(" ").str.count_matches(TOKEN)
+        ).to_series()
+        quoted[rows[has_quote]] = text.to_numpy()
+
+    piece = pl.col("piece")
+    lead = piece.str.len_chars() - piece.str.strip_chars_start().str.len_chars()
+    trail = piece.str.len_chars() - piece.str.strip_chars_end().str.len_chars()
+    at = pl.col("start") + pl.Series(offset)
     return pieces.select(
-        "doc", "line", "index", "heading", "n_pieces",
-        (offset + lead).alias("start"),
-        (offset + length - trail).alias("end"),
-        fold_expr(pl.col("piece")).str.extract_all(TOKEN).alias("tokens"),
-        quoted.cast(pl.Int32).alias("quoted"),
+        "doc", "line", pl.Series("index", within, dtype=pl.Int32), "heading", "n_pieces",
+        (at + lead).alias("start"),
+        (at + piece.str.len_chars() - trail).alias("end"),
+        fold_expr(piece).alias("folded"),
+        pl.Series("quoted", quoted),
     )
 
 
 def _kinds(pieces: pl.DataFrame, options: EvidenceOptions) -> pl.Expr:
-    n = pl.col("tokens").list.len()
+    n = pl.col("n_tokens")
     return (
         pl.when(pl.col("heading") & (pl.col("n_pieces") == 1)).then(HEADING)
         .when(n < options.unit_min_tokens).then(SHORT)
@@ -337,10 +488,6 @@ def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compi
     return stem_lo, stems, n_stop, inv_lo, inv_stem, inv_unit
 
 
-def _low32(hashes: np.ndarray) -> np.ndarray:
-    return (hashes & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)
-
-
 def concat_units(parts: list[Units]) -> Units:
     """One :class:`Units` of consecutive batches of documents (offsets shifted, per-unit arrays joined)."""
     if len(parts) == 1:
@@ -377,8 +524,13 @@ def build_units(texts: pl.Series, lines: pl.DataFrame, floating: Floating, optio
     """:class:`Units` of ``texts`` (documents ``0..len-1``); ``lines`` is their :func:`line_table`, ``floating`` the corpus's."""
     n_docs = len(texts)
     raw = _lines(texts, options).filter(pl.col("heading") | pl.col("sentence"))
-    pieces = _pieces(raw).filter(pl.col("tokens").list.len() > 0)
-    pieces = pieces.with_columns(_kinds(pieces, options).alias("kind")).filter(pl.col("kind") != SHORT)
+    pieces = _pieces(raw)
+    tokens = piece_tokens(pieces["folded"], options.stem_chars)
+    pieces = pieces.drop("folded").with_columns(pl.Series("n_tokens", tokens.n_tokens), pl.Series("key", tokens.key))
+    pieces = pieces.with_columns(_kinds(pieces, options).alias("kind"))
+    kept = (tokens.n_tokens > 0) & (pieces["kind"].to_numpy() != SHORT)
+    pieces = pieces.filter(pl.Series(kept))
+    kept_tokens = np.repeat(kept, tokens.n_tokens)
 
     # Line facts: key, floating alone, in a floating adjacency, the next sentence line and whether that link floats.
     adj = _adjacencies(lines)
@@ -400,21 +552,16 @@ def build_units(texts: pl.Series, lines: pl.DataFrame, floating: Floating, optio
         )
     )
     units = pieces.join(facts, on=["doc", "line"], how="left", maintain_order="left")
-    weight = pl.when(pl.col("kind") == COUNTABLE).then(pl.col("tokens").list.len() - pl.col("quoted")).otherwise(0)
+    weight = pl.when(pl.col("kind") == COUNTABLE).then(pl.col("n_tokens") - pl.col("quoted")).otherwise(0)
     sentences_before = (pl.col("kind") == COUNTABLE).cast(pl.Int64).cum_sum().over("doc")
     units = units.with_columns(
         weight.cast(pl.Int32).alias("weight"),
         pl.when(pl.col("kind") == COUNTABLE).then(2 * (sentences_before - 1)).otherwise(2 * sentences_before - 1).alias("pos2"),
-        pl.col("tokens").list.join(" ").hash(SEED).reinterpret(signed=True).alias("key"),
         (pl.int_range(pl.len()).over("doc")).cast(pl.Int32).alias("local"),
     ).with_row_index("unit")
 
-    flat = units["tokens"].explode()
-    # 32-bit hashes: tokens and stems are only compared within a pair of units, where a collision has odds of 1 in 4e9.
-    token_hash = _low32(flat.hash(SEED).to_numpy())
-    stem_hash = _low32(flat.str.head(options.stem_chars).hash(SEED).to_numpy())
-    is_stop = flat.is_in(pl.Series(sorted(STOPWORDS), dtype=pl.String).implode()).to_numpy()
-    tok_lo = _offsets(units["tokens"].list.len().to_numpy())
+    token_hash, stem_hash, is_stop = tokens.tok[kept_tokens], tokens.stem[kept_tokens], tokens.stop[kept_tokens]
+    tok_lo = _offsets(units["n_tokens"].to_numpy())
     doc_of_unit = units["doc"].to_numpy().astype(np.int64)
     doc_lo = _offsets(np.bincount(doc_of_unit, minlength=n_docs))
     stem_lo, stems, stop_counts, inv_lo, inv_stem, inv_unit = _stem_index(tok_lo, stem_hash, is_stop, doc_lo)

@@ -336,7 +336,7 @@ class Tokens:
     content_hash: np.ndarray
 
 
-def _utf8_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+def utf8_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """All texts as one UTF-8 byte buffer plus offsets (one copy, no per-text Python work)."""
     lengths = texts.str.len_bytes().fill_null(0).to_numpy().astype(np.int64)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
@@ -352,13 +352,13 @@ def token_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     The check for characters NFKC would change runs compiled over the raw
     bytes; only the rare texts holding one go through polars' NFKC.
     """
-    buf, offsets = _utf8_buffer(texts)
+    buf, offsets = utf8_buffer(texts)
     needs = _nfkc_rows(buf, offsets, char_tables()[0])
     if not needs.any():
         return buf, offsets
     rows = pl.Series(np.flatnonzero(needs), dtype=pl.UInt32)
     folded = pl.DataFrame({"t": texts.gather(rows)}).select(token_text_expr(pl.col("t")))["t"]
-    return _utf8_buffer(texts.clone().scatter(rows, folded))
+    return utf8_buffer(texts.clone().scatter(rows, folded))
 
 
 #: Characters whose NFKC form tokenises differently (full-width forms, ligatures,
@@ -391,7 +391,7 @@ def token_text_expr(text: pl.Expr) -> pl.Expr:
 def stopword_hashes(seed: int) -> np.ndarray:
     """Sorted hashes of :data:`STOPWORDS` under ``seed`` (the tokeniser's own hash)."""
     words = pl.Series([" ".join(sorted(STOPWORDS))])
-    return np.unique(_tokenize_buffer(*_utf8_buffer(words), seed, 0, with_stop=False).hash)
+    return np.unique(_tokenize_buffer(*utf8_buffer(words), seed, 0, with_stop=False).hash)
 
 
 def start_hash(seed: int) -> np.uint64:
