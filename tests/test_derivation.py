@@ -218,3 +218,12 @@ def test_description_lengths_are_scalar_logs_of_each_count(counts):
     want = [math.log(1001.0) - math.log(c + 1.0) for c in counts]
     assert got.tolist() == want  # the same bits as one scalar log per count
     assert dv.description_lengths(np.zeros(0, dtype=np.int64), 1000).tolist() == []
+
+
+def test_positions_by_token_are_the_stable_sort_of_each_documents_tokens():
+    rng = np.random.default_rng(11)
+    sizes = np.array([0, 5, 1, 300, 0, 40])
+    doc_lo = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    tok = rng.integers(0, 12, size=int(doc_lo[-1])).astype(np.int32)  # few ids: long runs of ties
+    doc = np.repeat(np.arange(len(sizes)), sizes)
+    assert dv.positions_by_token(tok, doc_lo).tolist() == np.lexsort((tok, doc)).tolist()

@@ -10,7 +10,7 @@ import pytest
 import xxhash
 
 from provenance.kernels import (
-    counts_at,
+    CountMap,
     GOLDEN,
     doc_keys,
     fmix64,
@@ -185,15 +185,18 @@ def test_doc_keys_are_xxh3_of_the_ids_whatever_their_order():
     assert doc_keys(pl.Series([], dtype=pl.String)).shape == (0,)
 
 
-def test_counts_at_finds_each_values_count_and_zero_for_absent_values_and_for_zero() -> None:
+def test_a_count_map_finds_each_values_count_and_zero_for_absent_values_and_for_zero() -> None:
     keys = np.array([0, 3, 7, 2**63 + 5], dtype=np.uint64)
     counts = np.array([9, 1, 4, 2], dtype=np.int64)
     values = np.array([7, 8, 3, 0, 2**63 + 5, 2, 2**64 - 1], dtype=np.uint64)
-    assert counts_at(keys, counts, values).tolist() == [4, 0, 1, 0, 2, 0, 0]
-    assert counts_at(keys[:0], counts[:0], values).tolist() == [0] * 7
+    assert CountMap(keys, counts)(values).tolist() == [4, 0, 1, 0, 2, 0, 0]
+    assert CountMap(keys[:0], counts[:0])(values).tolist() == [0] * 7
     rng = np.random.default_rng(5)
-    keys = np.unique(rng.integers(1, 2**63, size=1000, dtype=np.int64)).astype(np.uint64)
-    counts = rng.integers(1, 50, size=len(keys))
-    values = np.concatenate([keys[rng.integers(0, len(keys), size=500)], rng.integers(1, 2**63, size=500, dtype=np.int64).astype(np.uint64)])
-    at = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
-    assert counts_at(keys, counts, values).tolist() == np.where(keys[at] == values, counts[at], 0).tolist()
+    # Random hashes, and consecutive small keys (not uniform: the slots must still spread them).
+    for keys in (np.unique(rng.integers(1, 2**63, size=1000, dtype=np.int64)).astype(np.uint64), np.arange(1, 3000, dtype=np.uint64)):
+        counts = rng.integers(1, 50, size=len(keys))
+        values = np.concatenate([keys[rng.integers(0, len(keys), size=500)], rng.integers(1, 2**63, size=500, dtype=np.int64).astype(np.uint64)])
+        at = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+        assert CountMap(keys, counts)(values).tolist() == np.where(keys[at] == values, counts[at], 0).tolist()
+
+

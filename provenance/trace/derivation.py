@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -87,7 +87,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from provenance.config import TraceOptions
-from provenance.kernels import GOLDEN, counts_at, fmix64
+from provenance.kernels import GOLDEN, CountMap, fmix64
 from provenance.prepare import normalize
 from provenance.prepare.normalize import decode_utf8
 
@@ -284,6 +284,8 @@ class Counts:
     keys: np.ndarray
     counts: np.ndarray
     least: int
+    #: The keys' counts as a hash table, made on the first lookup (trace looks up every token of every batch).
+    _map: CountMap | None = field(default=None, init=False, repr=False, compare=False)
 
     @staticmethod
     def of(parts: pl.DataFrame, column: str) -> Counts:
@@ -298,7 +300,9 @@ class Counts:
 
     def count(self, values: np.ndarray) -> np.ndarray:
         """Clusters holding each value (0: none; the value 0 is never held)."""
-        return counts_at(self.keys, self.counts, np.asarray(values, dtype=np.uint64).reshape(-1))
+        if self._map is None:
+            self._map = CountMap(self.keys, self.counts)
+        return self._map(np.asarray(values, dtype=np.uint64).reshape(-1))
 
     def recurring(self, values: np.ndarray) -> np.ndarray:
         """Per value (0: False): held by at least ``least`` clusters."""
@@ -627,6 +631,22 @@ def _best_unit(tok, p_lo, p_hi, unit_lo, v0, v1, by_tok, tok_unit, b_lo, b_hi, n
         if one[0] > best:
             top, best = j, one[0]
     return top if top >= 0 and best >= need else -1
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def positions_by_token(tok, doc_lo):  # pragma: no cover - compiled
+    """Every document's token positions sorted by token id, then position: ``np.lexsort((tok, doc))`` a document at a time.
+
+    Documents sort apart (a few hundred tokens each, on all cores) instead of
+    one stable sort of the whole batch by two keys.
+    """
+    out = np.empty(len(tok), dtype=np.int64)
+    for d in numba.prange(len(doc_lo) - 1):
+        lo, hi = doc_lo[d], doc_lo[d + 1]
+        order = np.argsort(tok[lo:hi], kind="mergesort")  # stable: positions ascend within a token
+        for i in range(hi - lo):
+            out[lo + i] = lo + order[i]
+    return out
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -1090,8 +1110,7 @@ def pair_acts(batch: Batch, a: np.ndarray, b: np.ndarray, options: TraceOptions)
     p_pos = np.empty(int(pos_lo[-1]), dtype=np.int64)
     breaks = np.zeros(len(a), dtype=np.int64)
     if len(a):
-        doc_of = np.repeat(np.arange(len(batch.doc_lo) - 1), np.diff(batch.doc_lo))
-        by_tok = np.lexsort((batch.tok, doc_of)).astype(np.int64)  # stable: positions ascend within a token
+        by_tok = positions_by_token(batch.tok, batch.doc_lo)
         _reorder(batch.tok, batch.doc_lo, batch.unit_lo, batch.doc_units, hashes, by_tok, tok_unit, a, b, options.unit_found,
                  pos_lo, p_pos, breaks)
     codes = (batch.tok.astype(np.int64) + CHAR_BASE).astype("<u4")
