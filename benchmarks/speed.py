@@ -29,6 +29,7 @@ from typing import Any, Iterator
 
 import polars as pl
 import psutil
+import xxhash
 from datasketch import MinHash, MinHashLSH
 
 from benchmarks.generate import cached_corpus
@@ -154,6 +155,12 @@ def summarize(rows: list[dict[str, Any]], system: str, docs: int) -> dict[str, A
     }
 
 
+def fingerprint(corpus: Path) -> str:
+    """xxh64 of the corpus's row hashes (ids and texts, in order): which corpus a figure was measured on."""
+    rows = pl.scan_parquet(corpus).select(pl.struct("id", "text").hash(7).alias("h")).collect()["h"].to_numpy()
+    return xxhash.xxh64_hexdigest(rows.tobytes())
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"### {result['docs']:,} documents ({result['machine']})",
@@ -172,6 +179,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"- text to clusters: provenance {ours['text_to_clusters_docs_per_s']:,} docs/s "
         f"(over {ours['docs']:,} docs); naive {naive['text_to_clusters_docs_per_s']:,} docs/s "
         f"(over {naive['docs']:,} docs); **ratio {result['ratio']}x**",
+        f"- whole process: provenance {ours['docs'] / ours['total_seconds']:,.1f} docs/s, naive "
+        f"{naive['docs'] / naive['total_seconds']:,.1f} docs/s: **ratio {result['whole_ratio']}x**",
+        f"- corpus: `{result['corpus']}`, fingerprint `{result['corpus_fingerprint']}`",
     ]
     return "\n".join(lines) + "\n"
 
@@ -184,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("data/bench"), help="folder for the corpus and outputs")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the JSON and markdown")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label", help="results are named speed-LABEL-DOCS (default: the --corpus file's stem; none for a generated corpus)")
     args = parser.parse_args(argv)
     if args.docs < 100:
         print("error: --docs must be at least 100", file=sys.stderr)
@@ -211,10 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         "provenance": ours,
         "naive": naive,
         "ratio": round(ours["text_to_clusters_docs_per_s"] / naive["text_to_clusters_docs_per_s"], 1),
+        "whole_ratio": round((ours["docs"] / ours["total_seconds"]) / (naive["docs"] / naive["total_seconds"]), 1),
+        "corpus": corpus.name if args.corpus is not None else f"benchmarks.generate --docs {args.docs} --seed {args.seed}",
+        "corpus_fingerprint": fingerprint(corpus),
     }
+    label = args.label or (args.corpus.stem if args.corpus is not None else None)
+    name = f"speed-{label}-{args.docs}" if label else f"speed-{args.docs}"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"speed-{args.docs}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / f"speed-{args.docs}.md").write_text(markdown(result))
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{name}.md").write_text(markdown(result))
     print(markdown(result))
     return 0
 

@@ -84,6 +84,25 @@ def test_speed_benchmark_writes_its_tables(tmp_path: Path) -> None:
     assert markdown == speed.markdown(result)
     assert f"{result['edges']:,} tree edges" in markdown and f"**ratio {result['ratio']}x**" in markdown
     assert markdown.count("\n| provenance |") == 5 and markdown.count("\n| naive |") == 3
+    whole = (400 / result["provenance"]["total_seconds"]) / (200 / result["naive"]["total_seconds"])
+    assert result["whole_ratio"] == round(whole, 1) and f"**ratio {result['whole_ratio']}x**" in markdown
+    assert result["corpus_fingerprint"] == speed.fingerprint(work / "corpus-400-0.parquet")
+    # A given corpus names its results after its file, so they never overwrite the generator corpus's.
+    proc = _run("benchmarks.speed", "--docs", "400", "--naive-docs", "100", "--corpus", work / "corpus-400-0.parquet",
+                "--work", work, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads((out / "speed-corpus-400-0-400.json").read_text())
+    assert again["corpus_fingerprint"] == result["corpus_fingerprint"] and again["corpus"] == "corpus-400-0.parquet"
+    assert json.loads((out / "speed-400.json").read_text()) == result
+
+
+def test_a_corpus_fingerprint_follows_its_rows(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"id": ["a", "b"], "text": ["one text", "another text"]})
+    frame.write_parquet(tmp_path / "x.parquet")
+    frame.reverse().write_parquet(tmp_path / "y.parquet")
+    frame.with_columns(pl.lit("changed").alias("text")).write_parquet(tmp_path / "z.parquet")
+    x, y, z = (speed.fingerprint(tmp_path / f"{n}.parquet") for n in "xyz")
+    assert len({x, y, z}) == 3 and x == speed.fingerprint(tmp_path / "x.parquet")
 
 
 def test_speed_benchmark_refuses_a_tiny_corpus(tmp_path: Path) -> None:
