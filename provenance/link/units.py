@@ -49,7 +49,7 @@ import numpy as np
 import polars as pl
 
 from provenance.config import EvidenceOptions
-from provenance.kernels import hash_table, in_table, mix64
+from provenance.kernels import GOLDEN, hash_table, in_table, mix64
 from provenance.prepare.confusables import fold_expr
 from provenance.prepare.normalize import STOPWORDS, decode_utf8, utf8_buffer
 
@@ -96,7 +96,6 @@ def word_chars() -> np.ndarray:
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
-_SPACE = np.uint64(0x20)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -114,7 +113,7 @@ def _scan_pieces(buf, offsets, word, stem_chars, stop_table, fill, n_tok, tok, s
 
     A token's hash is FNV-1a over its UTF-8 bytes, finalised (``mix64``); its
     stem's is the same hash stopped after ``stem_chars`` code points; a text's
-    key is FNV-1a over its tokens joined by single spaces.  A token is a
+    key chains its tokens' hashes in order.  A token is a
     stopword when its 64-bit hash is in ``stop_table`` (odds of mistaking a
     content word for one of the few stopwords: about 1 in 1e17).
     """
@@ -137,13 +136,10 @@ def _scan_pieces(buf, offsets, word, stem_chars, stop_table, fill, n_tok, tok, s
                     inside = True
                     h = _FNV_OFFSET
                     chars = 0
-                    if count > 0:
-                        k = (k ^ _SPACE) * _FNV_PRIME
                 if fill:
                     for b in range(i, i + size):
                         byte = np.uint64(buf[b])
                         h = (h ^ byte) * _FNV_PRIME
-                        k = (k ^ byte) * _FNV_PRIME
                     chars += 1
                     if chars == stem_chars:
                         s = h
@@ -154,6 +150,7 @@ def _scan_pieces(buf, offsets, word, stem_chars, stop_table, fill, n_tok, tok, s
                         s = h
                     t = total + count
                     full = mix64(h)
+                    k = mix64(k * GOLDEN + full)
                     tok[t] = np.int32(np.int64(full & np.uint64(0xFFFFFFFF)) - (np.int64(1) << 31))
                     stem[t] = np.int32(np.int64(mix64(s) & np.uint64(0xFFFFFFFF)) - (np.int64(1) << 31))
                     stop[t] = in_table(stop_table, full)
@@ -448,7 +445,12 @@ def _kinds(pieces: pl.DataFrame, options: EvidenceOptions) -> pl.Expr:
 
 @numba.njit(cache=True, nogil=True)
 def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compiled
-    """Sorted distinct content stems per unit, stopword counts, and per document the (stem, unit) inverted index."""
+    """Sorted distinct content stems per unit, stopword counts, and per document the (stem, unit) inverted index.
+
+    A unit's few stems sort in place by insertion; a document's postings sort
+    as ``stem << 32 | unit`` codes, distinct by construction, so one plain sort
+    gives the order of a stable sort by stem.
+    """
     n_units = len(tok_lo) - 1
     stem_lo = np.zeros(n_units + 1, dtype=np.int64)
     stems = np.empty(len(stem_hash), dtype=stem_hash.dtype)
@@ -459,14 +461,18 @@ def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compi
         for t in range(tok_lo[u], tok_lo[u + 1]):
             if is_stop[t]:
                 n_stop[u] += 1
-            else:
-                stems[filled] = stem_hash[t]
-                filled += 1
-        run = np.sort(stems[lo:filled])
+                continue
+            x = stem_hash[t]
+            k = filled
+            while k > lo and stems[k - 1] > x:
+                stems[k] = stems[k - 1]
+                k -= 1
+            stems[k] = x
+            filled += 1
         k = lo
-        for x in range(len(run)):
-            if x == 0 or run[x] != run[x - 1]:
-                stems[k] = run[x]
+        for x in range(lo, filled):
+            if x == lo or stems[x] != stems[x - 1]:
+                stems[k] = stems[x]
                 k += 1
         filled = k
         stem_lo[u + 1] = filled
@@ -477,13 +483,14 @@ def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compi
     inv_unit = np.empty(filled, dtype=np.int32)
     for d in range(n_docs):
         lo, hi = stem_lo[doc_lo[d]], stem_lo[doc_lo[d + 1]]
-        local = np.empty(hi - lo, dtype=np.int32)
+        codes = np.empty(hi - lo, dtype=np.int64)
         for u in range(doc_lo[d], doc_lo[d + 1]):
-            local[stem_lo[u] - lo : stem_lo[u + 1] - lo] = u - doc_lo[d]
-        order = np.argsort(stems[lo:hi], kind="mergesort")  # stable: units ascending within a stem
+            for x in range(stem_lo[u], stem_lo[u + 1]):
+                codes[x - lo] = (np.int64(stems[x]) << 32) | np.int64(u - doc_lo[d])
+        codes.sort()
         for x in range(hi - lo):
-            inv_stem[lo + x] = stems[lo + order[x]]
-            inv_unit[lo + x] = local[order[x]]
+            inv_stem[lo + x] = np.int32(codes[x] >> 32)
+            inv_unit[lo + x] = np.int32(codes[x] & 0xFFFFFFFF)
         inv_lo[d + 1] = hi
     return stem_lo, stems, n_stop, inv_lo, inv_stem, inv_unit
 
