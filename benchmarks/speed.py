@@ -112,14 +112,11 @@ def run_naive(corpus: Path, n_docs: int, num_perm: int = 128, threshold: float =
         frame = pl.scan_parquet(corpus).head(n_docs).select("id", "text").collect()
         ids, texts = frame["id"].to_list(), frame["text"].to_list()
     with stage(rows, "naive", "prepare", n_docs):
-        shingles = []
-        for text in texts:
-            words = re.findall(r"\w+", text.lower())
-            shingles.append({" ".join(words[i : i + 5]).encode() for i in range(max(0, len(words) - 4))})
         signatures = []
-        for grams in shingles:
+        for text in texts:  # each document's shingles are dropped once signed: a million of them fit in memory
+            words = re.findall(r"\w+", text.lower())
             m = MinHash(num_perm=num_perm, seed=1)
-            m.update_batch(grams)
+            m.update_batch({" ".join(words[i : i + 5]).encode() for i in range(max(0, len(words) - 4))})
             signatures.append(m)
     with stage(rows, "naive", "link", n_docs):
         lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
