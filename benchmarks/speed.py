@@ -10,7 +10,10 @@ first ``--naive-docs`` documents of the same corpus: Python word shingles,
 ``datasketch.MinHash.update_batch``, ``MinHashLSH`` insert and query, and
 union-find, timed over the same stages it has.  The ratio compares docs/s of
 "text to clusters" (ingest, prepare, link), which both sides do.  Results go
-to ``speed-<docs>.json`` and ``speed-<docs>.md`` in ``--out``.
+to ``speed-<docs>.json`` and ``speed-<docs>.md`` in ``--out`` (``speed-LABEL-<docs>``
+for a given ``--corpus``).  The anchor takes long at a million documents:
+``--naive-from`` takes its figures from an earlier result on the same corpus
+(same fingerprint, same documents) instead of running it again.
 """
 
 from __future__ import annotations
@@ -152,6 +155,14 @@ def summarize(rows: list[dict[str, Any]], system: str, docs: int) -> dict[str, A
     }
 
 
+def _measured_where(earlier: dict[str, Any] | None, path: Path | None) -> str:
+    """Where the naive figures were measured: this run, or the run that first measured the reused ones."""
+    if earlier is None:
+        return "in this run"
+    first = earlier.get("naive_measured", "in this run")
+    return str(path) if first == "in this run" else first
+
+
 def fingerprint(corpus: Path) -> str:
     """xxh64 of the corpus's row hashes (ids and texts, in order): which corpus a figure was measured on."""
     rows = pl.scan_parquet(corpus).select(pl.struct("id", "text").hash(7).alias("h")).collect()["h"].to_numpy()
@@ -178,7 +189,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"(over {naive['docs']:,} docs); **ratio {result['ratio']}x**",
         f"- whole process: provenance {ours['docs'] / ours['total_seconds']:,.1f} docs/s, naive "
         f"{naive['docs'] / naive['total_seconds']:,.1f} docs/s: **ratio {result['whole_ratio']}x**",
-        f"- corpus: `{result['corpus']}`, fingerprint `{result['corpus_fingerprint']}`",
+        f"- corpus: `{result['corpus']}`, fingerprint `{result['corpus_fingerprint']}`; naive figures measured "
+        f"{result.get('naive_measured', 'in this run')}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -191,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("data/bench"), help="folder for the corpus and outputs")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the JSON and markdown")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--naive-from", type=Path, help="an earlier result JSON on the same corpus: its naive figures are reused")
     parser.add_argument("--label", help="results are named speed-LABEL-DOCS (default: the --corpus file's stem; none for a generated corpus)")
     args = parser.parse_args(argv)
     if args.docs < 100:
@@ -201,12 +214,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.work.mkdir(parents=True, exist_ok=True)
     corpus = args.corpus or cached_corpus(args.work, args.docs, args.seed)
+    earlier = None
+    if args.naive_from is not None:
+        if not args.naive_from.is_file():
+            print(f"error: --naive-from {args.naive_from} is no file: pass a speed-*.json written by this benchmark", file=sys.stderr)
+            return 2
+        earlier = json.loads(args.naive_from.read_text())
+        if earlier.get("corpus_fingerprint") != fingerprint(corpus) or earlier["naive"]["docs"] != min(args.naive_docs, args.docs):
+            print(f"error: --naive-from {args.naive_from} was measured on another corpus or number of documents: "
+                  f"run the anchor again (drop --naive-from)", file=sys.stderr)
+            return 2
     config = Config()
     rows, edges, spilled = run_provenance(corpus, args.work / f"out-{args.docs}", config)
     for r in rows:
         print(r, flush=True)
     naive_docs = min(args.naive_docs, args.docs)
-    rows += run_naive(corpus, naive_docs)
+    rows += [r for r in earlier["stages"] if r["system"] == "naive"] if earlier else run_naive(corpus, naive_docs)
     ours, naive = summarize(rows, "provenance", args.docs), summarize(rows, "naive", naive_docs)
     result = {
         "docs": args.docs,
@@ -222,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "whole_ratio": round((ours["docs"] / ours["total_seconds"]) / (naive["docs"] / naive["total_seconds"]), 1),
         "corpus": corpus.name if args.corpus is not None else f"benchmarks.generate --docs {args.docs} --seed {args.seed}",
         "corpus_fingerprint": fingerprint(corpus),
+        "naive_measured": _measured_where(earlier, args.naive_from),
     }
     label = args.label or (args.corpus.stem if args.corpus is not None else None)
     name = f"speed-{label}-{args.docs}" if label else f"speed-{args.docs}"

@@ -94,6 +94,16 @@ def test_speed_benchmark_writes_its_tables(tmp_path: Path) -> None:
     again = json.loads((out / "speed-corpus-400-0-400.json").read_text())
     assert again["corpus_fingerprint"] == result["corpus_fingerprint"] and again["corpus"] == "corpus-400-0.parquet"
     assert json.loads((out / "speed-400.json").read_text()) == result
+    # The anchor's figures of an earlier run on the same corpus are reused, never those of another corpus.
+    reuse = _run("benchmarks.speed", "--docs", "400", "--naive-docs", "200", "--naive-from", out / "speed-400.json",
+                 "--work", work, "--out", tmp_path / "reused")
+    assert reuse.returncode == 0, reuse.stderr[-2000:]
+    reused = json.loads((tmp_path / "reused" / "speed-400.json").read_text())
+    assert [r for r in reused["stages"] if r["system"] == "naive"] == naive and reused["naive"] == result["naive"]
+    assert reused["naive_measured"] == str(out / "speed-400.json")
+    other = _run("benchmarks.speed", "--docs", "400", "--naive-docs", "100", "--naive-from", out / "speed-400.json",
+                 "--work", work, "--out", tmp_path / "reused")
+    assert other.returncode == 2 and "another corpus or number of documents" in other.stderr
 
 
 def test_a_corpus_fingerprint_follows_its_rows(tmp_path: Path) -> None:

@@ -49,16 +49,13 @@ def test_units_are_sentences_and_headings_with_spans_into_the_text() -> None:
 def test_tokens_stems_and_the_inverted_index_agree() -> None:
     u = one(TEXT)
     assert np.diff(u.tok_lo).tolist() == [4, 7, 6, 6, 1, 14, 11]
-    for k in range(len(u.key)):
-        run = u.stems[u.stem_lo[k] : u.stem_lo[k + 1]]
-        assert (run[1:] > run[:-1]).all()  # sorted, distinct
-    assert u.n_stop[1] == 3  # a, the, on
     inv = list(zip(u.inv_stem.tolist(), u.inv_unit.tolist()))
-    assert inv == sorted(inv)
-    assert len(inv) == int(np.diff(u.stem_lo).sum())
+    assert inv == sorted(inv) and len(set(inv)) == len(inv)  # by stem, then unit; a stem once per unit
+    stems = [sorted(s for s, k in inv if k == unit) for unit in range(len(u.key))]
+    assert [len(run) for run in stems] == np.diff(u.stem_lo).tolist()
+    assert u.n_stop[1] == 3  # a, the, on
     # "harbour" in units 0, 1 and 5: one stem, three postings.
-    harbour = u.stems[u.stem_lo[0] : u.stem_lo[1]]
-    shared = set(harbour.tolist()) & set(u.stems[u.stem_lo[1] : u.stem_lo[2]].tolist()) & set(u.stems[u.stem_lo[5] : u.stem_lo[6]].tolist())
+    shared = set(stems[0]) & set(stems[1]) & set(stems[5])
     assert len(shared) == 1 and sum(1 for s, _ in inv if s in shared) == 3
 
 
@@ -154,11 +151,26 @@ def test_units_built_in_batches_equal_units_built_at_once() -> None:
 
     texts = [TEXT, make_article(0), make_article(1, 4), "Only a heading"]
     whole = one_of(texts)
-    parts = units.concat_units([one_of(texts[:1]), one_of(texts[1:3]), one_of(texts[3:])])
+    batches = [one_of(texts[:1]), one_of(texts[1:3]), one_of(texts[3:])]
+    parts = units.concat_units(batches)
     for name in whole.__dataclass_fields__:
         assert np.array_equal(getattr(whole, name), getattr(parts, name)), name
+    # The batches are consumed as they are joined: memory holds the result, not every batch twice.
+    assert all(getattr(batch, name) is None for batch in batches for name in whole.__dataclass_fields__)
 
 
 def one_of(texts: list[str]) -> units.Units:
     series = pl.Series(texts)
     return units.build_units(series, units.line_table(series, OPTIONS), units.Floating.nothing(), OPTIONS)
+
+
+def test_the_units_of_some_documents_are_those_built_on_their_texts_alone() -> None:
+    from tests.fixtures import make_article
+
+    texts = [TEXT, make_article(0), "Only a heading", make_article(1, 4), make_article(2), TEXT]
+    whole = one_of(texts)
+    for keep in ([1, 3], [0, 2, 5], [4], []):
+        alone = one_of([texts[k] for k in keep]) if keep else one_of([])
+        got = units.subset_units(whole, np.array(keep, dtype=np.int64))
+        for name in whole.__dataclass_fields__:
+            assert np.array_equal(getattr(alone, name), getattr(got, name)), (keep, name)

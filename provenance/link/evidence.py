@@ -151,7 +151,7 @@ def _possible(counts, tok_lo, stem_lo, n_stop, s_lo, l_lo, prm):  # pragma: no c
 
 
 @numba.njit(cache=True, nogil=True)
-def _unit_scores(counts, tok_lo, tok, stem_lo, stems, n_stop, key, s_lo, l_lo, prm):  # pragma: no cover - compiled
+def _unit_scores(counts, tok_lo, tok, stem_lo, n_stop, key, s_lo, l_lo, prm):  # pragma: no cover - compiled
     """Best match in L of every unit of S: (partner, similarity, kind), -1 where none."""
     m, n = counts.shape
     partner = np.full(m, -1, dtype=np.int64)
@@ -321,7 +321,7 @@ PAIR_COLUMNS = ("share", "aligned", "small_weight", "n_passages", "best_tokens",
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair(doc_lo, doc_weight, tok_lo, tok, stem_lo, stems, n_stop, key, kind_arr, weight, floating, line, link_floats, next_line, pos2,
+def _pair(doc_lo, doc_weight, tok_lo, tok, stem_lo, n_stop, key, kind_arr, weight, floating, line, link_floats, next_line, pos2,
           inv_lo, inv_stem, inv_unit, x, y, prm, out):  # pragma: no cover - compiled
     """Fill ``out`` with the :data:`PAIR_COLUMNS` of rows ``x``, ``y`` (stage 1: bound rejected, 2: aligned)."""
     if doc_weight[y] < doc_weight[x] or (doc_weight[y] == doc_weight[x] and y < x):
@@ -344,7 +344,7 @@ def _pair(doc_lo, doc_weight, tok_lo, tok, stem_lo, stems, n_stop, key, kind_arr
     if bound < prm[_SHARE] * w_s:
         out[7] = 1
         return
-    partner, sim, kind = _unit_scores(counts, tok_lo, tok, stem_lo, stems, n_stop, key, s_lo, l_lo, prm)
+    partner, sim, kind = _unit_scores(counts, tok_lo, tok, stem_lo, n_stop, key, s_lo, l_lo, prm)
     _one_to_one(partner, sim, kind, l_hi - l_lo)
     label = _passages(pos2, s_lo, l_lo, partner, prm)
     evidence = _evidence(kind_arr, floating, line, link_floats, next_line, pos2, s_lo, l_lo, partner, label, prm)
@@ -359,11 +359,11 @@ def _pair(doc_lo, doc_weight, tok_lo, tok, stem_lo, stems, n_stop, key, kind_arr
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _pairs(doc_lo, doc_weight, tok_lo, tok, stem_lo, stems, n_stop, key, kind_arr, weight, floating, line, link_floats, next_line, pos2,
+def _pairs(doc_lo, doc_weight, tok_lo, tok, stem_lo, n_stop, key, kind_arr, weight, floating, line, link_floats, next_line, pos2,
            inv_lo, inv_stem, inv_unit, a, b, prm):  # pragma: no cover - compiled
     out = np.zeros((len(a), len(PAIR_COLUMNS)))
     for k in numba.prange(len(a)):
-        _pair(doc_lo, doc_weight, tok_lo, tok, stem_lo, stems, n_stop, key, kind_arr, weight, floating, line, link_floats, next_line, pos2,
+        _pair(doc_lo, doc_weight, tok_lo, tok, stem_lo, n_stop, key, kind_arr, weight, floating, line, link_floats, next_line, pos2,
               inv_lo, inv_stem, inv_unit, a[k], b[k], prm, out[k])
     return out
 
@@ -371,7 +371,7 @@ def _pairs(doc_lo, doc_weight, tok_lo, tok, stem_lo, stems, n_stop, key, kind_ar
 def pair_evidence(units: Units, a: np.ndarray, b: np.ndarray, options: EvidenceOptions) -> np.ndarray:
     """:data:`PAIR_COLUMNS` (a float matrix) of every pair of documents ``a[k]``, ``b[k]`` (indices into ``units``)."""
     u = units
-    return _pairs(u.doc_lo, u.doc_weight, u.tok_lo, u.tok, u.stem_lo, u.stems, u.n_stop, u.key, u.kind, u.weight,
+    return _pairs(u.doc_lo, u.doc_weight, u.tok_lo, u.tok, u.stem_lo, u.n_stop, u.key, u.kind, u.weight,
                   u.floating, u.line, u.link_floats, u.next_line, u.pos2, u.inv_lo, u.inv_stem, u.inv_unit,
                   np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), params(options))
 
@@ -432,7 +432,7 @@ def passages_of(units: Units, x: int, y: int, options: EvidenceOptions) -> list[
     if s_hi == s_lo or l_hi == l_lo:
         return []
     counts = _shared_stems(p.inv_lo, p.inv_stem, p.inv_unit, s, l, s_hi - s_lo, l_hi - l_lo)
-    partner, sim, kind = _unit_scores(counts, p.tok_lo, p.tok, p.stem_lo, p.stems, p.n_stop, p.key, s_lo, l_lo, prm)
+    partner, sim, kind = _unit_scores(counts, p.tok_lo, p.tok, p.stem_lo, p.n_stop, p.key, s_lo, l_lo, prm)
     _one_to_one(partner, sim, kind, l_hi - l_lo)
     label = _passages(p.pos2, s_lo, l_lo, partner, prm)
     evidence = _evidence(p.kind, p.floating, p.line, p.link_floats, p.next_line, p.pos2, s_lo, l_lo, partner, label, prm)
@@ -463,7 +463,7 @@ PASSAGE_COLUMNS = pl.Schema({
 
 
 @numba.njit(cache=True, nogil=True)
-def _edge_passages(doc_lo, doc_weight, tok_lo, tok, stem_lo, stems, n_stop, key, kind_arr, weight, floating, line, link_floats,
+def _edge_passages(doc_lo, doc_weight, tok_lo, tok, stem_lo, n_stop, key, kind_arr, weight, floating, line, link_floats,
                    next_line, pos2, inv_lo, inv_stem, inv_unit, start, end, parent, child, prm, out_i, out_f):  # pragma: no cover - compiled
     """Passages with evidence of every (parent, child) pair into ``out_i`` (edge, spans, child tokens, kind, qualifies)
     and ``out_f`` (similarity); returns the number of rows.  The same steps as :func:`passages_of`."""
@@ -476,7 +476,7 @@ def _edge_passages(doc_lo, doc_weight, tok_lo, tok, stem_lo, stems, n_stop, key,
         if s_hi == s_lo or l_hi == l_lo:
             continue
         counts = _shared_stems(inv_lo, inv_stem, inv_unit, s, l, s_hi - s_lo, l_hi - l_lo)
-        partner, sim, kind = _unit_scores(counts, tok_lo, tok, stem_lo, stems, n_stop, key, s_lo, l_lo, prm)
+        partner, sim, kind = _unit_scores(counts, tok_lo, tok, stem_lo, n_stop, key, s_lo, l_lo, prm)
         _one_to_one(partner, sim, kind, l_hi - l_lo)
         label = _passages(pos2, s_lo, l_lo, partner, prm)
         ev = _evidence(kind_arr, floating, line, link_floats, next_line, pos2, s_lo, l_lo, partner, label, prm)
@@ -530,7 +530,7 @@ def passage_rows(units: Units, parent: np.ndarray, child: np.ndarray, options: E
     bound = int(np.minimum(units_of[parent], units_of[child]).sum()) if len(parent) else 0
     out_i = np.zeros((bound, 8), dtype=np.int64)
     out_f = np.zeros(bound)
-    n = _edge_passages(u.doc_lo, u.doc_weight, u.tok_lo, u.tok, u.stem_lo, u.stems, u.n_stop, u.key, u.kind, u.weight,
+    n = _edge_passages(u.doc_lo, u.doc_weight, u.tok_lo, u.tok, u.stem_lo, u.n_stop, u.key, u.kind, u.weight,
                        u.floating, u.line, u.link_floats, u.next_line, u.pos2, u.inv_lo, u.inv_stem, u.inv_unit, u.start, u.end,
                        parent, child, params(options), out_i, out_f)
     rows = out_i[:n]

@@ -325,4 +325,9 @@ def linked_from_verified(
         clusters=report.rows_out,
     )
     pairs = copies.select("a", "b", "containment", "jaccard", "exact", *EVIDENCE_COLUMNS)
+    # Trace aligns tree edges, which join members of one cluster: documents of copied pairs. The units of
+    # documents paired only by chance (a shared sentence) are dropped here rather than held through trace.
+    copied_rows = np.unique(np.concatenate([copies["a"].to_numpy(), copies["b"].to_numpy()]).astype(np.int64))
+    if len(copied_rows) < len(unit_rows):
+        found_units, unit_rows = units.subset_units(found_units, np.searchsorted(unit_rows, copied_rows)), copied_rows
     return Linked(pairs, roots, rule_pairs, floating, found_units, unit_rows)

@@ -41,7 +41,7 @@ per document in Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numba
@@ -343,8 +343,9 @@ class Units:
     ``doc_lo[d]:doc_lo[d+1]`` in text order, content ``doc_weight[d]``, and an
     inverted index of its units' content stems, ``inv_stem/inv_unit[inv_lo[d]:inv_lo[d+1]]``
     sorted by stem (``inv_unit``: the unit's index within its document).  Per
-    unit ``u``: tokens ``tok[tok_lo[u]:tok_lo[u+1]]`` (hashes), sorted distinct
-    content stems ``stems[stem_lo[u]:stem_lo[u+1]]``, ``n_stop`` (stopword
+    unit ``u``: tokens ``tok[tok_lo[u]:tok_lo[u+1]]`` (hashes), the number of
+    its distinct content stems ``stem_lo[u+1] - stem_lo[u]`` (the stems
+    themselves are only in the inverted index), ``n_stop`` (stopword
     tokens), ``key``, ``kind``, ``weight``, ``floating`` (its line floats, alone
     or in a floating adjacency), ``line`` (its line's number), ``link_floats``
     (the adjacency of its line to the next sentence line floats),
@@ -362,7 +363,6 @@ class Units:
     tok_lo: np.ndarray
     tok: np.ndarray
     stem_lo: np.ndarray
-    stems: np.ndarray
     n_stop: np.ndarray
     key: np.ndarray
     kind: np.ndarray
@@ -445,9 +445,10 @@ def _kinds(pieces: pl.DataFrame, options: EvidenceOptions) -> pl.Expr:
 
 @numba.njit(cache=True, nogil=True)
 def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compiled
-    """Sorted distinct content stems per unit, stopword counts, and per document the (stem, unit) inverted index.
+    """Distinct content stems per unit (counted), stopword counts, and per document the (stem, unit) inverted index.
 
-    A unit's few stems sort in place by insertion; a document's postings sort
+    The aligner reads a unit's stems only through the index, so they are not
+    returned: four bytes less per posting.  A unit's few stems sort in place by insertion; a document's postings sort
     as ``stem << 32 | unit`` codes, distinct by construction, so one plain sort
     gives the order of a stable sort by stem.
     """
@@ -476,10 +477,9 @@ def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compi
                 k += 1
         filled = k
         stem_lo[u + 1] = filled
-    stems = stems[:filled]
     n_docs = len(doc_lo) - 1
     inv_lo = np.zeros(n_docs + 1, dtype=np.int64)
-    inv_stem = np.empty(filled, dtype=stems.dtype)
+    inv_stem = np.empty(filled, dtype=stems.dtype)  # the units' stems, a document's sorted together
     inv_unit = np.empty(filled, dtype=np.int32)
     for d in range(n_docs):
         lo, hi = stem_lo[doc_lo[d]], stem_lo[doc_lo[d + 1]]
@@ -492,32 +492,65 @@ def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compi
             inv_stem[lo + x] = np.int32(codes[x] >> 32)
             inv_unit[lo + x] = np.int32(codes[x] & 0xFFFFFFFF)
         inv_lo[d + 1] = hi
-    return stem_lo, stems, n_stop, inv_lo, inv_stem, inv_unit
+    return stem_lo, n_stop, inv_lo, inv_stem, inv_unit
 
 
 def concat_units(parts: list[Units]) -> Units:
-    """One :class:`Units` of consecutive batches of documents (offsets shifted, per-unit arrays joined)."""
+    """One :class:`Units` of consecutive batches of documents (offsets shifted, per-unit arrays joined).
+
+    It consumes ``parts``: each array is dropped from them as soon as it is
+    joined, so the peak holds the result and one array's parts, not every
+    batch twice (at a million documents the units are gigabytes).
+    """
     if len(parts) == 1:
         return parts[0]
-
-    def offsets(name: str, size_of) -> np.ndarray:
-        shift, out = 0, [np.zeros(1, dtype=np.int64)]
-        for part in parts:
-            out.append(getattr(part, name)[1:] + shift)
-            shift += size_of(part)
-        return np.concatenate(out)
-
-    joined = {
-        name: np.concatenate([getattr(part, name) for part in parts])
-        for name in ("doc_weight", "inv_stem", "inv_unit", "tok", "stems", "n_stop", "key", "kind", "weight", "floating", "line",
-                     "link_floats", "next_line", "pos2", "start", "end")
+    sizes = {  # what each offset array counts, per part, taken before anything is dropped
+        "doc_lo": [len(part.key) for part in parts],
+        "inv_lo": [len(part.inv_stem) for part in parts],
+        "tok_lo": [len(part.tok) for part in parts],
+        "stem_lo": [int(part.stem_lo[-1]) for part in parts],
     }
+    joined: dict[str, np.ndarray] = {}
+    for name in (f.name for f in fields(Units)):
+        pieces = [getattr(part, name) for part in parts]
+        for part in parts:
+            setattr(part, name, None)
+        if name in sizes:
+            shifts = np.concatenate([[0], np.cumsum(sizes[name][:-1])]).astype(np.int64)
+            pieces = [np.zeros(1, dtype=np.int64)] + [piece[1:] + shift for piece, shift in zip(pieces, shifts.tolist())]
+        joined[name] = np.concatenate(pieces)
+        del pieces
+    return Units(**joined)
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The indices ``lo[i]:hi[i]`` of every ``i``, one after another."""
+    n = hi - lo
+    starts = _offsets(n)
+    return np.repeat(lo - starts[:-1], n) + np.arange(int(starts[-1]), dtype=np.int64)
+
+
+def subset_units(u: Units, docs: np.ndarray) -> Units:
+    """The :class:`Units` of documents ``docs`` (ascending positions in ``u``) alone: what :func:`build_units` gives on their texts.
+
+    A document's units depend on its own text and the corpus's floating lines
+    only, so the units of fewer documents are a selection, not a rebuild.
+    """
+    docs = np.asarray(docs, dtype=np.int64)
+    unit = _ranges(u.doc_lo[docs], u.doc_lo[docs + 1])
+    posting = _ranges(u.inv_lo[docs], u.inv_lo[docs + 1])
+    per_unit = {name: getattr(u, name)[unit] for name in (
+        "n_stop", "key", "kind", "weight", "floating", "line", "link_floats", "next_line", "pos2", "start", "end")}
     return Units(
-        doc_lo=offsets("doc_lo", lambda u: len(u.key)),
-        inv_lo=offsets("inv_lo", lambda u: len(u.inv_stem)),
-        tok_lo=offsets("tok_lo", lambda u: len(u.tok)),
-        stem_lo=offsets("stem_lo", lambda u: len(u.stems)),
-        **joined,
+        doc_lo=_offsets(u.doc_lo[docs + 1] - u.doc_lo[docs]),
+        doc_weight=u.doc_weight[docs],
+        inv_lo=_offsets(u.inv_lo[docs + 1] - u.inv_lo[docs]),
+        inv_stem=u.inv_stem[posting],
+        inv_unit=u.inv_unit[posting],  # a unit's index within its document: unchanged
+        tok_lo=_offsets(u.tok_lo[unit + 1] - u.tok_lo[unit]),
+        tok=u.tok[_ranges(u.tok_lo[unit], u.tok_lo[unit + 1])],
+        stem_lo=_offsets(u.stem_lo[unit + 1] - u.stem_lo[unit]),
+        **per_unit,
     )
 
 
@@ -571,7 +604,7 @@ def build_units(texts: pl.Series, lines: pl.DataFrame, floating: Floating, optio
     tok_lo = _offsets(units["n_tokens"].to_numpy())
     doc_of_unit = units["doc"].to_numpy().astype(np.int64)
     doc_lo = _offsets(np.bincount(doc_of_unit, minlength=n_docs))
-    stem_lo, stems, stop_counts, inv_lo, inv_stem, inv_unit = _stem_index(tok_lo, stem_hash, is_stop, doc_lo)
+    stem_lo, stop_counts, inv_lo, inv_stem, inv_unit = _stem_index(tok_lo, stem_hash, is_stop, doc_lo)
     return Units(
         doc_lo=doc_lo,
         doc_weight=np.bincount(doc_of_unit, weights=units["weight"].to_numpy(), minlength=n_docs).astype(np.int64),
@@ -581,7 +614,6 @@ def build_units(texts: pl.Series, lines: pl.DataFrame, floating: Floating, optio
         tok_lo=tok_lo,
         tok=token_hash,
         stem_lo=stem_lo,
-        stems=stems,
         n_stop=stop_counts,
         key=units["key"].to_numpy(),
         kind=units["kind"].to_numpy().astype(np.int8),
