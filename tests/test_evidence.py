@@ -111,7 +111,7 @@ def test_furniture_recurring_between_different_neighbours_floats() -> None:
     texts = pl.Series(corpus)
     lines = units.line_table(texts, OPTIONS)
     floating = units.floating_keys(lines, OPTIONS)
-    found = units.build_units(texts, lines, floating, OPTIONS)
+    found = units.build_units(texts, floating, OPTIONS)
     in_footer = np.zeros(len(found.key), dtype=bool)
     for d, text in enumerate(corpus):
         lo = found.doc_lo[d]

@@ -22,7 +22,7 @@ TEXT = (
 
 def one(text: str) -> units.Units:
     texts = pl.Series([text])
-    return units.build_units(texts, units.line_table(texts, OPTIONS), units.Floating.nothing(), OPTIONS)
+    return units.build_units(texts, units.Floating.nothing(), OPTIONS)
 
 
 def test_units_are_sentences_and_headings_with_spans_into_the_text() -> None:
@@ -161,7 +161,7 @@ def test_units_built_in_batches_equal_units_built_at_once() -> None:
 
 def one_of(texts: list[str]) -> units.Units:
     series = pl.Series(texts)
-    return units.build_units(series, units.line_table(series, OPTIONS), units.Floating.nothing(), OPTIONS)
+    return units.build_units(series, units.Floating.nothing(), OPTIONS)
 
 
 def test_the_units_of_some_documents_are_those_built_on_their_texts_alone() -> None:

@@ -46,7 +46,7 @@ import numpy as np
 import polars as pl
 
 from provenance.config import EvidenceOptions
-from provenance.link.units import COUNTABLE, Floating, Units, build_units, floating_keys, line_table
+from provenance.link.units import COUNTABLE, Floating, Units, build_units
 
 PARAM_NAMES = ("spun_min_agreement", "spun_min_tokens", "rewrite_min_dice", "rewrite_min_stems", "max_gap",
                "min_passage_units", "min_passage_tokens", "min_evidence_share", "few_units", "min_share_few")
@@ -544,9 +544,7 @@ def passage_rows(units: Units, parent: np.ndarray, child: np.ndarray, options: E
 
 def units_of_texts(texts: list[str], options: EvidenceOptions, floating: Floating | None = None) -> Units:
     """:class:`Units` of a few texts on their own (``floating``: a corpus's, or nothing floats)."""
-    series = pl.Series(texts, dtype=pl.String)
-    lines = line_table(series, options)
-    return build_units(series, lines, floating or Floating.nothing(), options)
+    return build_units(pl.Series(texts, dtype=pl.String), floating or Floating.nothing(), options)
 
 
 def aligned_passages(a_text: str, b_text: str, options: EvidenceOptions, floating: Floating | None = None) -> list[Passage]:

@@ -175,13 +175,10 @@ def corpus_lines(prepared: Prepared, config: Config) -> pl.DataFrame:
     return pl.concat(_mapped(table, _slices(n, config.run.batch_size, threads())))
 
 
-def units_of_rows(prepared: Prepared, lines: pl.DataFrame, floating: units.Floating, rows: np.ndarray, config: Config) -> units.Units:
+def units_of_rows(prepared: Prepared, floating: units.Floating, rows: np.ndarray, config: Config) -> units.Units:
     """:class:`units.Units` of ``rows`` (ascending corpus rows; unit document ``k`` is ``rows[k]``)."""
     def build(bounds: tuple[int, int]) -> units.Units:  # polars' intermediates are per token: bound them per batch
-        chunk = rows[bounds[0] : bounds[1]]
-        position = pl.DataFrame({"doc": chunk.astype(np.int64), "position": np.arange(len(chunk), dtype=np.int64)})
-        own = lines.join(position, on="doc", how="inner").drop("doc").rename({"position": "doc"})
-        return units.build_units(texts_of_rows(prepared, chunk), own, floating, config.evidence)
+        return units.build_units(texts_of_rows(prepared, rows[bounds[0] : bounds[1]]), floating, config.evidence)
 
     return units.concat_units(_mapped(build, _slices(len(rows), config.run.batch_size, threads())))
 
@@ -194,14 +191,12 @@ def copy_evidence(
     The floating lines are those of ``prepared`` unless ``floating`` gives the
     ones of a larger corpus (a lookup's few documents against a store's).
     """
-    lines = corpus_lines(prepared, config)
     if floating is None:
-        floating = units.floating_keys(lines, config.evidence)
+        # Every document's lines, for the corpus-wide count of what floats; dropped before any units exist.
+        floating = units.floating_keys(corpus_lines(prepared, config), config.evidence)
     a, b = pairs["a"].to_numpy().astype(np.int64), pairs["b"].to_numpy().astype(np.int64)
     rows = np.unique(np.concatenate([a, b]))
-    # Only paired documents get units: the lines of the others were needed for the floating keys alone.
-    lines = lines.filter(pl.col("doc").is_in(pl.Series(rows, dtype=pl.Int64).implode()))
-    found = units_of_rows(prepared, lines, floating, rows, config)
+    found = units_of_rows(prepared, floating, rows, config)  # only paired documents get units
     rows_ev = evidence.pair_evidence(found, np.searchsorted(rows, a), np.searchsorted(rows, b), config.evidence)
     exact = pairs["exact"].to_numpy()
     copied = exact | evidence.is_edge(rows_ev, config.evidence)

@@ -245,7 +245,11 @@ def line_table(texts: pl.Series, options: EvidenceOptions, first_doc: int = 0) -
     between paragraphs, so heading lines never anchor.  ``doc`` counts from
     ``first_doc``, so tables of consecutive batches concatenate.
     """
-    lines = _lines(texts, options).filter(pl.col("heading") | pl.col("sentence"))
+    return _line_table_of(_lines(texts, options).filter(pl.col("heading") | pl.col("sentence")), first_doc)
+
+
+def _line_table_of(lines: pl.DataFrame, first_doc: int = 0) -> pl.DataFrame:
+    """:func:`line_table` from the aligned rows of :func:`_lines` (a heading or a sentence)."""
     keyed = lines.select((pl.col("doc") + first_doc).alias("doc"), "line", _key(pl.col("text")).alias("key"), "sentence")
     doc, key, sentence = keyed["doc"].to_numpy(), keyed["key"].to_numpy(), keyed["sentence"].to_numpy()
     prev, has_prev = _nearest_sentence(doc, key, sentence, before=True)
@@ -560,10 +564,15 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_units(texts: pl.Series, lines: pl.DataFrame, floating: Floating, options: EvidenceOptions) -> Units:
-    """:class:`Units` of ``texts`` (documents ``0..len-1``); ``lines`` is their :func:`line_table`, ``floating`` the corpus's."""
+def build_units(texts: pl.Series, floating: Floating, options: EvidenceOptions) -> Units:
+    """:class:`Units` of ``texts`` (documents ``0..len-1``) under the corpus's ``floating`` lines.
+
+    A document's lines (:func:`line_table`) are facts of its own text, so they
+    are read here from the texts, not carried over from the corpus's pass.
+    """
     n_docs = len(texts)
     raw = _lines(texts, options).filter(pl.col("heading") | pl.col("sentence"))
+    lines = _line_table_of(raw)
     pieces = _pieces(raw)
     tokens = piece_tokens(pieces["folded"], options.stem_chars)
     pieces = pieces.drop("folded").with_columns(pl.Series("n_tokens", tokens.n_tokens), pl.Series("key", tokens.key))

@@ -77,7 +77,7 @@ def edge_evidence(prepared: Prepared, linked: Linked, edges: pl.DataFrame, confi
         rows = needed
         texts = texts_of_rows(prepared, rows) if len(rows) else pl.Series([], dtype=pl.String)
         floating = linked.floating or units.Floating.nothing()
-        found = units.build_units(texts, units.line_table(texts, config.evidence), floating, config.evidence)
+        found = units.build_units(texts, floating, config.evidence)
     p_pos, c_pos = np.searchsorted(rows, parent), np.searchsorted(rows, child)
     passages = evidence.passage_rows(found, p_pos, c_pos, config.evidence)
     passages = _with_fallback(passages, prepared, parent, child, edges)
