@@ -214,13 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.work.mkdir(parents=True, exist_ok=True)
     corpus = args.corpus or cached_corpus(args.work, args.docs, args.seed)
+    corpus_fingerprint = fingerprint(corpus)
     earlier = None
     if args.naive_from is not None:
         if not args.naive_from.is_file():
             print(f"error: --naive-from {args.naive_from} is no file: pass a speed-*.json written by this benchmark", file=sys.stderr)
             return 2
         earlier = json.loads(args.naive_from.read_text())
-        if earlier.get("corpus_fingerprint") != fingerprint(corpus) or earlier["naive"]["docs"] != min(args.naive_docs, args.docs):
+        if earlier.get("corpus_fingerprint") != corpus_fingerprint or earlier["naive"]["docs"] != min(args.naive_docs, args.docs):
             print(f"error: --naive-from {args.naive_from} was measured on another corpus or number of documents: "
                   f"run the anchor again (drop --naive-from)", file=sys.stderr)
             return 2
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio": round(ours["text_to_clusters_docs_per_s"] / naive["text_to_clusters_docs_per_s"], 1),
         "whole_ratio": round((ours["docs"] / ours["total_seconds"]) / (naive["docs"] / naive["total_seconds"]), 1),
         "corpus": corpus.name if args.corpus is not None else f"benchmarks.generate --docs {args.docs} --seed {args.seed}",
-        "corpus_fingerprint": fingerprint(corpus),
+        "corpus_fingerprint": corpus_fingerprint,
         "naive_measured": _measured_where(earlier, args.naive_from),
     }
     label = args.label or (args.corpus.stem if args.corpus is not None else None)

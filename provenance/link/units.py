@@ -406,16 +406,15 @@ def _pieces(lines: pl.DataFrame) -> pl.DataFrame:
     quoted = np.zeros(pieces.height, dtype=np.int32)
     quoting = np.flatnonzero(lines["text"].str.contains(_QUOTE_MARKS).to_numpy())
     if len(quoting):
-        rows = np.repeat(first[quoting], n_pieces[quoting]) + (
-            np.arange(int(n_pieces[quoting].sum())) - np.repeat(_offsets(n_pieces[quoting])[:-1], n_pieces[quoting]))
+        sizes = n_pieces[quoting]
+        rows = _ranges(first[quoting], first[quoting] + sizes)  # the quoting lines' pieces among all pieces
         marked = lines[quoting].select(
             cut.str.replace_all(QUOTE_PATTERN, f"{_Q_OPEN}$0{_Q_CLOSE}").str.split(_CUT_MARK).alias("marked")
-        ).with_columns(pl.Series("n", n_pieces[quoting])).explode("marked")
+        ).explode("marked")
         opens = (marked["marked"].str.count_matches(_Q_OPEN, literal=True).to_numpy().astype(np.int64)
                  - marked["marked"].str.count_matches(_Q_CLOSE, literal=True).to_numpy().astype(np.int64))
         cum = np.cumsum(opens) - opens
-        sub_first = _offsets(n_pieces[quoting])[:-1]
-        open_before = (cum - np.repeat(cum[sub_first], n_pieces[quoting])) > 0
+        open_before = (cum - np.repeat(cum[_offsets(sizes)[:-1]], sizes)) > 0
         has_quote = open_before | marked["marked"].str.contains(_Q_OPEN, literal=True).to_numpy()
         text = marked.filter(pl.Series(has_quote)).select(
             pl.when(pl.Series(open_before[has_quote])).then(pl.lit(_Q_OPEN) + pl.col("marked")).otherwise(pl.col("marked"))
