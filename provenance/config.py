@@ -194,7 +194,8 @@ DASK_PARTITIONS = 8
 class RunOptions(Section):
     batch_size: int = option(20_000, "Documents per batch of the prepare stage and members per part of trace (bounds memory).", cli=True, results=False, ge=1)
     spill_over_mib: int = option(
-        1024, "Texts over this many MiB in all wait on disk while the middle stages run (same results, less memory).",
+        1024, "Texts over this many MiB in all wait on disk while the middle stages run, and link's sentence units with them,"
+        " read back in groups of about this size (same results, less memory).",
         cli=True, results=False, ge=0,
     )
     words_batch: int = option(

@@ -125,6 +125,9 @@ def test_a_spilled_run_writes_the_same_tables(tmp_path: Path, factory, dated: bo
     corpus = _corpus(tmp_path, factory, dated)
     in_memory = provenance.run([corpus], Config(), out_dir=tmp_path / "memory")
     on_disk = provenance.run([corpus], Config.from_options({"spill_over_mib": 0}), out_dir=tmp_path / "disk")
+    # Batches of two documents: link's units wait on disk in many groups, each pair read two groups at a time.
+    small = provenance.run([corpus], Config.from_options({"spill_over_mib": 0, "batch_size": 2}), out_dir=tmp_path / "small")
+    assert small.info["stages"]["link"]["unit_groups"] > 3
     assert in_memory.info["stages"]["prepare"]["texts_on_disk"] is False
     assert on_disk.info["stages"]["prepare"]["texts_on_disk"] is True
     assert on_disk.rejects.height == 2 + 1  # too short, blank, duplicate id
@@ -134,6 +137,7 @@ def test_a_spilled_run_writes_the_same_tables(tmp_path: Path, factory, dated: bo
         a = pl.read_parquet(tmp_path / "memory" / f"{table}.parquet")
         b = pl.read_parquet(tmp_path / "disk" / f"{table}.parquet")
         assert a.equals(b), table
+        assert a.equals(pl.read_parquet(tmp_path / "small" / f"{table}.parquet")), table
 
 
 def test_the_spill_folder_is_removed_after_the_run(tmp_path: Path, factory, monkeypatch: pytest.MonkeyPatch):

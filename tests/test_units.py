@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
 from provenance.config import EvidenceOptions
 from provenance.link import units
@@ -146,6 +147,21 @@ def test_a_line_floats_only_in_enough_documents_with_varying_neighbours_on_both_
     assert len(units.floating_keys(units.line_table(pl.Series(anchored), OPTIONS), OPTIONS).lines) == 0
 
 
+def test_floating_keys_counted_in_parts_of_the_key_space_are_the_keys_counted_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    stocks = [f"Stock line {name} is printed under every story on the site today." for name in ("one", "two", "three", "four", "five")]
+    pair = ["Subscribe to our newsletter for the latest stories every morning.", "Follow us on social media for more news and updates."]
+    bodies = [
+        f"Story number {k} begins with its own opening sentence here.\n{stocks[k % 5]}\nIn the middle of story {k} a line.\n"
+        f"{stocks[(k + 2) % 5]}\nFurther down story {k} another line.\n{pair[0]}\n{pair[1]}\nStory {k} ends with its own closing line."
+        for k in range(12)
+    ]
+    at_once = units.floating_keys(units.line_table(pl.Series(bodies), OPTIONS), OPTIONS)
+    assert len(at_once.lines) >= 5 and len(at_once.links) >= 1
+    monkeypatch.setattr(units, "FLOAT_PART_ROWS", 3)  # every count on a part of the key space
+    in_parts = units.floating_keys(lambda: units.line_table(pl.Series(bodies), OPTIONS), OPTIONS)
+    assert np.array_equal(at_once.lines, in_parts.lines) and np.array_equal(at_once.links, in_parts.links)
+
+
 def test_units_built_in_batches_equal_units_built_at_once() -> None:
     from tests.fixtures import make_article
 
@@ -168,9 +184,17 @@ def test_the_units_of_some_documents_are_those_built_on_their_texts_alone() -> N
     from tests.fixtures import make_article
 
     texts = [TEXT, make_article(0), "Only a heading", make_article(1, 4), make_article(2), TEXT]
-    whole = one_of(texts)
-    for keep in ([1, 3], [0, 2, 5], [4], []):
+    for keep in ([1, 3], [0, 2, 5], [4], [], [0, 1, 2, 3, 4, 5]):
         alone = one_of([texts[k] for k in keep]) if keep else one_of([])
+        whole = one_of(texts)
         got = units.subset_units(whole, np.array(keep, dtype=np.int64))
         for name in whole.__dataclass_fields__:
             assert np.array_equal(getattr(alone, name), getattr(got, name)), (keep, name)
+            assert getattr(got, name).dtype == getattr(alone, name).dtype, (keep, name)
+        # The whole is consumed as the selection is made: memory holds the selection, not both.
+        assert all(getattr(whole, name) is None for name in whole.__dataclass_fields__)
+
+
+def test_a_subset_takes_distinct_ascending_documents() -> None:
+    with pytest.raises(ValueError, match="ascending, distinct"):
+        units.subset_units(one_of([TEXT, TEXT]), np.array([1, 0], dtype=np.int64))

@@ -12,15 +12,17 @@ without chaining (``link.cluster``).
 from __future__ import annotations
 
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
+from provenance import spill
 from provenance.config import Config
 from provenance.kernels import sorted_member, sorted_unique
-from provenance.link import cluster, evidence, lsh, units, verify
+from provenance.link import cluster, evidence, lsh, unit_groups, units, verify
 from provenance.prepare import minhash
 from provenance.prepare.stage import Prepared, batches
 from provenance.stage_report import Progress, StageReport, no_progress, timed
@@ -183,23 +185,70 @@ def units_of_rows(prepared: Prepared, floating: units.Floating, rows: np.ndarray
     return units.concat_units(_mapped(build, _slices(len(rows), config.run.batch_size, threads())))
 
 
+def units_on_disk(prepared: Prepared, floating: units.Floating, rows: np.ndarray, config: Config) -> unit_groups.UnitGroups:
+    """:func:`units_of_rows` written batch by batch to a :class:`~provenance.link.unit_groups.UnitGroups` (groups of
+    about ``spill_over_mib``), at most a batch per thread and one more held at once.
+
+    They go in the texts' spill folder, so whatever removes the spill removes them too.
+    """
+    where = prepared.texts.path.parent if prepared.texts is not None else spill.default_folder()
+    groups = unit_groups.UnitGroups(config.run.spill_over_mib * 2**20, where)
+    try:
+        slices = _slices(len(rows), config.run.batch_size, threads())
+        with ThreadPoolExecutor(threads()) as pool:
+            waiting: deque = deque()
+            for lo, hi in slices:
+                waiting.append(pool.submit(
+                    lambda lo, hi: units.build_units(texts_of_rows(prepared, rows[lo:hi]), floating, config.evidence), lo, hi))
+                while len(waiting) > threads():
+                    groups.add(waiting.popleft().result())
+            while waiting:
+                groups.add(waiting.popleft().result())
+    except BaseException:
+        groups.remove()
+        raise
+    return groups
+
+
 def copy_evidence(
     prepared: Prepared, pairs: pl.DataFrame, config: Config, floating: units.Floating | None = None,
+    stats: dict | None = None,
 ) -> tuple[pl.DataFrame, units.Floating, units.Units, np.ndarray]:
     """``pairs`` with the :data:`EVIDENCE_COLUMNS` and ``copied`` (the evidence rule; exact duplicates always).
 
-    The floating lines are those of ``prepared`` unless ``floating`` gives the
-    ones of a larger corpus (a lookup's few documents against a store's).
+    Also the units of the rows it returns (ascending): the rows of every pair,
+    or, when the units waited on disk, of the copied pairs only (what trace
+    aligns).  The floating lines are those of ``prepared`` unless ``floating``
+    gives the ones of a larger corpus (a lookup's few documents against a
+    store's).  ``stats`` gets ``unit_groups``: how many groups of units were on
+    disk (0: all in memory).
     """
     if floating is None:
         # Every document's lines, for the corpus-wide count of what floats; dropped before any units exist.
-        floating = units.floating_keys(corpus_lines(prepared, config), config.evidence)
+        floating = units.floating_keys(lambda: corpus_lines(prepared, config), config.evidence)
     a, b = pairs["a"].to_numpy().astype(np.int64), pairs["b"].to_numpy().astype(np.int64)
     rows = np.unique(np.concatenate([a, b]))
-    found = units_of_rows(prepared, floating, rows, config)  # only paired documents get units
-    rows_ev = evidence.pair_evidence(found, np.searchsorted(rows, a), np.searchsorted(rows, b), config.evidence)
     exact = pairs["exact"].to_numpy()
-    copied = exact | evidence.is_edge(rows_ev, config.evidence)
+    if stats is not None:
+        stats["unit_groups"] = 0
+    if prepared.texts is None or len(rows) == 0:
+        found = units_of_rows(prepared, floating, rows, config)  # only paired documents get units
+        rows_ev = evidence.pair_evidence(found, np.searchsorted(rows, a), np.searchsorted(rows, b), config.evidence)
+        copied = exact | evidence.is_edge(rows_ev, config.evidence)
+    else:  # a corpus too big to hold its texts: its pairs' units wait on disk too (``link.unit_groups``)
+        with units_on_disk(prepared, floating, rows, config) as groups:
+            if stats is not None:
+                stats["unit_groups"] = len(groups.groups())
+            rows_ev = groups.blocks(
+                np.searchsorted(rows, a), np.searchsorted(rows, b), len(evidence.PAIR_COLUMNS),
+                lambda u, x, y: evidence.pair_evidence(u, x, y, config.evidence),
+            )
+            copied = exact | evidence.is_edge(rows_ev, config.evidence)
+            kept = np.unique(np.concatenate([a[copied], b[copied]]))
+            if len(kept):  # only what trace aligns leaves the disk
+                found, rows = groups.subset(np.searchsorted(rows, kept)), kept
+            else:
+                found, rows = units.build_units(pl.Series([], dtype=pl.String), floating, config.evidence), kept
     columns = dict(zip(evidence.PAIR_COLUMNS, rows_ev.T))
     columns["share"] = np.where(exact, 1.0, columns["share"])
     columns["copy_confidence"] = np.where(
@@ -263,7 +312,7 @@ def link_stage(
         for i, (name, sig) in enumerate(prepared.signatures.items()):
             told.view(i)
             found[name] = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=verified)
-        sig = None  # noqa: F841  (the loop's last view: let release free it)
+        sig = None
         if release_signatures:
             prepared.signatures.clear()
         told.to(told.total)
@@ -306,11 +355,11 @@ def linked_from_verified(
     rule_pairs = verified.select("a", "b", "containment", "jaccard")
     progress("link 2/2", 1, 3, "steps")
     scored, floating, found_units, unit_rows = copy_evidence(
-        prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config)
+        prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config, stats=report.stats)
     progress("link 2/2", 2, 3, "steps")
     copies = scored.filter("copied").with_columns(pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength"))
     roots = cluster.grow_clusters(prepared.documents.height, copies, views, rule, config.link.cluster_founders)
-    report.rows_out = int(len(sorted_unique(roots))) if len(roots) else 0
+    report.rows_out = len(sorted_unique(roots)) if len(roots) else 0
     progress("link 2/2", 3, 3, "steps")
     report.stats.update(
         exact_duplicate_pairs=duplicates.height,

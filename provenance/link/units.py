@@ -41,6 +41,7 @@ per document in Python.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
@@ -299,8 +300,26 @@ def _adjacencies(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: Rows of occurrences counted at once by :func:`_floating` (about 150 MiB of them).  Every row of a key is in the
+#: same part (parts are cut on the key's low bits), so the keys found are the same whatever the number of parts;
+#: only the hash tables of the count are smaller: a million documents' lines counted at once took 2.6 GiB more.
+FLOAT_PART_ROWS = 4_000_000
+
+
 def _floating(occurrences: pl.DataFrame, options: EvidenceOptions) -> np.ndarray:
-    """Sorted keys (int64) that recur in ``float_min_docs``+ documents and are anchored on neither side."""
+    """Sorted keys (int64) that recur in ``float_min_docs``+ documents and are anchored on neither side.
+
+    The count runs on parts of the key space of at most about :data:`FLOAT_PART_ROWS` rows each.
+    """
+    parts = 1 << max(0, int(np.ceil(np.log2(max(1, occurrences.height) / FLOAT_PART_ROWS))))
+    if parts == 1:
+        return _floating_part(occurrences, options)
+    found = [_floating_part(occurrences.filter((pl.col("key") & (parts - 1)) == part), options) for part in range(parts)]
+    return np.sort(np.concatenate(found))
+
+
+def _floating_part(occurrences: pl.DataFrame, options: EvidenceOptions) -> np.ndarray:
+    """:func:`_floating` of occurrences holding every row of each of their keys."""
     # Only keys on ``float_min_docs`` or more rows can be on that many documents: counting rows first keeps the
     # (key, doc) pass below to the recurring few, not the whole corpus's lines.
     often = occurrences.group_by("key").len().filter(pl.col("len") >= options.float_min_docs)["key"]
@@ -330,13 +349,23 @@ class Floating:
     links: np.ndarray
 
     @staticmethod
-    def nothing() -> "Floating":
+    def nothing() -> Floating:
         return Floating(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
-def floating_keys(lines: pl.DataFrame, options: EvidenceOptions) -> Floating:
-    """Floating lines and adjacencies of a corpus, from its :func:`line_table` (all documents)."""
-    return Floating(_floating(lines, options), _floating(_adjacencies(lines), options))
+def floating_keys(lines: pl.DataFrame | Callable[[], pl.DataFrame], options: EvidenceOptions) -> Floating:
+    """Floating lines and adjacencies of a corpus, from its :func:`line_table` (all documents).
+
+    ``lines`` may be a function that makes the table: then the table is dropped
+    once its adjacencies are made, before they are counted (at a million
+    documents each table is a gigabyte).
+    """
+    table = lines() if callable(lines) else lines
+    del lines
+    floating_lines = _floating(table, options)
+    adjacencies = _adjacencies(table)
+    del table
+    return Floating(floating_lines, _floating(adjacencies, options))
 
 
 @dataclass
@@ -534,27 +563,37 @@ def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def subset_units(u: Units, docs: np.ndarray) -> Units:
-    """The :class:`Units` of documents ``docs`` (ascending positions in ``u``) alone: what :func:`build_units` gives on their texts.
+    """The :class:`Units` of documents ``docs`` (ascending, distinct positions in ``u``) alone: what :func:`build_units` gives on their texts.
 
     A document's units depend on its own text and the corpus's floating lines
-    only, so the units of fewer documents are a selection, not a rebuild.
+    only, so the units of fewer documents are a selection, not a rebuild.  It
+    consumes ``u`` (each array is dropped as soon as its selection is made)
+    and selects with masks, one byte per token: at a million documents an
+    index of the kept tokens would be gigabytes, next to the units themselves.
     """
     docs = np.asarray(docs, dtype=np.int64)
-    unit = _ranges(u.doc_lo[docs], u.doc_lo[docs + 1])
-    posting = _ranges(u.inv_lo[docs], u.inv_lo[docs + 1])
-    per_unit = {name: getattr(u, name)[unit] for name in (
-        "n_stop", "key", "kind", "weight", "floating", "line", "link_floats", "next_line", "pos2", "start", "end")}
-    return Units(
-        doc_lo=_offsets(u.doc_lo[docs + 1] - u.doc_lo[docs]),
-        doc_weight=u.doc_weight[docs],
-        inv_lo=_offsets(u.inv_lo[docs + 1] - u.inv_lo[docs]),
-        inv_stem=u.inv_stem[posting],
-        inv_unit=u.inv_unit[posting],  # a unit's index within its document: unchanged
-        tok_lo=_offsets(u.tok_lo[unit + 1] - u.tok_lo[unit]),
-        tok=u.tok[_ranges(u.tok_lo[unit], u.tok_lo[unit + 1])],
-        stem_lo=_offsets(u.stem_lo[unit + 1] - u.stem_lo[unit]),
-        **per_unit,
-    )
+    if len(docs) > 1 and (np.diff(docs) <= 0).any():
+        raise ValueError("subset_units: pass the documents as ascending, distinct positions (np.unique gives them)")
+    keep_doc = np.zeros(u.n_docs, dtype=bool)
+    keep_doc[docs] = True
+    keep_unit = np.repeat(keep_doc, np.diff(u.doc_lo))
+    keep_posting = np.repeat(keep_doc, np.diff(u.inv_lo))
+    counts = {
+        "doc_lo": np.diff(u.doc_lo)[keep_doc],
+        "inv_lo": np.diff(u.inv_lo)[keep_doc],
+        "tok_lo": np.diff(u.tok_lo)[keep_unit],
+        "stem_lo": np.diff(u.stem_lo)[keep_unit],
+    }
+    keep_tok = np.repeat(keep_unit, np.diff(u.tok_lo))
+    mask_of = {"doc_weight": keep_doc, "inv_stem": keep_posting, "inv_unit": keep_posting, "tok": keep_tok}
+    chosen: dict[str, np.ndarray] = {}
+    for name in (f.name for f in fields(Units)):
+        if name in counts:
+            chosen[name] = _offsets(counts[name])
+        else:  # ``inv_unit`` is a unit's index within its document: unchanged
+            chosen[name] = getattr(u, name)[mask_of.get(name, keep_unit)]
+        setattr(u, name, None)
+    return Units(**chosen)
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:

@@ -1,0 +1,200 @@
+"""The units of many documents on disk, aligned pair by pair two groups at a time: evidence in bounded memory.
+
+The evidence of copying (``link.evidence``) needs the :class:`~provenance.link.units.Units`
+of both documents of every verified pair.  On a million news-length texts
+whose sentences recur, pairs touch about two thirds of the corpus and their
+units are 4.2 GiB, on top of the shingle sets; held at once, they made link
+the run's peak.
+
+:class:`UnitGroups` instead writes each batch's units to a folder as soon as
+it is built (raw arrays, one file per field per batch) and cuts the batches,
+in row order, into *groups* of about ``budget`` bytes.  A pair's rows lie in
+groups ``i <= j``; the pairs are taken block by block, ``(i, i), (i, i+1), ...,
+(i, K)``, with group ``i`` read once into the front of a buffer and each
+group ``j`` read after it in turn, so memory holds two groups, however big the
+corpus.  Reading a group is a sequential read (the OS page cache usually
+holds it): ``K`` groups cost ``K (K + 1) / 2`` group reads in all.
+
+A pair's evidence depends on the two documents' units alone, and a
+document's units are the same whichever batch or group they are read in, so
+the evidence is exactly what one :class:`Units` of every document gives
+(``tests/test_unit_groups.py``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from provenance.link.units import Units, concat_units, subset_units
+
+#: What each field is indexed by (the axis its length follows) and, for an offset array, what it counts.
+#: Offset arrays have one entry more than their axis; they are stored without their leading 0.
+AXIS = {
+    "doc_lo": "docs", "doc_weight": "docs", "inv_lo": "docs",
+    "inv_stem": "postings", "inv_unit": "postings",
+    "tok": "tokens",
+}
+COUNTS = {"doc_lo": "units", "inv_lo": "postings", "tok_lo": "tokens", "stem_lo": "stems"}
+FIELDS = tuple(f.name for f in fields(Units))
+
+
+def sizes_of(u: Units) -> dict[str, int]:
+    """Lengths of ``u``'s axes: documents, units, postings, tokens and (counted, not stored) stems."""
+    return {"docs": u.n_docs, "units": len(u.key), "postings": len(u.inv_stem), "tokens": len(u.tok), "stems": int(u.stem_lo[-1])}
+
+
+def _axis(name: str) -> str:
+    return AXIS.get(name, "units")
+
+
+@dataclass
+class _Batch:
+    sizes: dict[str, int]
+    nbytes: int
+
+
+class UnitGroups:
+    """Units of consecutive batches of documents, on disk under a fresh folder, read back two groups at a time.
+
+    ``add`` the batches in document order, then :meth:`blocks` gives the
+    pairs' evidence and :meth:`subset` the units of chosen documents.  Call
+    :meth:`remove` when done (a ``with`` block does).
+    """
+
+    def __init__(self, budget: int, folder: Path | None = None) -> None:
+        if folder is not None:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix="provenance-units-", dir=folder))
+        self.budget = budget
+        self.batches: list[_Batch] = []
+        self.dtypes: dict[str, np.dtype] = {}
+
+    def __enter__(self) -> UnitGroups:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    @property
+    def n_docs(self) -> int:
+        return sum(batch.sizes["docs"] for batch in self.batches)
+
+    def add(self, part: Units) -> None:
+        """Write the next batch's units (documents after the previous batches'), then drop them from ``part``."""
+        k = len(self.batches)
+        nbytes = 0
+        for name in FIELDS:
+            array = getattr(part, name)
+            self.dtypes.setdefault(name, array.dtype)
+            if array.dtype != self.dtypes[name]:
+                raise TypeError(f"UnitGroups.add: field {name} is {array.dtype}, earlier batches {self.dtypes[name]}")
+            stored = array[1:] if name in COUNTS else array
+            stored.tofile(self.folder / f"{k}.{name}")
+            nbytes += stored.nbytes
+        self.batches.append(_Batch(sizes_of(part), nbytes))
+        for name in FIELDS:
+            setattr(part, name, None)
+
+    def groups(self) -> list[range]:
+        """Consecutive batches of at most ``budget`` bytes together (a batch alone may be more)."""
+        cut: list[range] = []
+        first, held = 0, 0
+        for k, batch in enumerate(self.batches):
+            if k > first and held + batch.nbytes > self.budget:
+                cut.append(range(first, k))
+                first, held = k, 0
+            held += batch.nbytes
+        if first < len(self.batches):
+            cut.append(range(first, len(self.batches)))
+        return cut
+
+    def _total(self, batches: range) -> dict[str, int]:
+        return {axis: sum(self.batches[k].sizes[axis] for k in batches) for axis in ("docs", "units", "postings", "tokens", "stems")}
+
+    def _buffers(self, capacity: dict[str, int]) -> dict[str, np.ndarray]:
+        """Room for ``capacity`` of each axis (pages are only taken as they are read into); offsets start at 0."""
+        buffers = {name: np.empty(capacity[_axis(name)] + (1 if name in COUNTS else 0), dtype=self.dtypes[name]) for name in FIELDS}
+        for name in COUNTS:
+            buffers[name][0] = 0
+        return buffers
+
+    def _read(self, buffers: dict[str, np.ndarray], batches: range, at: dict[str, int]) -> dict[str, int]:
+        """Read ``batches`` into ``buffers`` after ``at`` (the axes' lengths already there); return the new lengths."""
+        at = dict(at)
+        for k in batches:
+            sizes = self.batches[k].sizes
+            for name in FIELDS:
+                lo = at[_axis(name)] + (1 if name in COUNTS else 0)
+                target = buffers[name][lo : lo + sizes[_axis(name)]]
+                with open(self.folder / f"{k}.{name}", "rb") as f:
+                    f.readinto(memoryview(target).cast("B"))
+                if name in COUNTS:
+                    target += at[COUNTS[name]]
+            for axis in at:
+                at[axis] += sizes[axis]
+        return at
+
+    @staticmethod
+    def _view(buffers: dict[str, np.ndarray], lengths: dict[str, int]) -> Units:
+        return Units(**{name: buffers[name][: lengths[_axis(name)] + (1 if name in COUNTS else 0)] for name in FIELDS})
+
+    def _empty(self) -> dict[str, int]:
+        return {"docs": 0, "units": 0, "postings": 0, "tokens": 0, "stems": 0}
+
+    def blocks(self, a: np.ndarray, b: np.ndarray, columns: int,
+               evidence: Callable[[Units, np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """``evidence(units, x, y)`` of every pair of documents ``a[k], b[k]`` (positions among all added), in pair order.
+
+        ``evidence`` returns ``columns`` values per pair from the pair's two
+        documents alone, whatever else ``units`` holds.
+        """
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        out = np.zeros((len(a), columns))
+        if len(a) == 0:
+            return out
+        groups = self.groups()
+        totals = [self._total(g) for g in groups]
+        starts = np.cumsum([0] + [t["docs"] for t in totals])
+        ga, gb = np.searchsorted(starts, a, side="right") - 1, np.searchsorted(starts, b, side="right") - 1
+        gi, gj = np.minimum(ga, gb), np.maximum(ga, gb)
+        order = np.lexsort((gj, gi))
+        cuts = np.flatnonzero((np.diff(gi[order]) != 0) | (np.diff(gj[order]) != 0)) + 1
+        capacity = {axis: 2 * max(t[axis] for t in totals) for axis in totals[0]}
+        buffers = self._buffers(capacity)
+        front, front_lengths = -1, self._empty()
+        for run in np.split(order, cuts):
+            i, j = int(gi[run[0]]), int(gj[run[0]])
+            if i != front:
+                front, front_lengths = i, self._read(buffers, groups[i], self._empty())
+            lengths = front_lengths if j == i else self._read(buffers, groups[j], front_lengths)
+            # Group i's documents come first in the buffers, then group j's (when another).
+            shift = np.where(np.stack([ga[run], gb[run]]) == i, starts[i], starts[j] - front_lengths["docs"])
+            out[run] = evidence(self._view(buffers, lengths), a[run] - shift[0], b[run] - shift[1])
+        return out
+
+    def subset(self, docs: np.ndarray) -> Units:
+        """The :class:`Units` of documents ``docs`` (ascending positions among all added), read group by group."""
+        docs = np.asarray(docs, dtype=np.int64)
+        parts: list[Units] = []
+        first = 0
+        for g in self.groups():
+            total = self._total(g)
+            lo, hi = np.searchsorted(docs, [first, first + total["docs"]])
+            if hi > lo:
+                buffers = self._buffers(total)
+                lengths = self._read(buffers, g, self._empty())
+                parts.append(subset_units(self._view(buffers, lengths), docs[lo:hi] - first))
+                del buffers
+            first += total["docs"]
+        if not parts:
+            raise ValueError("UnitGroups.subset: no document chosen (keep units in memory when there are none)")
+        return concat_units(parts)
