@@ -61,7 +61,9 @@ from provenance import chain, outputs, tables
 from provenance import report as html_report
 from provenance.config import Config, parse_assignments
 from provenance.errors import ProvenanceError
-from provenance.link.parts import BandSlice, PairBucket, link_partition, verify_partition
+from provenance.link.parts import (
+    BandSlice, EvidenceBlock, PairBucket, UnitBatch, evidence_partition, link_partition, units_partition, verify_partition,
+)
 from provenance.prepare.stage import BatchProgress, shingle_batch, summarize_batch
 from provenance.stage_report import ProgressLines, StageReport
 from provenance.store.run import run_with_store
@@ -172,6 +174,16 @@ def verify_partition_task(part: PairBucket, config: Config) -> Any:
     return verify_partition(part, config)
 
 
+@task(name="units-partition", **_retried)
+def units_partition_task(part: UnitBatch, config: Config) -> Any:
+    return units_partition(part, config)
+
+
+@task(name="evidence-partition", **_retried)
+def evidence_partition_task(part: EvidenceBlock, config: Config) -> Any:
+    return evidence_partition(part, config)
+
+
 @task(name="count-partition", **_retried)
 def count_partition_task(part: ClusterPart, config: Config) -> Any:
     return count_partition(part, config)
@@ -184,6 +196,7 @@ def trace_partition_task(part: ClusterPart, config: Config) -> Any:
 
 BATCH_TASKS = {summarize_batch: summarize_batch_task, shingle_batch: shingle_batch_task,
                link_partition: link_partition_task, verify_partition: verify_partition_task,
+               units_partition: units_partition_task, evidence_partition: evidence_partition_task,
                count_partition: count_partition_task, trace_partition: trace_partition_task}
 
 

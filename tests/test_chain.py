@@ -471,10 +471,12 @@ def test_partitions_run_link_and_trace_as_tasks_on_the_hooks_map_and_leave_no_wo
     split = chain.run([SEEDS], Config().replace(partitions=3), hooks=Counting())
     for name, frame in one.frames().items():
         assert split.frames()[name].equals(frame), name
-    assert mapped == ["summarize_batch", "shingle_batch", "link_partition", "verify_partition", "count_partition", "trace_partition"]
+    assert mapped == ["summarize_batch", "shingle_batch", "link_partition", "verify_partition", "units_partition",
+                      "evidence_partition", "count_partition", "trace_partition"]
     stages = split.info["stages"]
-    # 3 asked: 2 slices of each view's bands and 3 pair partitions; the seeds' one cluster with copies is one
-    # set, counted (with the singletons' sample) and traced.
-    assert (stages["link"]["runner"], stages["link"]["partitions"], stages["trace"]["partitions"]) == ("process", 4 + 3, 2 + 1)
+    # 3 asked: 2 slices of each view's bands and 3 pair partitions; the units of the four paired seeds in 2
+    # batches, one group, so one block of pairs; the seeds' one cluster with copies is one set, counted (with the
+    # singletons' sample) and traced.
+    assert (stages["link"]["runner"], stages["link"]["partitions"], stages["trace"]["partitions"]) == ("process", 4 + 3 + 2 + 1, 2 + 1)
     assert (one.info["stages"]["link"]["partitions"], one.info["stages"]["trace"]["partitions"]) == (1, 1)
     assert list((tmp_path / "spill").iterdir()) == []

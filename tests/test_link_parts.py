@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mmap
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,20 @@ def test_band_slices_cover_each_view_once_in_about_count_slices(tmp_path: Path) 
     assert [(s.view, len(s)) for s in parts.band_slices(tmp_path, {"words": 3, "anchors": 2}, 100)] == [("words", 1)] * 3 + [("anchors", 1)] * 2
 
 
+def test_evidence_on_parts_in_many_groups_is_the_single_process_evidence(generated, tmp_path: Path) -> None:
+    """A budget of 0 bytes makes each batch of units its own group: the pairs are aligned in many blocks of two."""
+    prepared, linked = generated
+    work = on_parts(tmp_path, 5)
+    small = CONFIG.replace(spill_over_mib=0)
+    split, report = parts.link_on_parts(prepared, small, work)
+    assert report.stats["unit_groups"] == 5 and report.stats["evidence_tasks"] > 5 + 5
+    assert split.pairs.equals(linked.pairs) and np.array_equal(split.roots, linked.roots)
+    for name in fields(linked.units):
+        assert np.array_equal(getattr(split.units, name.name), getattr(linked.units, name.name)), name.name
+    assert not list((work.folder / "units").iterdir())  # the units' folder is gone once trace's units are read
+    work.remove()
+
+
 def test_slices_find_the_whole_bandings_candidates_and_pair_partitions_verify_them_once(generated, tmp_path: Path) -> None:
     """Each view's band slices, run from the memory-mapped work folder, find exactly the candidates of one banding;
     the pair partitions verify each distinct pair once and keep exactly what one process keeps."""
@@ -71,7 +86,12 @@ def test_link_on_parts_gives_the_single_process_link(generated, tmp_path: Path) 
     split, report = parts.link_on_parts(prepared, CONFIG, work)
     assert split.pairs.equals(linked.pairs) and split.rule_pairs.equals(linked.rule_pairs)
     assert np.array_equal(split.roots, linked.roots) and np.array_equal(split.unit_rows, linked.unit_rows)
-    assert (report.runner, report.partitions) == ("process", 7 + 6) and report.stats["partition_output_bytes"] > 0
+    for name in fields(linked.units):  # the units trace aligns, read back from the workers' batches
+        assert np.array_equal(getattr(split.units, name.name), getattr(linked.units, name.name)), name.name
+    # The units are built in batches and the pairs aligned in blocks, as tasks too.
+    tasks = report.stats["evidence_tasks"]
+    assert tasks >= 2 and report.stats["unit_groups"] >= 1
+    assert (report.runner, report.partitions) == ("process", 7 + 6 + tasks) and report.stats["partition_output_bytes"] > 0
     assert (report.stats["band_slices"], report.stats["pair_partitions"]) == (7, 6)
     assert len(list((work.folder / "link").glob("candidates-*.parquet"))) == 7 * 6
     assert len(list((work.folder / "link").glob("verified-*.parquet"))) == 6

@@ -49,8 +49,8 @@ from provenance import spill
 from provenance.config import Config
 from provenance.errors import ProvenanceError
 from provenance.kernels import GOLDEN, sorted_member, sorted_unique
-from provenance.link import lsh
-from provenance.link.stage import Linked, Verifier, linked_from_verified, signed_sizes, view_thresholds
+from provenance.link import evidence, lsh, unit_groups, units
+from provenance.link.stage import Linked, Verifier, _slices, linked_from_verified, signed_sizes, view_thresholds
 from provenance.prepare.minhash import EMPTY
 from provenance.prepare.shingle import ShingleSets
 from provenance.prepare.stage import Prepared
@@ -313,6 +313,126 @@ def verify_partition(part: PairBucket, config: Config) -> BucketResult:
     return BucketResult(part.path, len(distinct), accept.verified_exactly, verified.height, size, time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class UnitBatch:
+    """A task of link's evidence: the units of some paired documents, written as batch ``number`` of a
+    :class:`~provenance.link.unit_groups.UnitGroups` folder (their texts: rows of the spill, or a Parquet file)."""
+
+    folder: Path
+    number: int
+    texts: spill.TextRows | Path
+    docs: int
+
+    def __len__(self) -> int:  # what progress counts: documents
+        return self.docs
+
+
+@dataclass(frozen=True)
+class UnitBatchResult:
+    files: unit_groups.BatchFiles
+    bytes: int
+    seconds: float
+
+
+def units_partition(part: UnitBatch, config: Config) -> UnitBatchResult:
+    """Build one batch's units under the corpus's floating lines (read from the folder) and write them there."""
+    started = time.perf_counter()
+    check_visible(part.folder)
+    texts = part.texts.read() if isinstance(part.texts, spill.TextRows) else pl.read_parquet(part.texts)["text"]
+    floating = units.Floating(np.load(part.folder / "floating_lines.npy"), np.load(part.folder / "floating_links.npy"))
+    files = unit_groups.write_batch(part.folder, part.number, units.build_units(texts, floating, config.evidence))
+    return UnitBatchResult(files, files.nbytes, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class EvidenceBlock:
+    """A task of link's evidence: the pairs of one :class:`~provenance.link.unit_groups.Block` (``x, y`` in ``path``)."""
+
+    groups: unit_groups.UnitGroups
+    i: int
+    j: int
+    path: Path
+
+    def __len__(self) -> int:
+        return 1
+
+    @property
+    def out(self) -> Path:
+        return self.path.with_name(f"evidence-{self.path.name}")
+
+
+@dataclass(frozen=True)
+class EvidenceResult:
+    path: Path
+    bytes: int
+    seconds: float
+
+
+def evidence_partition(part: EvidenceBlock, config: Config) -> EvidenceResult:
+    """The evidence of one block's pairs, read two groups of units at most, written as a ``.npy`` matrix."""
+    started = time.perf_counter()
+    check_visible(part.groups.folder)
+    x, y = np.load(part.path)
+    found = evidence.pair_evidence(part.groups.read_groups(part.i, part.j), x, y, config.evidence)
+    save_array(part.out, found)
+    return EvidenceResult(part.out, part.out.stat().st_size, time.perf_counter() - started)
+
+
+class EvidenceOnParts:
+    """Link's units and evidence of copying as tasks on ``parts.map`` (``stage.copy_evidence``'s ``tasks``).
+
+    Units are built batch by batch on the workers into a
+    :class:`~provenance.link.unit_groups.UnitGroups` folder under the work
+    folder, then each block of pairs (two groups) is aligned on a worker; the
+    client holds the pairs and their evidence, never the units.  Only the
+    floating-line count (over every text) and the subset of units trace needs
+    stay in the client.
+    """
+
+    def __init__(self, parts: Partitions) -> None:
+        self.parts = parts
+        self.done: list[Any] = []
+        self.tasks = 0
+
+    def build(self, prepared: Prepared, floating: units.Floating, rows: np.ndarray, config: Config) -> unit_groups.UnitGroups:
+        groups = unit_groups.UnitGroups(config.run.spill_over_mib * 2**20, self.parts.folder / "units")
+        try:
+            save_array(groups.folder / "floating_lines.npy", floating.lines)
+            save_array(groups.folder / "floating_links.npy", floating.links)
+            todo = []
+            for k, (lo, hi) in enumerate(_slices(len(rows), config.run.batch_size, self.parts.count)):
+                if prepared.texts is not None:
+                    texts: spill.TextRows | Path = spill.TextRows(prepared.texts, rows[lo:hi])
+                else:
+                    texts = groups.folder / f"texts-{k}.parquet"
+                    pl.DataFrame({"text": prepared.documents["text"].gather(rows[lo:hi])}).write_parquet(texts, compression="lz4")
+                todo.append(UnitBatch(groups.folder, k, texts, hi - lo))
+            built: list[UnitBatchResult] = self.parts.map(units_partition, todo, [config] * len(todo))
+            for result in built:
+                groups.adopt(result.files)
+        except BaseException:
+            groups.remove()
+            raise
+        self.done += built
+        self.tasks += len(todo)
+        return groups
+
+    def evidence(self, groups: unit_groups.UnitGroups, a: np.ndarray, b: np.ndarray, config: Config) -> np.ndarray:
+        blocks = groups.block_list(a, b)
+        todo = []
+        for n, block in enumerate(blocks):
+            path = groups.folder / f"block-{n:05d}.npy"
+            save_array(path, np.stack([block.x, block.y]))
+            todo.append(EvidenceBlock(groups, block.i, block.j, path))
+        found: list[EvidenceResult] = self.parts.map(evidence_partition, todo, [config] * len(todo)) if todo else []
+        out = np.zeros((len(a), len(evidence.PAIR_COLUMNS)))
+        for block, result in zip(blocks, found):
+            out[block.pairs] = np.load(result.path)
+        self.done += found
+        self.tasks += len(todo)
+        return out
+
+
 def folder_bytes(folder: Path) -> int:
     """Bytes of the files directly in ``folder`` (the work folder's arrays)."""
     return int(sum(p.stat().st_size for p in folder.iterdir() if p.is_file()))
@@ -347,9 +467,10 @@ def link_on_parts(prepared: Prepared, config: Config, parts: Partitions, *, prog
         verified = pl.concat([pl.read_parquet(d.path) for d in done])
         found = {view: verified.filter(pl.col("view") == view).select("a", "b").unique().sort("a", "b") for view in prepared.signatures}
         counted = {"candidates": sum(d.candidates for d in done), "verified_exactly": sum(d.verified_exactly for d in done)}
-        linked = linked_from_verified(prepared, config, found, counted, report, progress=progress)
-        report.stats.update(partition_stats([*cut, *done], inputs=inputs))
-        report.stats.update(band_slices=len(slices), pair_partitions=len(buckets),
+        on_parts = EvidenceOnParts(parts)
+        linked = linked_from_verified(prepared, config, found, counted, report, progress=progress, tasks=on_parts)
+        report.stats.update(partition_stats([*cut, *done, *on_parts.done], inputs=inputs))
+        report.stats.update(band_slices=len(slices), pair_partitions=len(buckets), evidence_tasks=on_parts.tasks,
                             candidate_bytes=int(sum(c.bytes for c in cut)))
-        report.runner, report.partitions = parts.runner, len(slices) + len(buckets)
+        report.runner, report.partitions = parts.runner, len(slices) + len(buckets) + on_parts.tasks
     return linked, report

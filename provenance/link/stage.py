@@ -15,6 +15,7 @@ import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -210,9 +211,17 @@ def units_on_disk(prepared: Prepared, floating: units.Floating, rows: np.ndarray
     return groups
 
 
+class EvidenceTasks(Protocol):
+    """Where units are built and pairs aligned when not in this process (``link.parts.EvidenceOnParts``)."""
+
+    def build(self, prepared: Prepared, floating: units.Floating, rows: np.ndarray, config: Config) -> unit_groups.UnitGroups: ...
+
+    def evidence(self, groups: unit_groups.UnitGroups, a: np.ndarray, b: np.ndarray, config: Config) -> np.ndarray: ...
+
+
 def copy_evidence(
     prepared: Prepared, pairs: pl.DataFrame, config: Config, floating: units.Floating | None = None,
-    stats: dict | None = None,
+    stats: dict | None = None, tasks: EvidenceTasks | None = None,
 ) -> tuple[pl.DataFrame, units.Floating, units.Units, np.ndarray]:
     """``pairs`` with the :data:`EVIDENCE_COLUMNS` and ``copied`` (the evidence rule; exact duplicates always).
 
@@ -221,7 +230,8 @@ def copy_evidence(
     aligns).  The floating lines are those of ``prepared`` unless ``floating``
     gives the ones of a larger corpus (a lookup's few documents against a
     store's).  ``stats`` gets ``unit_groups``: how many groups of units were on
-    disk (0: all in memory).
+    disk (0: all in memory).  With ``tasks``, the units are built and the pairs
+    aligned there (always on disk).
     """
     if floating is None:
         # Every document's lines, for the corpus-wide count of what floats; dropped before any units exist.
@@ -231,18 +241,20 @@ def copy_evidence(
     exact = pairs["exact"].to_numpy()
     if stats is not None:
         stats["unit_groups"] = 0
-    if prepared.texts is None or len(rows) == 0:
+    if len(rows) == 0 or (prepared.texts is None and tasks is None):
         found = units_of_rows(prepared, floating, rows, config)  # only paired documents get units
         rows_ev = evidence.pair_evidence(found, np.searchsorted(rows, a), np.searchsorted(rows, b), config.evidence)
         copied = exact | evidence.is_edge(rows_ev, config.evidence)
     else:  # a corpus too big to hold its texts: its pairs' units wait on disk too (``link.unit_groups``)
-        with units_on_disk(prepared, floating, rows, config) as groups:
+        build = tasks.build if tasks is not None else units_on_disk
+        with build(prepared, floating, rows, config) as groups:
             if stats is not None:
                 stats["unit_groups"] = len(groups.groups())
-            rows_ev = groups.blocks(
-                np.searchsorted(rows, a), np.searchsorted(rows, b), len(evidence.PAIR_COLUMNS),
-                lambda u, x, y: evidence.pair_evidence(u, x, y, config.evidence),
-            )
+            pa, pb = np.searchsorted(rows, a), np.searchsorted(rows, b)
+            if tasks is not None:
+                rows_ev = tasks.evidence(groups, pa, pb, config)
+            else:
+                rows_ev = groups.blocks(pa, pb, len(evidence.PAIR_COLUMNS), lambda u, x, y: evidence.pair_evidence(u, x, y, config.evidence))
             copied = exact | evidence.is_edge(rows_ev, config.evidence)
             kept = np.unique(np.concatenate([a[copied], b[copied]]))
             if len(kept):  # only what trace aligns leaves the disk
@@ -328,14 +340,15 @@ def view_thresholds(config: Config) -> dict[str, float]:
 
 def linked_from_verified(
     prepared: Prepared, config: Config, found: dict[str, pl.DataFrame], counted: dict[str, int], report: StageReport,
-    *, progress: Progress = no_progress,
+    *, progress: Progress = no_progress, tasks: EvidenceTasks | None = None,
 ) -> Linked:
     """The rest of the link stage once each view's verified candidate pairs are ``found`` (unique ``a < b``, sorted).
 
     Exact duplicates join them, then scores, the evidence of copying and the
     clusters; ``report`` gets the figures.  Whether the pairs were found in
     this process or in band partitions on workers (``link.parts``), the same
-    pairs give the same result.  ``counted``: the candidates and exact checks it took (``report``'s figures).
+    pairs give the same result.  ``counted``: the candidates and exact checks it took (``report``'s figures);
+    ``tasks``: where the evidence of copying runs (:func:`copy_evidence`).
     """
     views = prepared.views
     rule = verify.PairRule.of(config.link)
@@ -355,7 +368,7 @@ def linked_from_verified(
     rule_pairs = verified.select("a", "b", "containment", "jaccard")
     progress("link 2/2", 1, 3, "steps")
     scored, floating, found_units, unit_rows = copy_evidence(
-        prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config, stats=report.stats)
+        prepared, verified.with_columns(is_exact.alias("exact")).drop("strength", strict=False), config, stats=report.stats, tasks=tasks)
     progress("link 2/2", 2, 3, "steps")
     copies = scored.filter("copied").with_columns(pl.when(pl.col("exact")).then(EXACT_STRENGTH).otherwise(pl.col("containment")).alias("strength"))
     roots = cluster.grow_clusters(prepared.documents.height, copies, views, rule, config.link.cluster_founders)

@@ -33,13 +33,14 @@ import numpy as np
 
 from provenance.link.units import Units, concat_units, subset_units
 
-#: What each field is indexed by (the axis its length follows) and, for an offset array, what it counts.
-#: Offset arrays have one entry more than their axis; they are stored without their leading 0.
+#: The axis each field runs along (its length), when not the units.
 AXIS = {
     "doc_lo": "docs", "doc_weight": "docs", "inv_lo": "docs",
     "inv_stem": "postings", "inv_unit": "postings",
     "tok": "tokens",
 }
+#: The offset arrays and the axis each one counts along.  They have one entry more than their own axis and are
+#: stored without their leading 0, shifted by what comes before when read back.
 COUNTS = {"doc_lo": "units", "inv_lo": "postings", "tok_lo": "tokens", "stem_lo": "stems"}
 FIELDS = tuple(f.name for f in fields(Units))
 
@@ -53,10 +54,42 @@ def _axis(name: str) -> str:
     return AXIS.get(name, "units")
 
 
-@dataclass
-class _Batch:
+@dataclass(frozen=True)
+class BatchFiles:
+    """What one written batch holds: its axes' lengths, its bytes on disk and its fields' dtypes (names)."""
+
     sizes: dict[str, int]
     nbytes: int
+    dtypes: dict[str, str]
+
+
+def write_batch(folder: Path, k: int, part: Units) -> BatchFiles:
+    """Write ``part`` as batch ``k`` under ``folder`` (a raw file per field), then drop its arrays from ``part``.
+
+    A worker may write a batch (``link_on_parts``): only this small record goes back to the client.
+    """
+    nbytes = 0
+    for name in FIELDS:
+        array = getattr(part, name)
+        stored = array[1:] if name in COUNTS else array
+        stored.tofile(folder / f"{k}.{name}")
+        nbytes += stored.nbytes
+    written = BatchFiles(sizes_of(part), nbytes, {name: getattr(part, name).dtype.str for name in FIELDS})
+    for name in FIELDS:
+        setattr(part, name, None)
+    return written
+
+
+@dataclass(frozen=True)
+class Block:
+    """The pairs of groups ``i <= j``: their positions in the caller's pair order, and their documents' positions
+    in a :class:`Units` of group ``i`` then (when another) group ``j``."""
+
+    i: int
+    j: int
+    pairs: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
 
 
 class UnitGroups:
@@ -72,7 +105,7 @@ class UnitGroups:
             Path(folder).mkdir(parents=True, exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix="provenance-units-", dir=folder))
         self.budget = budget
-        self.batches: list[_Batch] = []
+        self.batches: list[BatchFiles] = []
         self.dtypes: dict[str, np.dtype] = {}
 
     def __enter__(self) -> UnitGroups:
@@ -90,19 +123,15 @@ class UnitGroups:
 
     def add(self, part: Units) -> None:
         """Write the next batch's units (documents after the previous batches'), then drop them from ``part``."""
-        k = len(self.batches)
-        nbytes = 0
-        for name in FIELDS:
-            array = getattr(part, name)
-            self.dtypes.setdefault(name, array.dtype)
-            if array.dtype != self.dtypes[name]:
-                raise TypeError(f"UnitGroups.add: field {name} is {array.dtype}, earlier batches {self.dtypes[name]}")
-            stored = array[1:] if name in COUNTS else array
-            stored.tofile(self.folder / f"{k}.{name}")
-            nbytes += stored.nbytes
-        self.batches.append(_Batch(sizes_of(part), nbytes))
-        for name in FIELDS:
-            setattr(part, name, None)
+        self.adopt(write_batch(self.folder, len(self.batches), part))
+
+    def adopt(self, batch: BatchFiles) -> None:
+        """Count in the next batch, written as number ``len(self.batches)`` (by :meth:`add`, or by a worker)."""
+        for name, dtype in batch.dtypes.items():
+            self.dtypes.setdefault(name, np.dtype(dtype))
+            if np.dtype(dtype) != self.dtypes[name]:
+                raise TypeError(f"UnitGroups.adopt: field {name} is {dtype}, earlier batches {self.dtypes[name]}")
+        self.batches.append(batch)
 
     def groups(self) -> list[range]:
         """Consecutive batches of at most ``budget`` bytes together (a batch alone may be more)."""
@@ -150,36 +179,62 @@ class UnitGroups:
     def _empty(self) -> dict[str, int]:
         return {"docs": 0, "units": 0, "postings": 0, "tokens": 0, "stems": 0}
 
+    def group_starts(self) -> np.ndarray:
+        """The first document of each group, and the number of documents after the last."""
+        return np.cumsum([0] + [self._total(g)["docs"] for g in self.groups()]).astype(np.int64)
+
+    def block_list(self, a: np.ndarray, b: np.ndarray) -> list[Block]:
+        """The pairs ``a[k], b[k]`` (positions among all documents added) cut into :class:`Block` s, in ``(i, j)`` order."""
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        if len(a) == 0:
+            return []
+        starts = self.group_starts()
+        docs = np.diff(starts)
+        ga, gb = np.searchsorted(starts, a, side="right") - 1, np.searchsorted(starts, b, side="right") - 1
+        gi, gj = np.minimum(ga, gb), np.maximum(ga, gb)
+        order = np.lexsort((gj, gi))
+        cuts = np.flatnonzero((np.diff(gi[order]) != 0) | (np.diff(gj[order]) != 0)) + 1
+        out = []
+        for run in np.split(order, cuts):
+            i, j = int(gi[run[0]]), int(gj[run[0]])
+            # Group i's documents come first, then group j's (when another).
+            shift = np.where(np.stack([ga[run], gb[run]]) == i, starts[i], starts[j] - docs[i])
+            out.append(Block(i, j, run, a[run] - shift[0], b[run] - shift[1]))
+        return out
+
     def blocks(self, a: np.ndarray, b: np.ndarray, columns: int,
                evidence: Callable[[Units, np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
         """``evidence(units, x, y)`` of every pair of documents ``a[k], b[k]`` (positions among all added), in pair order.
 
         ``evidence`` returns ``columns`` values per pair from the pair's two
-        documents alone, whatever else ``units`` holds.
+        documents alone, whatever else ``units`` holds.  Group ``i`` stays in
+        the buffers' front while the groups after it are read in turn.
         """
-        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        blocks = self.block_list(a, b)
         out = np.zeros((len(a), columns))
-        if len(a) == 0:
+        if not blocks:
             return out
         groups = self.groups()
         totals = [self._total(g) for g in groups]
-        starts = np.cumsum([0] + [t["docs"] for t in totals])
-        ga, gb = np.searchsorted(starts, a, side="right") - 1, np.searchsorted(starts, b, side="right") - 1
-        gi, gj = np.minimum(ga, gb), np.maximum(ga, gb)
-        order = np.lexsort((gj, gi))
-        cuts = np.flatnonzero((np.diff(gi[order]) != 0) | (np.diff(gj[order]) != 0)) + 1
-        capacity = {axis: 2 * max(t[axis] for t in totals) for axis in totals[0]}
-        buffers = self._buffers(capacity)
+        buffers = self._buffers({axis: 2 * max(t[axis] for t in totals) for axis in totals[0]})
         front, front_lengths = -1, self._empty()
-        for run in np.split(order, cuts):
-            i, j = int(gi[run[0]]), int(gj[run[0]])
-            if i != front:
-                front, front_lengths = i, self._read(buffers, groups[i], self._empty())
-            lengths = front_lengths if j == i else self._read(buffers, groups[j], front_lengths)
-            # Group i's documents come first in the buffers, then group j's (when another).
-            shift = np.where(np.stack([ga[run], gb[run]]) == i, starts[i], starts[j] - front_lengths["docs"])
-            out[run] = evidence(self._view(buffers, lengths), a[run] - shift[0], b[run] - shift[1])
+        for block in blocks:
+            if block.i != front:
+                front, front_lengths = block.i, self._read(buffers, groups[block.i], self._empty())
+            lengths = front_lengths if block.j == block.i else self._read(buffers, groups[block.j], front_lengths)
+            out[block.pairs] = evidence(self._view(buffers, lengths), block.x, block.y)
         return out
+
+    def read_groups(self, i: int, j: int) -> Units:
+        """The :class:`Units` of group ``i``, then of group ``j`` when another: what a :class:`Block` ``(i, j)`` indexes."""
+        groups = self.groups()
+        wanted = [groups[i]] if i == j else [groups[i], groups[j]]
+        totals = [self._total(g) for g in wanted]
+        buffers = self._buffers({axis: sum(t[axis] for t in totals) for axis in totals[0]})
+        lengths = self._empty()
+        for g in wanted:
+            lengths = self._read(buffers, g, lengths)
+        return self._view(buffers, lengths)
 
     def subset(self, docs: np.ndarray) -> Units:
         """The :class:`Units` of documents ``docs`` (ascending positions among all added), read group by group."""
