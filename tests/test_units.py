@@ -147,6 +147,19 @@ def test_a_line_floats_only_in_enough_documents_with_varying_neighbours_on_both_
     assert len(units.floating_keys(units.line_table(pl.Series(anchored), OPTIONS), OPTIONS).lines) == 0
 
 
+def test_a_line_twice_in_a_document_is_judged_by_its_first_neighbours() -> None:
+    stock = "Prices shown are correct at the time of publication and may change."
+    bodies = [
+        f"Story number {k} begins with its own opening sentence here.\n{stock}\nThe same sentence always follows the first one.\n"
+        f"In the middle of story {k} there is a line.\n{stock}\nStory {k} ends with its own closing line."
+        for k in range(4)
+    ]
+    # First occurrences keep their next neighbour everywhere: part of one recurring text, not furniture.
+    assert len(units.floating_keys(units.line_table(pl.Series(bodies), OPTIONS), OPTIONS).lines) == 0
+    later = [body.replace("The same sentence always follows the first one.", f"Sentence {k} follows it here.") for k, body in enumerate(bodies)]
+    assert len(units.floating_keys(units.line_table(pl.Series(later), OPTIONS), OPTIONS).lines) == 1
+
+
 def test_floating_keys_counted_in_parts_of_the_key_space_are_the_keys_counted_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     stocks = [f"Stock line {name} is printed under every story on the site today." for name in ("one", "two", "three", "four", "five")]
     pair = ["Subscribe to our newsletter for the latest stories every morning.", "Follow us on social media for more news and updates."]
