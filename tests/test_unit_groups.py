@@ -69,11 +69,11 @@ def test_groups_are_consecutive_batches_within_the_budget(tmp_path) -> None:
 
 def test_a_subset_read_from_the_groups_is_the_subset_of_all_units(tmp_path) -> None:
     texts = _texts()
-    for keep in ([0, 1, 2], [3, 9, 16], [16], list(range(len(texts)))):
+    for keep in ([0, 1, 2], [3, 9, 16], [16], [], list(range(len(texts)))):
         whole = _built(texts)
         with _grouped(texts, 3, 0, tmp_path) as groups:
-            got = groups.subset(np.array(keep))
-        expected = units.subset_units(whole, np.array(keep))
+            got = groups.subset(np.array(keep, dtype=np.int64))
+        expected = units.subset_units(whole, np.array(keep, dtype=np.int64))
         for name in unit_groups.FIELDS:
             assert np.array_equal(getattr(got, name), getattr(expected, name)), (keep, name)
             assert getattr(got, name).dtype == getattr(expected, name).dtype, (keep, name)

@@ -52,7 +52,7 @@ class Linked:
     roots: np.ndarray
     rule_pairs: pl.DataFrame | None = None
     floating: units.Floating | None = None
-    #: Units of the rows ``unit_rows`` (ascending): every row of a verified pair, so trace aligns its edges on them.
+    #: Units of the rows ``unit_rows`` (ascending): every row of a copied pair, so trace aligns its edges on them.
     units: units.Units | None = None
     unit_rows: np.ndarray | None = None
 
@@ -225,9 +225,9 @@ def copy_evidence(
 ) -> tuple[pl.DataFrame, units.Floating, units.Units, np.ndarray]:
     """``pairs`` with the :data:`EVIDENCE_COLUMNS` and ``copied`` (the evidence rule; exact duplicates always).
 
-    Also the units of the rows it returns (ascending): the rows of every pair,
-    or, when the units waited on disk, of the copied pairs only (what trace
-    aligns).  The floating lines are those of ``prepared`` unless ``floating``
+    Also the units of the rows it returns (ascending): the rows of the copied
+    pairs, what trace aligns (a document paired only by chance, through a shared
+    sentence, is not held through trace).  The floating lines are those of ``prepared`` unless ``floating``
     gives the ones of a larger corpus (a lookup's few documents against a
     store's).  ``stats`` gets ``unit_groups``: how many groups of units were on
     disk (0: all in memory).  With ``tasks``, the units are built and the pairs
@@ -245,6 +245,9 @@ def copy_evidence(
         found = units_of_rows(prepared, floating, rows, config)  # only paired documents get units
         rows_ev = evidence.pair_evidence(found, np.searchsorted(rows, a), np.searchsorted(rows, b), config.evidence)
         copied = exact | evidence.is_edge(rows_ev, config.evidence)
+        kept = np.unique(np.concatenate([a[copied], b[copied]]))
+        if len(kept) < len(rows):
+            found, rows = units.subset_units(found, np.searchsorted(rows, kept)), kept
     else:  # a corpus too big to hold its texts: its pairs' units wait on disk too (``link.unit_groups``)
         build = tasks.build if tasks is not None else units_on_disk
         with build(prepared, floating, rows, config) as groups:
@@ -257,10 +260,7 @@ def copy_evidence(
                 rows_ev = groups.blocks(pa, pb, len(evidence.PAIR_COLUMNS), lambda u, x, y: evidence.pair_evidence(u, x, y, config.evidence))
             copied = exact | evidence.is_edge(rows_ev, config.evidence)
             kept = np.unique(np.concatenate([a[copied], b[copied]]))
-            if len(kept):  # only what trace aligns leaves the disk
-                found, rows = groups.subset(np.searchsorted(rows, kept)), kept
-            else:
-                found, rows = units.build_units(pl.Series([], dtype=pl.String), floating, config.evidence), kept
+            found, rows = groups.subset(np.searchsorted(rows, kept)), kept  # only what trace aligns leaves the disk
     columns = dict(zip(evidence.PAIR_COLUMNS, rows_ev.T))
     columns["share"] = np.where(exact, 1.0, columns["share"])
     columns["copy_confidence"] = np.where(
@@ -324,7 +324,7 @@ def link_stage(
         for i, (name, sig) in enumerate(prepared.signatures.items()):
             told.view(i)
             found[name] = lsh.candidate_pairs(sig, rank, threshold=thresholds[name], window=options.bucket_window, accept=verified)
-        sig = None
+        sig = None  # the loop's last view: let release free it
         if release_signatures:
             prepared.signatures.clear()
         told.to(told.total)
@@ -382,9 +382,4 @@ def linked_from_verified(
         clusters=report.rows_out,
     )
     pairs = copies.select("a", "b", "containment", "jaccard", "exact", *EVIDENCE_COLUMNS)
-    # Trace aligns tree edges, which join members of one cluster: documents of copied pairs. The units of
-    # documents paired only by chance (a shared sentence) are dropped here rather than held through trace.
-    copied_rows = np.unique(np.concatenate([copies["a"].to_numpy(), copies["b"].to_numpy()]).astype(np.int64))
-    if len(copied_rows) < len(unit_rows):
-        found_units, unit_rows = units.subset_units(found_units, np.searchsorted(unit_rows, copied_rows)), copied_rows
     return Linked(pairs, roots, rule_pairs, floating, found_units, unit_rows)

@@ -26,33 +26,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from provenance.link.units import Units, concat_units, subset_units
-
-#: The axis each field runs along (its length), when not the units.
-AXIS = {
-    "doc_lo": "docs", "doc_weight": "docs", "inv_lo": "docs",
-    "inv_stem": "postings", "inv_unit": "postings",
-    "tok": "tokens",
-}
-#: The offset arrays and the axis each one counts along.  They have one entry more than their own axis and are
-#: stored without their leading 0, shifted by what comes before when read back.
-COUNTS = {"doc_lo": "units", "inv_lo": "postings", "tok_lo": "tokens", "stem_lo": "stems"}
-FIELDS = tuple(f.name for f in fields(Units))
-
-
-def sizes_of(u: Units) -> dict[str, int]:
-    """Lengths of ``u``'s axes: documents, units, postings, tokens and (counted, not stored) stems."""
-    return {"docs": u.n_docs, "units": len(u.key), "postings": len(u.inv_stem), "tokens": len(u.tok), "stems": int(u.stem_lo[-1])}
-
-
-def _axis(name: str) -> str:
-    return AXIS.get(name, "units")
-
+from provenance.link.units import FIELDS, OFFSET_COUNTS, Units, axis_lengths, concat_units, field_axis, subset_units
 
 @dataclass(frozen=True)
 class BatchFiles:
@@ -71,10 +50,10 @@ def write_batch(folder: Path, k: int, part: Units) -> BatchFiles:
     nbytes = 0
     for name in FIELDS:
         array = getattr(part, name)
-        stored = array[1:] if name in COUNTS else array
+        stored = array[1:] if name in OFFSET_COUNTS else array
         stored.tofile(folder / f"{k}.{name}")
         nbytes += stored.nbytes
-    written = BatchFiles(sizes_of(part), nbytes, {name: getattr(part, name).dtype.str for name in FIELDS})
+    written = BatchFiles(axis_lengths(part), nbytes, {name: getattr(part, name).dtype.str for name in FIELDS})
     for name in FIELDS:
         setattr(part, name, None)
     return written
@@ -117,10 +96,6 @@ class UnitGroups:
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    @property
-    def n_docs(self) -> int:
-        return sum(batch.sizes["docs"] for batch in self.batches)
-
     def add(self, part: Units) -> None:
         """Write the next batch's units (documents after the previous batches'), then drop them from ``part``."""
         self.adopt(write_batch(self.folder, len(self.batches), part))
@@ -151,8 +126,8 @@ class UnitGroups:
 
     def _buffers(self, capacity: dict[str, int]) -> dict[str, np.ndarray]:
         """Room for ``capacity`` of each axis (pages are only taken as they are read into); offsets start at 0."""
-        buffers = {name: np.empty(capacity[_axis(name)] + (1 if name in COUNTS else 0), dtype=self.dtypes[name]) for name in FIELDS}
-        for name in COUNTS:
+        buffers = {name: np.empty(capacity[field_axis(name)] + (1 if name in OFFSET_COUNTS else 0), dtype=self.dtypes[name]) for name in FIELDS}
+        for name in OFFSET_COUNTS:
             buffers[name][0] = 0
         return buffers
 
@@ -162,19 +137,19 @@ class UnitGroups:
         for k in batches:
             sizes = self.batches[k].sizes
             for name in FIELDS:
-                lo = at[_axis(name)] + (1 if name in COUNTS else 0)
-                target = buffers[name][lo : lo + sizes[_axis(name)]]
+                lo = at[field_axis(name)] + (1 if name in OFFSET_COUNTS else 0)
+                target = buffers[name][lo : lo + sizes[field_axis(name)]]
                 with open(self.folder / f"{k}.{name}", "rb") as f:
                     f.readinto(memoryview(target).cast("B"))
-                if name in COUNTS:
-                    target += at[COUNTS[name]]
+                if name in OFFSET_COUNTS:
+                    target += at[OFFSET_COUNTS[name]]
             for axis in at:
                 at[axis] += sizes[axis]
         return at
 
     @staticmethod
     def _view(buffers: dict[str, np.ndarray], lengths: dict[str, int]) -> Units:
-        return Units(**{name: buffers[name][: lengths[_axis(name)] + (1 if name in COUNTS else 0)] for name in FIELDS})
+        return Units(**{name: buffers[name][: lengths[field_axis(name)] + (1 if name in OFFSET_COUNTS else 0)] for name in FIELDS})
 
     def _empty(self) -> dict[str, int]:
         return {"docs": 0, "units": 0, "postings": 0, "tokens": 0, "stems": 0}
@@ -250,6 +225,6 @@ class UnitGroups:
                 parts.append(subset_units(self._view(buffers, lengths), docs[lo:hi] - first))
                 del buffers
             first += total["docs"]
-        if not parts:
-            raise ValueError("UnitGroups.subset: no document chosen (keep units in memory when there are none)")
+        if not parts:  # no document: empty arrays of the batches' dtypes
+            return Units(**{name: np.zeros(1 if name in OFFSET_COUNTS else 0, dtype=self.dtypes[name]) for name in FIELDS})
         return concat_units(parts)

@@ -529,6 +529,27 @@ def _stem_index(tok_lo, stem_hash, is_stop, doc_lo):  # pragma: no cover - compi
     return stem_lo, n_stop, inv_lo, inv_stem, inv_unit
 
 
+#: The axis each field of :class:`Units` runs along (its length), when not the units.
+FIELD_AXES = {
+    "doc_lo": "docs", "doc_weight": "docs", "inv_lo": "docs",
+    "inv_stem": "postings", "inv_unit": "postings",
+    "tok": "tokens",
+}
+#: The offset arrays and the axis each one counts along (one entry more than their own axis, from 0).
+OFFSET_COUNTS = {"doc_lo": "units", "inv_lo": "postings", "tok_lo": "tokens", "stem_lo": "stems"}
+FIELDS = tuple(f.name for f in fields(Units))
+
+
+def field_axis(name: str) -> str:
+    """The axis field ``name`` of :class:`Units` runs along."""
+    return FIELD_AXES.get(name, "units")
+
+
+def axis_lengths(u: Units) -> dict[str, int]:
+    """Lengths of ``u``'s axes: documents, units, postings, tokens and (counted by ``stem_lo``, not stored) stems."""
+    return {"docs": u.n_docs, "units": len(u.key), "postings": len(u.inv_stem), "tokens": len(u.tok), "stems": int(u.stem_lo[-1])}
+
+
 def concat_units(parts: list[Units]) -> Units:
     """One :class:`Units` of consecutive batches of documents (offsets shifted, per-unit arrays joined).
 
@@ -538,19 +559,14 @@ def concat_units(parts: list[Units]) -> Units:
     """
     if len(parts) == 1:
         return parts[0]
-    sizes = {  # what each offset array counts, per part, taken before anything is dropped
-        "doc_lo": [len(part.key) for part in parts],
-        "inv_lo": [len(part.inv_stem) for part in parts],
-        "tok_lo": [len(part.tok) for part in parts],
-        "stem_lo": [int(part.stem_lo[-1]) for part in parts],
-    }
+    lengths = [axis_lengths(part) for part in parts]  # taken before anything is dropped
     joined: dict[str, np.ndarray] = {}
-    for name in (f.name for f in fields(Units)):
+    for name in FIELDS:
         pieces = [getattr(part, name) for part in parts]
         for part in parts:
             setattr(part, name, None)
-        if name in sizes:
-            shifts = np.concatenate([[0], np.cumsum(sizes[name][:-1])]).astype(np.int64)
+        if name in OFFSET_COUNTS:
+            shifts = np.concatenate([[0], np.cumsum([length[OFFSET_COUNTS[name]] for length in lengths[:-1]])]).astype(np.int64)
             pieces = [np.zeros(1, dtype=np.int64)] + [piece[1:] + shift for piece, shift in zip(pieces, shifts.tolist())]
         joined[name] = np.concatenate(pieces)
         del pieces
@@ -576,24 +592,17 @@ def subset_units(u: Units, docs: np.ndarray) -> Units:
     docs = np.asarray(docs, dtype=np.int64)
     if len(docs) > 1 and (np.diff(docs) <= 0).any():
         raise ValueError("subset_units: pass the documents as ascending, distinct positions (np.unique gives them)")
-    keep_doc = np.zeros(u.n_docs, dtype=bool)
-    keep_doc[docs] = True
-    keep_unit = np.repeat(keep_doc, np.diff(u.doc_lo))
-    keep_posting = np.repeat(keep_doc, np.diff(u.inv_lo))
-    counts = {
-        "doc_lo": np.diff(u.doc_lo)[keep_doc],
-        "inv_lo": np.diff(u.inv_lo)[keep_doc],
-        "tok_lo": np.diff(u.tok_lo)[keep_unit],
-        "stem_lo": np.diff(u.stem_lo)[keep_unit],
-    }
-    keep_tok = np.repeat(keep_unit, np.diff(u.tok_lo))
-    mask_of = {"doc_weight": keep_doc, "inv_stem": keep_posting, "inv_unit": keep_posting, "tok": keep_tok}
+    keep = {"docs": np.zeros(u.n_docs, dtype=bool)}  # per axis, what is kept
+    keep["docs"][docs] = True
+    keep["units"] = np.repeat(keep["docs"], np.diff(u.doc_lo))
+    keep["postings"] = np.repeat(keep["docs"], np.diff(u.inv_lo))
+    keep["tokens"] = np.repeat(keep["units"], np.diff(u.tok_lo))
     chosen: dict[str, np.ndarray] = {}
-    for name in (f.name for f in fields(Units)):
-        if name in counts:
-            chosen[name] = _offsets(counts[name])
-        else:  # ``inv_unit`` is a unit's index within its document: unchanged
-            chosen[name] = getattr(u, name)[mask_of.get(name, keep_unit)]
+    for name in FIELDS:
+        array, kept = getattr(u, name), keep[field_axis(name)]
+        # An offset array keeps the counts of its kept entries; ``inv_unit`` (a unit's index within its document)
+        # and every other field keep their values.
+        chosen[name] = _offsets(np.diff(array)[kept]) if name in OFFSET_COUNTS else array[kept]
         setattr(u, name, None)
     return Units(**chosen)
 
