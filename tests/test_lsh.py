@@ -323,3 +323,44 @@ def test_sharing_buckets_needs_one_band_only(rng):
     sig[:, (bands - 1) * rows : bands * rows] = probe[0, (bands - 1) * rows : bands * rows]
     assert sharing_buckets(sig, probe, threshold=0.5, window=4).all()
     assert not sharing_buckets(sig, probe, threshold=0.5, window=6).any()
+
+
+def test_sharing_buckets_skips_the_bands_a_document_signed_anew_kept(rng):
+    bands, rows = band_params(0.5, 64)
+    window = 2
+    base = random_signatures(rng, 1, 64)
+    crowded = np.tile(base, (window + 2, 1))
+    # The probe is row 0's old signature: row 0 is still there, in every bucket it was in.
+    assert sharing_buckets(crowded, base, threshold=0.5, window=window).all()
+    assert not sharing_buckets(crowded, base, threshold=0.5, window=window, probe_rows=np.array([0])).any()
+    # Signed anew, row 0 changed its first band only: it left that band's bucket, which still holds 3 + 1 departed.
+    moved = crowded.copy()
+    moved[0, :rows] = random_signatures(rng, 1, 64)[0, :rows]
+    got = sharing_buckets(moved, base, threshold=0.5, window=window, probe_rows=np.array([0]))
+    assert got.tolist() == [False, True, True, True]
+    # A probe that is gone (-1) counts in every band, as without probe_rows.
+    assert sharing_buckets(moved, base, threshold=0.5, window=window, probe_rows=np.array([-1])).all()
+
+
+def test_sharing_buckets_counts_every_band_as_a_bucket_table_would(rng):
+    """Against a plain dict of buckets per band: the same rows, over shared and unshared keys alike."""
+    bands, rows = band_params(0.5, 32)
+    pool = random_signatures(rng, 6, 32)
+    pick = rng.integers(0, len(pool), size=(300, bands))
+    sig = np.hstack([pool[pick[:, k], k * rows : (k + 1) * rows] for k in range(bands)])
+    sig[::17] = random_signatures(rng, len(sig[::17]), 32)  # loners
+    sig[5] = EMPTY
+    probes = sig[rng.choice(len(sig), size=12, replace=False)].copy()
+    window = 30
+    filled = [i for i in range(len(sig)) if not (sig[i] == EMPTY).all()]
+    gone = [p for p in probes if not (p == EMPTY).all()]
+    want = np.zeros(len(sig), dtype=bool)
+    for k in range(bands):
+        band = slice(k * rows, (k + 1) * rows)
+        members = [tuple(sig[i, band]) for i in filled]
+        departed = [tuple(p[band]) for p in gone]
+        for i, key in zip(filled, members):
+            if key in departed and members.count(key) + departed.count(key) > window + 1:
+                want[i] = True
+    assert want.any() and not want.all()
+    assert np.array_equal(sharing_buckets(sig, probes, threshold=0.5, window=window), want)

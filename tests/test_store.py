@@ -821,3 +821,13 @@ def test_the_counts_a_store_updates_are_the_counts_of_the_whole_corpus(tmp_path:
     assert_equal_to_a_full_run(tmp_path / "out", {**a, **b}, tmp_path, config)
     if sample == 20_000:  # read: the story's 8 then 9 members, other-1 alone then with its copy, 3 new stories; not other-2, other-3
         assert second.info["stages"]["trace"]["counted_documents"] == 8 + 9 + 1 + 2 + 3
+
+
+def test_resigned_places_map_only_documents_signed_anew_to_their_new_rows() -> None:
+    from provenance.store import plan
+
+    removed = pl.Series(["b", "d", "e"])  # d: a new version, e: signed anew, b: signed anew
+    now = pl.Series(["a", "b", "c", "d", "e"])
+    got = plan.resigned_places(removed, pl.Series(["e", "b"]), now)
+    assert got.tolist() == [1, -1, 4]
+    assert plan.resigned_places(removed, pl.Series([], dtype=pl.String), now).tolist() == [-1, -1, -1]

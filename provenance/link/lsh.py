@@ -218,33 +218,61 @@ def candidate_pairs(
     return pl.DataFrame({"a": a, "b": b}, schema=PAIRS_SCHEMA)
 
 
-def sharing_buckets(signatures: np.ndarray, probes: np.ndarray, *, threshold: float, window: int) -> np.ndarray:
+def sharing_buckets(
+    signatures: np.ndarray, probes: np.ndarray, *, threshold: float, window: int, probe_rows: np.ndarray | None = None,
+) -> np.ndarray:
     """Per row of ``signatures``: whether it shares a crowded bucket of some band with a row of ``probes``.
 
-    An incremental run asks this of the documents that left the corpus (old
-    versions).  In a bucket that lost a member, two remaining members may now
-    be within ``window`` of each other, so their pairs must be looked at
-    afresh; a bucket of at most ``window + 1`` members paired everyone anyway,
-    so only larger ones count (most chance collisions are pairs and triples).
+    An incremental run asks this of the documents that left their buckets
+    (old versions, and old signatures of documents signed anew).  In a bucket
+    that lost a member, two remaining members may now be within ``window`` of
+    each other, so their pairs must be looked at afresh; a bucket of at most
+    ``window + 1`` members paired everyone anyway, so only larger ones count
+    (most chance collisions are pairs and triples).
+
+    ``probe_rows`` (optional): per probe, the row of ``signatures`` that is
+    the same document in the same place of every bucket order (signed anew
+    from an unchanged set, so of the same rank), or -1.  In a band where that
+    row's key is the probe's, the document never left the bucket: the probe
+    does not count there.  A document signed anew usually differs in one
+    slot or two, so this spares all its other bands.
+
+    Each band costs a binary search of every key among the probes' distinct
+    keys, then a count over the few rows that hit: linear in the rows, with
+    no sort of the whole band.
     """
     n, num_perm = signatures.shape
     out = np.zeros(n, dtype=bool)
-    probes = probes[~(probes == EMPTY).all(axis=1)]
+    live = ~(probes == EMPTY).all(axis=1)
+    probes = probes[live]
+    probe_rows = np.full(len(probes), -1, dtype=np.int64) if probe_rows is None else np.asarray(probe_rows, dtype=np.int64)[live]
     if n == 0 or len(probes) == 0:
         return out
     bands, rows = band_params(threshold, num_perm)
     nonempty = ~(signatures == EMPTY).all(axis=1)
+    stays = probe_rows >= 0
     for first in range(0, bands, BANDS_PER_CHUNK):
         stop = min(bands, first + BANDS_PER_CHUNK)
         keys = band_keys(signatures[:, first * rows : stop * rows], stop - first, rows)
         probe_keys = band_keys(probes[:, first * rows : stop * rows], stop - first, rows)
         for column in range(stop - first):
-            key = np.where(nonempty, keys[:, column], np.uint64(0))
-            both = np.sort(np.concatenate([key[nonempty], probe_keys[:, column]]))
-            hit = np.isin(key, sorted_unique(probe_keys[:, column]), kind="sort") & nonempty
-            if not hit.any():
+            departed = probe_keys[:, column]
+            if stays.any():
+                moved = ~stays.copy()
+                moved[stays] = keys[probe_rows[stays], column] != departed[stays]
+                departed = departed[moved]
+            if len(departed) == 0:
+                continue
+            departed = np.sort(departed)
+            distinct = sorted_unique(departed)
+            key = keys[:, column]
+            at = np.minimum(np.searchsorted(distinct, key), len(distinct) - 1)
+            hit = np.flatnonzero((distinct[at] == key) & nonempty)
+            if len(hit) == 0:
                 continue
             # Members of each hit bucket, the departed included.
-            size = np.searchsorted(both, key[hit], side="right") - np.searchsorted(both, key[hit], side="left")
-            out[np.flatnonzero(hit)[size > window + 1]] = True
+            hit_keys = np.sort(key[hit])
+            size = (np.searchsorted(hit_keys, key[hit], side="right") - np.searchsorted(hit_keys, key[hit], side="left")
+                    + np.searchsorted(departed, key[hit], side="right") - np.searchsorted(departed, key[hit], side="left"))
+            out[hit[size > window + 1]] = True
     return out

@@ -131,15 +131,32 @@ def relink_rows(
 
 def departed_buckets(
     signatures: dict[str, np.ndarray], live: Segment, removed_rows: np.ndarray, thresholds: dict[str, float], window: int,
+    resigned_rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows sharing a crowded LSH bucket with a departed stored row: two of them may now be within the window."""
+    """Rows sharing a crowded LSH bucket with a departed stored row: two of them may now be within the window.
+
+    ``resigned_rows``: per removed row, its row in ``signatures`` when it was only signed anew (same set, same
+    rank), else -1.  Such a document left only the buckets of the bands its new signature changed
+    (``lsh.sharing_buckets``'s ``probe_rows``); its anchors signature does not change at all.
+    """
     shared = {"words": live.ragged["words"], "anchors": live.ragged["anchors"]}
     old_signatures = dict(live.signatures)
     share_exact_copies(live.documents["content_hash"], shared, old_signatures)  # as the last run bucketed them
     out = np.zeros(len(signatures["words"]), dtype=bool)
     for view, sig in signatures.items():
-        out |= lsh.sharing_buckets(sig, old_signatures[view][removed_rows], threshold=thresholds[view], window=window)
+        out |= lsh.sharing_buckets(
+            sig, old_signatures[view][removed_rows], threshold=thresholds[view], window=window, probe_rows=resigned_rows,
+        )
     return out
+
+
+def resigned_places(removed_ids: pl.Series, resigned_ids: pl.Series, doc_ids: pl.Series) -> np.ndarray:
+    """Per removed stored document: its row among ``doc_ids`` when it is one of ``resigned_ids`` (signed anew only), else -1."""
+    rows = pl.DataFrame({"doc_id": doc_ids.filter(doc_ids.is_in(resigned_ids.implode()))}).join(
+        pl.DataFrame({"doc_id": doc_ids}).with_row_index("row"), on="doc_id",
+    )
+    placed = pl.DataFrame({"doc_id": removed_ids}).join(rows, on="doc_id", how="left", maintain_order="left")
+    return placed["row"].fill_null(-1).cast(pl.Int64).to_numpy()
 
 
 def known_pairs(pairs: pl.DataFrame, doc_ids: pl.Series) -> np.ndarray:

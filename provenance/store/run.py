@@ -353,7 +353,10 @@ class StorePlan:
         relink = plan.relink_rows(doc_ids, hashes, self.is_fresh, resigned, touched)
         self.group_changed = hashes.is_in(touched.implode()).to_numpy() & ~self.is_fresh
         if removed.documents.height:
-            relink |= plan.departed_buckets(prepared.signatures, self.live, arrived.removed_rows, index.view_thresholds(config), config.link.bucket_window)
+            resigned_rows = plan.resigned_places(removed.documents["doc_id"], arrived.resigned_ids, doc_ids)
+            relink |= plan.departed_buckets(
+                prepared.signatures, self.live, arrived.removed_rows, index.view_thresholds(config), config.link.bucket_window, resigned_rows,
+            )
         known = KnownPairs(relink, plan.known_pairs(self.read("pairs", plan.PAIRS), doc_ids))
         linked, report = link_stage(prepared, config, known, progress=progress)
         report.stats["relinked_documents"] = int(relink.sum())
