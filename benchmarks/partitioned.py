@@ -1,6 +1,6 @@
 """One process against link and trace partitioned on a Dask LocalCluster: times, peak memory, bytes moved, same tables.
 
-    python -m benchmarks.partitioned --docs 20000 [--workers 2] [--memory-limit 4GiB] [--partitions 0] [--out benchmarks/results]
+    python -m benchmarks.partitioned --docs 20000 [--workers 2] [--memory-limit 4GiB] [--partitions 0] [--batch-size 0] [--out benchmarks/results]
 
 Generates (or reuses) the synthetic corpus of ``--docs`` documents
 (``benchmarks.generate``), then runs it twice, each in a fresh child process:
@@ -21,6 +21,11 @@ reports wall seconds, each stage's seconds and, from ``run.json``, the
 partitions of link and trace with their task seconds (sum and slowest) and
 the bytes written for and by their tasks.  Results go to
 ``partitioned-<docs>.json`` and ``partitioned-<docs>.md`` in ``--out``.
+
+``--batch-size`` sets ``run.batch_size`` for both runs (prepare's batches and
+the members one trace task holds): below the largest cluster's size, that
+cluster is traced split at the tree level (``trace.viral``), and the results
+are named ``partitioned-<docs>-batch<size>``.
 """
 
 from __future__ import annotations
@@ -118,8 +123,13 @@ def markdown(result: dict[str, Any]) -> str:
         s = dask["stages"][name]
         lines.append(f"| {name} | {s['partitions']} | {s.get('partition_seconds')} | {s.get('partition_seconds_max')} | "
                      f"{s.get('partition_input_bytes', 0):,} | {s.get('partition_output_bytes', 0):,} |")
-    lines += ["", f"- same table bytes: **{result['same_tables']}** ({', '.join(TABLES)})",
-              "- wall seconds of the Dask run include the flow's own start (Prefect's temporary server was started by an "
+    trace = dask["stages"]["trace"]
+    lines += ["", f"- same table bytes: **{result['same_tables']}** ({', '.join(TABLES)})"]
+    if "viral_clusters" in trace:  # results from before trace.viral have no such figures
+        lines.append(f"- trace: {trace['cluster_sets']} sets of whole clusters; {trace['viral_clusters']} viral clusters (more than "
+                     f"run.batch_size = {result.get('batch_size') or 'the default'} members) split at the tree level in "
+                     f"{trace['viral_chunks']} chunk tasks")
+    lines += ["- wall seconds of the Dask run include the flow's own start (Prefect's temporary server was started by an "
               f"untimed warm-up run of {WARM_DOCS} documents on the same cluster, which also loaded the workers' compiled kernels)."]
     return "\n".join(lines) + "\n"
 
@@ -129,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=0, help="link and trace partitions (0: the Dask default)")
+    parser.add_argument("--batch-size", type=int, default=0, help="run.batch_size of both runs (0: the default)")
     parser.add_argument("--memory-limit", default="auto", help="each Dask worker's memory limit, e.g. 4GiB (default: auto)")
     parser.add_argument("--work", type=Path, default=Path("data/bench"), help="folder for the corpus and outputs")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the JSON and markdown")
@@ -151,20 +162,22 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --docs must be at least 100 and --workers at least 1", file=sys.stderr)
         return 2
     corpus = cached_corpus(args.work, args.docs, args.seed)
-    options = {"partitions": args.partitions} if args.partitions else {}
-    outs = {mode: args.work / f"partitioned-{args.docs}-{mode}" for mode in ("one", "dask")}
-    one = run_child("one", corpus, outs["one"], {}, args.workers)
+    shared = {"batch_size": args.batch_size} if args.batch_size else {}
+    options = {**shared, **({"partitions": args.partitions} if args.partitions else {})}
+    name = f"partitioned-{args.docs}" + (f"-batch{args.batch_size}" if args.batch_size else "")
+    outs = {mode: args.work / f"{name}-{mode}" for mode in ("one", "dask")}
+    one = run_child("one", corpus, outs["one"], shared, args.workers)
     dask = run_child("dask", corpus, outs["dask"], options, args.workers, cached_corpus(args.work, WARM_DOCS, args.seed + 1),
                      args.memory_limit)
     result = {
-        "docs": args.docs, "workers": args.workers, "memory_limit": args.memory_limit,
+        "docs": args.docs, "workers": args.workers, "memory_limit": args.memory_limit, "batch_size": args.batch_size or None,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
                    f"Python {platform.python_version()}",
         "one": one, "dask": dask, "same_tables": table_digests(outs["one"]) == table_digests(outs["dask"]),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"partitioned-{args.docs}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / f"partitioned-{args.docs}.md").write_text(markdown(result))
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{name}.md").write_text(markdown(result))
     print(markdown(result))
     return 0 if result["same_tables"] else 1
 

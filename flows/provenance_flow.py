@@ -68,6 +68,7 @@ from provenance.prepare.stage import BatchProgress, shingle_batch, summarize_bat
 from provenance.stage_report import ProgressLines, StageReport
 from provenance.store.run import run_with_store
 from provenance.trace.parts import ClusterPart, count_partition, trace_partition
+from provenance.trace.viral import ViralChunk, count_viral, edges_viral, price_viral
 
 #: How long a cached stage result stays valid.
 CACHE_FOR = timedelta(days=1)
@@ -194,10 +195,26 @@ def trace_partition_task(part: ClusterPart, config: Config) -> Any:
     return trace_partition(part, config)
 
 
+@task(name="count-viral", **_retried)
+def count_viral_task(chunk: ViralChunk, config: Config) -> Any:
+    return count_viral(chunk, config)
+
+
+@task(name="price-viral", **_retried)
+def price_viral_task(chunk: ViralChunk, config: Config) -> Any:
+    return price_viral(chunk, config)
+
+
+@task(name="edges-viral", **_retried)
+def edges_viral_task(chunk: ViralChunk, config: Config) -> Any:
+    return edges_viral(chunk, config)
+
+
 BATCH_TASKS = {summarize_batch: summarize_batch_task, shingle_batch: shingle_batch_task,
                link_partition: link_partition_task, verify_partition: verify_partition_task,
                units_partition: units_partition_task, evidence_partition: evidence_partition_task,
-               count_partition: count_partition_task, trace_partition: trace_partition_task}
+               count_partition: count_partition_task, trace_partition: trace_partition_task,
+               count_viral: count_viral_task, price_viral: price_viral_task, edges_viral: edges_viral_task}
 
 
 @task(name="report", **_retried)

@@ -265,6 +265,10 @@ def test_partitioned_benchmark_markdown_is_made_from_its_json() -> None:
     assert (ROOT / "benchmarks/results/partitioned-20000.md").read_text() == partitioned.markdown(result)
     assert result["same_tables"] and result["dask"]["stages"]["link"]["runner"] == "dask"
     assert len(result["dask"]["workers_peak_gib"]) == result["workers"] == 2
+    # The viral-cluster check: clusters past a small --batch-size traced at the tree level, the same bytes.
+    viral = json.loads((ROOT / "benchmarks/results/partitioned-100000-batch100.json").read_text())
+    assert (ROOT / "benchmarks/results/partitioned-100000-batch100.md").read_text() == partitioned.markdown(viral)
+    assert viral["same_tables"] and viral["batch_size"] == 100 and viral["dask"]["stages"]["trace"]["viral_clusters"] > 0
 
 
 def test_partitioned_benchmark_one_process_child_reports_its_stages(tmp_path: Path) -> None:

@@ -190,6 +190,11 @@ def test_flow_on_a_two_worker_dask_cluster_matches_the_single_process_run(harnes
         local = pl.read_parquet(tmp_path / "local" / f"{name}.parquet")
         dask = pl.read_parquet(tmp_path / "dask" / f"{name}.parquet")
         assert local.equals(dask), name
+    # The seeds' five versions are past a trace task's 2 members: split at the tree level, in chunks on the workers.
+    import json
+
+    trace = json.loads((tmp_path / "dask" / "run.json").read_text())["stages"]["trace"]
+    assert (trace["viral_clusters"], trace["cluster_sets"]) == (1, 0) and trace["viral_chunks"] > 3
 
 
 def test_link_and_trace_partitioned_on_a_two_worker_dask_cluster_give_the_same_table_bytes(harness, tmp_path: Path) -> None:

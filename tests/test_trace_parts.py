@@ -81,3 +81,30 @@ def test_trace_stage_on_parts_gives_the_same_tables(generated, tmp_path: Path) -
     for name in ("documents", "clusters", "edges"):
         assert getattr(out_split, name).equals(getattr(out_one, name)), name
     assert (report.partitions, report.stats["edges"]) == (3 + 1 + 3, out_one.edges.height)
+
+
+@pytest.mark.parametrize("budget", [2, 4])
+def test_viral_clusters_split_at_the_tree_level_give_the_same_tables(generated, tmp_path: Path, budget: int) -> None:
+    """Clusters past a task's budget are counted, priced and measured in chunks of tasks: one process's tables."""
+    prepared, linked = generated
+    config = CONFIG.replace(batch_size=budget)
+    cluster = dense_clusters(linked.roots)
+    sizes = np.bincount(cluster)
+    assert (sizes > budget).sum() >= 1 and sizes.max() > 2 * budget  # at least one cluster in several chunks
+    facts = ts.corpus_facts(prepared.documents, cluster, config)
+    one = ts.trace_clusters(prepared, linked.pairs, cluster, facts, config)
+    work = Partitions.create(3, Hooks().map_batches, under=tmp_path)
+    report = ts.StageReport("trace")
+    split = tp.trace_on_parts(prepared, linked.pairs, cluster, doc_keys(prepared.documents["doc_id"]), config, parts=work, report=report)
+    assert split.placement.equals(one.placement)
+    key = ["parent", "child"]
+    assert split.edges.sort(key).equals(one.edges.sort(key))
+    assert split.consulted.equals(one.consulted)
+    assert report.stats["viral_clusters"] == int((sizes > budget).sum())
+    # No part holds a viral cluster; every viral member was priced by a chunk of at most ``budget`` texts.
+    inputs = [pl.read_parquet(p)["row"].to_numpy() for p in (work.folder / "trace").glob("part-*-in.parquet")]
+    held = np.concatenate(inputs) if inputs else np.zeros(0, dtype=np.int64)
+    assert not (sizes[cluster[held]] > budget).any()
+    for path in (work.folder / "trace").glob("viral-*-price-*-pairs.parquet"):
+        pairs = pl.read_parquet(path)
+        assert pairs.height <= budget // 2 and len(np.unique(pairs.to_numpy())) <= budget

@@ -230,9 +230,10 @@ def share_exact_copies(content_hash: pl.Series, views: dict[str, shingle.Shingle
 PASS_NAMES = {
     "summarize_batch": "prepare 1/2", "shingle_batch": "prepare 2/2",
     "link_partition": "link 1/2", "verify_partition": "link pairs", "count_partition": "trace 1/3", "trace_partition": "trace 2/3",
+    "count_viral": "trace 1/3", "price_viral": "trace 2/3", "edges_viral": "trace 3/3",
 }
 #: What a pass counts (the ``len`` of each batch's first argument), when not documents.
-PASS_UNITS = {"link_partition": "bands", "verify_partition": "partitions"}
+PASS_UNITS = {"link_partition": "bands", "verify_partition": "partitions", "price_viral": "pairs", "edges_viral": "edges"}
 
 
 class BatchProgress:

@@ -25,13 +25,14 @@ Then two waves of tasks run on the chain's map:
    ``placement``, ``edges`` and ``consulted`` Parquet partitions, which the
    client concatenates as ``stage.trace_in_parts`` does.
 
-The tables are the same.  Not done yet: a viral cluster larger than one
-task's budget is not split at the tree level; its set holds it whole.
+A cluster with more members than one task holds (``run.batch_size``) is in
+no set: it is split at the tree level instead (``trace.viral``), its counts,
+pair pricings and tree edges in chunks of tasks, its tree decided in the
+client.  The tables are the same.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,14 +45,14 @@ from provenance.config import Config
 from provenance.link.parts import Partitions, check_visible, folder_bytes, open_views, partition_stats, save_array, take_mapped
 from provenance.prepare.stage import Prepared
 from provenance.stage_report import Progress, StageReport, no_progress
-from provenance.trace import derivation, wordfreq
+from provenance.trace import derivation, viral, wordfreq
+from provenance.trace.factfiles import COUNTS, read_facts, write_facts
 from provenance.trace.stage import (
-    ClusterTrace, CorpusFacts, cluster_parts, pairs_inside, published_times, singleton_placement, trace_clusters,
+    ClusterTrace, CorpusFacts, cluster_parts, multi_members, pairs_inside, published_times, singleton_placement, trace_clusters,
     trace_sub_corpus,
 )
 
 TABLES = ("placement", "edges", "consulted")
-COUNTS = ("words", "lines", "grams")
 
 
 @dataclass(frozen=True)
@@ -81,41 +82,22 @@ class PartResult:
     clusters: int = 0
 
 
-def write_facts(folder: Path, facts: CorpusFacts) -> None:
-    """The derivation model's counts as ``facts.npz`` and ``facts.json`` (whether the corpus has dates rides along)."""
-    dfacts = facts.derivation if facts.derivation is not None else derivation.DerivationFacts.empty()
-    arrays = {}
-    for name in COUNTS:
-        counts: derivation.Counts = getattr(dfacts, name)
-        arrays[f"{name}_keys"], arrays[f"{name}_counts"] = counts.keys, counts.counts
-    with open(folder / "facts.npz", "wb") as fh:
-        np.savez(fh, **arrays)
-    meta = {"n_clusters": int(dfacts.n_clusters), "least": {name: int(getattr(dfacts, name).least) for name in COUNTS},
-            "dated": facts.published is not None}
-    (folder / "facts.json").write_text(json.dumps(meta))
-
-
-def read_facts(folder: Path) -> tuple[CorpusFacts, bool]:
-    """:func:`write_facts`'s counts as :class:`CorpusFacts` (dates come per part), and whether the corpus is dated."""
-    meta = json.loads((folder / "facts.json").read_text())
-    with np.load(folder / "facts.npz") as data:
-        counts = {name: derivation.Counts(data[f"{name}_keys"], data[f"{name}_counts"], int(meta["least"][name])) for name in COUNTS}
-    dfacts = derivation.DerivationFacts(counts["words"], int(meta["n_clusters"]), counts["lines"], counts["grams"])
-    return CorpusFacts(derivation.WordCounts(dfacts.words), None, dfacts), bool(meta["dated"])
-
-
 def write_trace_inputs(
     parts: Partitions, prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, published: np.ndarray | None,
-    sample: np.ndarray,
+    sample: np.ndarray, skip: np.ndarray | None = None,
 ) -> tuple[list[ClusterPart], ClusterPart]:
     """The parts' files, and the frequency sample's (part ``-1``, singletons only; see the module docstring).
 
-    The sets are written only if link did not write them already.
+    The sets are written only if link did not write them already.  ``skip``: clusters (dense ids) in no set
+    (the viral ones, ``trace.viral``).
     """
     folder = parts.folder / "trace"
     folder.mkdir(parents=True, exist_ok=True)
     parts.write_views(prepared)
-    groups = cluster_parts(cluster, parts.count)
+    members = multi_members(cluster)
+    if skip is not None and len(skip):
+        members = members[~np.isin(cluster[members], skip)]
+    groups = cluster_parts(cluster, parts.count, members)
     pairs.write_parquet(folder / "pairs.parquet", compression="zstd", statistics=False)
     save_array(folder / "cluster.npy", cluster)
     docs = prepared.documents
@@ -191,27 +173,69 @@ def trace_on_parts(
 
     Two waves over the same files: the model's counts per part (and over the
     frequency sample), summed here into the corpus facts; then the trace of
-    each part.  The same tables as one process.
+    each part.  A viral cluster (more than ``run.batch_size`` members) is in
+    no part: its chunks count with the first wave, price their pairs with the
+    second, and measure its tree edges in a third (``trace.viral``).  The same
+    tables as one process.
     """
     published = published_times(prepared.documents)
     sample = wordfreq.frequency_sample(cluster, keys, config.trace.frequency_sample)
-    todo, sampled = write_trace_inputs(parts, prepared, pairs, cluster, published, sample)
+    budget = config.run.batch_size
+    virals = viral.viral_clusters(cluster, budget)
+    todo, sampled = write_trace_inputs(parts, prepared, pairs, cluster, published, sample, skip=virals)
+    viral_counts = viral.write_viral_inputs(parts.folder, prepared, cluster, published, budget)
     inputs = folder_bytes(parts.folder / "trace")
+    configs = lambda items: [config] * len(items)  # noqa: E731 - one config per task
     to_count = [part for part in [*todo, sampled] if len(part)]
-    counted: list[PartResult] = parts.map(count_partition, to_count, [config] * len(to_count)) if to_count else []
-    facts = part_facts(counted, published)
+    counted: list[PartResult] = parts.map(count_partition, to_count, configs(to_count)) if to_count else []
+    viral_counted = parts.map(viral.count_viral, viral_counts, configs(viral_counts)) if viral_counts else []
+    united = viral.united_counts(viral_counted, viral_counts, parts.folder)
+    facts = part_facts([*counted, *united], published)
     write_facts(parts.folder / "trace", facts)
-    done: list[PartResult] = parts.map(trace_partition, todo, [config] * len(todo)) if todo else []
+    done: list[PartResult] = parts.map(trace_partition, todo, configs(todo)) if todo else []
     read = {name: [pl.read_parquet(d.paths[name]) for d in done] for name in TABLES}
-    placement = pl.concat([singleton_placement(cluster), *read["placement"]], how="vertical_relaxed").sort("row")
-    if read["edges"]:
-        edges = pl.concat(read["edges"], how="vertical_relaxed")
-        consulted = pl.concat(read["consulted"]).unique().sort(pl.all())
+    viral_done, viral_placement, viral_edges, viral_consulted = _trace_virals(prepared, pairs, cluster, keys, published, virals, config, parts)
+    placement = pl.concat([singleton_placement(cluster), *read["placement"], *viral_placement], how="vertical_relaxed").sort("row")
+    if read["edges"] or viral_edges:
+        edges = pl.concat([*read["edges"], *viral_edges], how="vertical_relaxed")
+        consulted = pl.concat([*read["consulted"], *viral_consulted]).unique().sort(pl.all())
     else:  # no cluster with copies: the single-process trace's empty tables
         nothing = trace_clusters(prepared, pairs, cluster, facts, config)
         edges, consulted = nothing.edges, nothing.consulted
     if report is not None:
-        report.runner, report.partitions = parts.runner, len(to_count) + len(todo)
-        report.stats.update(partition_stats([*counted, *done], inputs=inputs))
-        report.stats.update(count_partitions=len(to_count), cluster_sets=len(todo))
+        report.runner = parts.runner
+        report.partitions = len(to_count) + len(todo) + len(viral_counts) + len(viral_done)
+        report.stats.update(partition_stats([*counted, *done, *viral_counted, *viral_done], inputs=inputs))
+        report.stats.update(count_partitions=len(to_count), cluster_sets=len(todo), viral_clusters=len(virals),
+                            viral_chunks=len(viral_counts) + len(viral_done))
     return ClusterTrace(placement, edges, consulted)
+
+
+def _trace_virals(
+    prepared: Prepared, pairs: pl.DataFrame, cluster: np.ndarray, keys: np.ndarray, published: np.ndarray | None,
+    virals: np.ndarray, config: Config, parts: Partitions,
+) -> tuple[list, list[pl.DataFrame], list[pl.DataFrame], list[pl.DataFrame]]:
+    """Waves 2 and 3 of the viral clusters (``trace.viral``): their chunk results, placement, edges and consulted comparisons."""
+    if len(virals) == 0:
+        return [], [], [], []
+    price_chunks, rows_of = {}, {}
+    for c in virals.tolist():
+        price_chunks[c], rows_of[c] = viral.write_price_inputs(parts.folder, pairs, cluster, keys, c, config)
+    every = [ch for c in virals.tolist() for ch in price_chunks[c]]
+    priced = parts.map(viral.price_viral, every, [config] * len(every))
+    by_chunk = dict(zip([(ch.cluster, ch.number) for ch in every], priced))
+    views = open_views(parts.folder)
+    derived, edge_chunks = [], []
+    for c in virals.tolist():
+        rows = rows_of[c]
+        mine = price_chunks[c]
+        parent, confidence, consulted = viral.decide_viral(
+            [by_chunk[(c, ch.number)] for ch in mine], mine, rows, keys[rows],
+            published[rows] if published is not None else None, parts.folder / "trace", config,
+        )
+        got = viral.derived_viral(views, rows, parent, confidence, consulted, config)
+        derived.append(got)
+        edge_chunks.extend(viral.write_edge_inputs(parts.folder, got, c, config))
+    measured = parts.map(viral.edges_viral, edge_chunks, [config] * len(edge_chunks)) if edge_chunks else []
+    edges = [pl.read_parquet(m.paths["edges"]) for m in measured]
+    return [*priced, *measured], [d.placement for d in derived], edges, [d.consulted for d in derived]

@@ -462,13 +462,13 @@ def merged_parts(derived: list[Derived], edges: list[pl.DataFrame], *, first: tu
 PARALLEL_MIN_MEMBERS = 2_000
 
 
-def cluster_parts(cluster: np.ndarray, parts: int) -> list[np.ndarray]:
-    """Members of multi-document clusters in ``parts`` sets of whole clusters, balanced by size (each sorted).
+def cluster_parts(cluster: np.ndarray, parts: int, members: np.ndarray | None = None) -> list[np.ndarray]:
+    """Members of multi-document clusters (or ``members``, whole clusters) in ``parts`` sets of whole clusters, balanced by size (each sorted).
 
     Largest cluster first, each to the lightest part so far: deterministic, and
     no part waits on more than one viral cluster beyond its share.
     """
-    members = multi_members(cluster)
+    members = multi_members(cluster) if members is None else members
     if parts <= 1 or len(members) == 0:
         return [members] if len(members) else []
     ids, sizes = np.unique(cluster[members], return_counts=True)
