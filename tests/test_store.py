@@ -831,3 +831,52 @@ def test_resigned_places_map_only_documents_signed_anew_to_their_new_rows() -> N
     got = plan.resigned_places(removed, pl.Series(["e", "b"]), now)
     assert got.tolist() == [1, -1, 4]
     assert plan.resigned_places(removed, pl.Series([], dtype=pl.String), now).tolist() == [-1, -1, -1]
+
+
+def test_segment_gather_equals_concat_then_take() -> None:
+    from provenance.store.layout import RAGGED, Segment
+
+    rng = np.random.default_rng(7)
+
+    def segment(ids: list[str]) -> Segment:
+        n = len(ids)
+        ragged = {}
+        for name, dtype in RAGGED.items():
+            sizes = rng.integers(0, 4, size=n)
+            offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+            ragged[name] = ShingleSets(rng.integers(0, 1000, size=int(offsets[-1])).astype(dtype), offsets)
+        sigs = {v: rng.integers(0, 2**32, size=(n, 8), dtype=np.uint32) for v in ("words", "anchors")}
+        return Segment(pl.DataFrame({"doc_id": ids, "text": [f"text {i}" for i in ids]}), ragged, sigs)
+
+    a, b = segment(["a", "c", "e", "g"]), segment(["b", "d"])
+    part, rows = np.array([0, 1, 0, 1, 0]), np.array([0, 0, 1, 1, 3])
+    got = Segment.gather([a, b], part, rows)
+    want = Segment.concat([a, b]).take(np.array([0, 4, 1, 5, 3]))
+    assert got.documents.equals(want.documents) and got.documents["doc_id"].to_list() == ["a", "b", "c", "d", "g"]
+    for name in RAGGED:
+        assert np.array_equal(got.ragged[name].hashes, want.ragged[name].hashes), name
+        assert np.array_equal(got.ragged[name].offsets, want.ragged[name].offsets), name
+    for view in ("words", "anchors"):
+        assert np.array_equal(got.signatures[view], want.signatures[view])
+
+
+def test_gather_sets_takes_rows_from_several_parts_as_concat_then_take_would() -> None:
+    from provenance.store.layout import gather_sets
+
+    rng = np.random.default_rng(3)
+
+    def random_sets(n: int) -> ShingleSets:
+        sizes = rng.integers(0, 6, size=n)
+        offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        return ShingleSets(rng.integers(0, 2**32, size=int(offsets[-1]), dtype=np.uint32), offsets)
+
+    parts = [random_sets(7), random_sets(0), random_sets(5)]
+    part = np.array([2, 0, 0, 2, 0, 2, 0], dtype=np.int64)
+    rows = np.array([4, 6, 0, 0, 3, 2, 1], dtype=np.int64)
+    got = gather_sets(parts, part, rows)
+    starts = np.array([0, 7, 7])
+    want = ShingleSets.concat(parts).take(starts[part] + rows)
+    assert np.array_equal(got.offsets, want.offsets) and np.array_equal(got.hashes, want.hashes)
+    assert got.hashes.dtype == np.uint32
+    nothing = gather_sets(parts, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    assert nothing.n_docs == 0 and len(nothing.hashes) == 0

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -221,6 +222,26 @@ class Segment:
         return Segment(self.documents, dict(self.ragged), dict(self.signatures))
 
     @staticmethod
+    def gather(parts: list["Segment"], part: np.ndarray, rows: np.ndarray) -> "Segment":
+        """Row ``rows[i]`` of ``parts[part[i]]`` for every ``i``: one copy of what is kept (not a take, a concatenation and a take)."""
+        part = np.asarray(part, dtype=np.int64)
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = np.cumsum([0] + [p.documents.height for p in parts]).astype(np.int64)
+        frames = pl.concat([p.documents for p in parts], how="diagonal_relaxed", rechunk=False)
+        signatures = {}
+        for view in ("words", "anchors"):
+            out = np.empty((len(part), parts[0].signatures[view].shape[1]), dtype=np.uint32)
+            for k, p in enumerate(parts):
+                mine = part == k
+                out[mine] = p.signatures[view][rows[mine]]
+            signatures[view] = out
+        return Segment(
+            frames[pl.Series(starts[part] + rows)] if len(part) else frames.clear(),
+            {k: gather_sets([p.ragged[k] for p in parts], part, rows) for k in RAGGED},
+            signatures,
+        )
+
+    @staticmethod
     def concat(parts: list["Segment"]) -> "Segment":
         """The parts one after the other; when only one has rows, that one's arrays (a first run's whole corpus is not copied)."""
         full = [p for p in parts if p.documents.height]
@@ -231,6 +252,35 @@ class Segment:
             {k: ShingleSets.concat([p.ragged[k] for p in parts]) for k in RAGGED},
             {k: np.concatenate([p.signatures[k] for p in parts]) for k in ("words", "anchors")},
         )
+
+
+def gather_sets(parts: list[ShingleSets], part: np.ndarray, rows: np.ndarray) -> ShingleSets:
+    """The set of row ``rows[i]`` of ``parts[part[i]]``, for every ``i``: ``concat(parts).take(...)`` without the concatenation.
+
+    Here, not in ``prepare.shingle``: that module is hashing code, whose digest a store's signatures are bound to.
+    """
+    part = np.asarray(part, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    sizes = np.zeros(len(part), dtype=np.int64)
+    for k, sets in enumerate(parts):
+        mine = part == k
+        sizes[mine] = sets.sizes()[rows[mine]]
+    offsets = np.zeros(len(part) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    hashes = np.empty(int(offsets[-1]), dtype=parts[0].hashes.dtype if parts else np.uint32)
+    for k, sets in enumerate(parts):
+        mine = np.flatnonzero(part == k)
+        if len(mine):
+            _copy_sets(sets.hashes, np.asarray(sets.offsets, dtype=np.int64), rows[mine], offsets[mine], hashes)
+    return ShingleSets(hashes, offsets)
+
+
+@numba.njit(cache=True, nogil=True)
+def _copy_sets(src, src_offsets, rows, starts, out):  # pragma: no cover - compiled
+    """Copy set ``rows[i]`` of ``src`` to ``out[starts[i]:]``: one slice copy a document, no index arrays."""
+    for i in range(len(rows)):
+        lo, hi = src_offsets[rows[i]], src_offsets[rows[i] + 1]
+        out[starts[i] : starts[i] + hi - lo] = src[lo:hi]
 
 
 def _fits(schema: pl.Schema, into: pl.Schema) -> bool:

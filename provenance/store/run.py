@@ -165,11 +165,16 @@ def prepare_arrivals(
     accepted, rejects, arrival_lines = _accept(arriving, ingested.rejects, config, map_batches)
     replaced = live.documents["doc_id"].is_in(accepted["doc_id"].implode()).to_numpy()
     kept_rows = np.flatnonzero(~replaced)
-    old_lines = live.ragged["line_keys"].take(kept_rows)
+    everything = len(kept_rows) == len(replaced)  # nothing replaced: the stored arrays as they are, not a copy
+
+    def kept(name: str) -> ShingleSets:
+        return live.ragged[name] if everything else live.ragged[name].take(kept_rows)
+
+    old_lines = kept("line_keys")
     keys = plan.corpus_boilerplate(old_lines, arrival_lines, config.prepare.boilerplate_min_docs)
     dirty_local = plan.boilerplate_dirty(old_lines, keys, previous_keys)
     frequent_words = _frequent_words(live, kept_rows, accepted, keys, config)
-    resign_local = plan.frequent_resign(live.ragged["words"].take(kept_rows), frequent_words, previous_frequent) & ~dirty_local
+    resign_local = plan.frequent_resign(kept("words"), frequent_words, previous_frequent) & ~dirty_local
     dirty_rows, resign_rows = kept_rows[dirty_local], kept_rows[resign_local]
     clean_rows = kept_rows[~dirty_local & ~resign_local]
 
@@ -185,14 +190,29 @@ def prepare_arrivals(
         min_kept_share=config.prepare.frequent_min_kept_share,
     )
     segment = Segment.concat([prepared_part, resign])
-    whole = Segment.concat([live.take(clean_rows), segment])
-    combined = whole.take(whole.documents.select("doc_id").with_row_index("row").sort("doc_id")["row"].to_numpy())
+    combined = _combined(live, clean_rows, segment)
     removed_rows = np.flatnonzero(replaced | np.isin(np.arange(live.documents.height), np.concatenate([dirty_rows, resign_rows])))
     return Arrived(
         segment, rejects, accepted.filter(pl.col("old_version").is_not_null())["doc_id"],
         int(accepted["old_version"].is_null().sum()), len(dirty_rows), resign.documents["doc_id"],
         combined, removed_rows, keys, frequent_words,
     )
+
+
+def _combined(live: Segment, clean_rows: np.ndarray, segment: Segment) -> Segment:
+    """The whole corpus sorted by id: the clean stored rows and this run's segment.
+
+    With both, gathered once from the two (``Segment.gather``), not taken, concatenated and sorted: at 100k
+    that was three copies of every text and set.  With either empty, the other's arrays as they are.
+    """
+    if len(clean_rows) == 0 or segment.documents.height == 0:
+        whole = Segment.concat([live.take(clean_rows), segment])
+        return whole.take(whole.documents.select("doc_id").with_row_index("row").sort("doc_id")["row"].to_numpy())
+    part = np.concatenate([np.zeros(len(clean_rows), dtype=np.int64), np.ones(segment.documents.height, dtype=np.int64)])
+    rows = np.concatenate([clean_rows, np.arange(segment.documents.height)])
+    ids = pl.concat([live.documents["doc_id"].gather(clean_rows), segment.documents["doc_id"]])
+    order = pl.DataFrame({"doc_id": ids}).with_row_index("i").sort("doc_id")["i"].to_numpy()
+    return Segment.gather([live, segment], part[order], rows[order])
 
 
 def as_prepared(combined: Segment, rejects: pl.DataFrame, frequent_words: np.ndarray) -> Prepared:
